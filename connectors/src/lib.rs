@@ -1,1 +1,24 @@
-//! tiaokuai connectors
+//! Sources to DataFusion tables.
+//!
+//! A registered source is described by a [`FileSourceSpec`]; this crate turns it into a
+//! `TableProvider` that the engine can scan.
+//!
+//! - [`spec`]: what a file source is (kind, location, options, secret reference), parsed and checked.
+//! - [`secret`]: resolving `env:` and `file:` secret references.
+//! - [`stores`]: object stores (`file://`, `s3://`, `http(s)://`), one per source.
+//! - [`file_table`]: Parquet/CSV listing tables with a pinned schema that fail loudly, naming
+//!   their source, when their files are gone.
+//! - [`union_table`]: one logical table over many members, each with a fixed jurisdiction;
+//!   members that a filter on the jurisdiction column excludes are never opened.
+
+pub mod error;
+pub mod file_table;
+pub mod secret;
+pub mod spec;
+pub mod stores;
+pub mod union_table;
+
+pub use error::{ConnectorError, Result};
+pub use file_table::{FileTable, Probe, probe};
+pub use spec::{FileFormatKind, FileSourceSpec};
+pub use union_table::{JURISDICTION_COLUMN, UnionMember, UnionTable};

@@ -1,0 +1,94 @@
+//! Versioned schema migrations. Each entry runs once, in order, inside one transaction; the
+//! applied version is kept in SQLite's `user_version`. Never edit a released migration: add one.
+
+use rusqlite::Connection;
+
+use crate::error::Result;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the first catalog
+    r#"
+    CREATE TABLE jurisdictions (
+        code   TEXT PRIMARY KEY CHECK (length(code) = 12),
+        name   TEXT NOT NULL,
+        level  TEXT NOT NULL,
+        parent TEXT REFERENCES jurisdictions(code)
+    );
+    CREATE TABLE principals (
+        id         TEXT PRIMARY KEY,
+        name       TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE tokens (
+        id           TEXT PRIMARY KEY,
+        principal_id TEXT NOT NULL REFERENCES principals(id) ON DELETE CASCADE,
+        hash         TEXT NOT NULL UNIQUE,
+        bootstrap    INTEGER NOT NULL DEFAULT 0,
+        created_at   TEXT NOT NULL,
+        revoked_at   TEXT
+    );
+    CREATE TABLE role_assignments (
+        id           TEXT PRIMARY KEY,
+        principal_id TEXT NOT NULL REFERENCES principals(id) ON DELETE CASCADE,
+        role         TEXT NOT NULL,
+        jurisdiction TEXT NOT NULL,
+        UNIQUE (principal_id, role, jurisdiction)
+    );
+    CREATE TABLE sources (
+        id         TEXT PRIMARY KEY,
+        name       TEXT NOT NULL UNIQUE,
+        kind       TEXT NOT NULL,
+        url        TEXT NOT NULL,
+        options    TEXT NOT NULL,
+        secret_ref TEXT,
+        owner      TEXT NOT NULL,
+        table_def  TEXT,
+        table_name TEXT UNIQUE,
+        columns    TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE datasets (
+        id             TEXT PRIMARY KEY,
+        name           TEXT NOT NULL UNIQUE,
+        classification TEXT NOT NULL,
+        columns        TEXT NOT NULL,
+        created_by     TEXT NOT NULL,
+        created_at     TEXT NOT NULL
+    );
+    CREATE TABLE dataset_members (
+        dataset_id   TEXT NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+        position     INTEGER NOT NULL,
+        source_id    TEXT NOT NULL REFERENCES sources(id),
+        jurisdiction TEXT NOT NULL,
+        PRIMARY KEY (dataset_id, position)
+    );
+    CREATE INDEX dataset_members_by_source ON dataset_members(source_id);
+    CREATE TABLE audit_events (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        at        TEXT NOT NULL,
+        principal TEXT NOT NULL,
+        action    TEXT NOT NULL,
+        target    TEXT NOT NULL,
+        detail    TEXT NOT NULL
+    );
+    "#,
+];
+
+/// Brings the database up to the newest schema version.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let current: usize = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The newest schema version this build knows.
+pub fn latest_version() -> usize {
+    MIGRATIONS.len()
+}

@@ -1,0 +1,300 @@
+//! The records the catalog stores.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::CatalogError;
+use crate::jurisdiction::JurisdictionCode;
+
+/// The kind of a registered source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Parquet,
+    Csv,
+    Postgres,
+    Mysql,
+    Sqlite,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Parquet => "parquet",
+            SourceKind::Csv => "csv",
+            SourceKind::Postgres => "postgres",
+            SourceKind::Mysql => "mysql",
+            SourceKind::Sqlite => "sqlite",
+        }
+    }
+
+    /// Files on an object store, as opposed to a database.
+    pub fn is_file(self) -> bool {
+        matches!(self, SourceKind::Parquet | SourceKind::Csv)
+    }
+}
+
+impl FromStr for SourceKind {
+    type Err = CatalogError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
+            CatalogError::invalid(format!(
+                "unknown source kind {s:?}: expected parquet, csv, postgres, mysql or sqlite"
+            ))
+        })
+    }
+}
+
+/// How the rows of a table map to jurisdictions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Binding {
+    /// The named column holds each row's division code.
+    Column { column: String },
+    /// Every row belongs to one jurisdiction.
+    Fixed { fixed: JurisdictionCode },
+    /// A union dataset: each member has a fixed jurisdiction, exposed in the named column.
+    Union { union: String },
+}
+
+/// How sensitive a column is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Sensitivity {
+    Public,
+    Internal,
+    Sensitive,
+}
+
+/// The kind of personal information a sensitive column holds; it chooses the mask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PiiKind {
+    IdCard,
+    Phone,
+    Name,
+    Address,
+    BankAccount,
+}
+
+/// A column's classification, written `public`, `internal`, `sensitive` or `sensitive:<pii>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Classification {
+    pub sensitivity: Sensitivity,
+    pub pii: Option<PiiKind>,
+}
+
+impl Classification {
+    /// What a column is when its table says nothing about it: shared inside government, not
+    /// published, not personal.
+    pub const DEFAULT: Classification = Classification {
+        sensitivity: Sensitivity::Internal,
+        pii: None,
+    };
+}
+
+impl Default for Classification {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl fmt::Display for Classification {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = match self.sensitivity {
+            Sensitivity::Public => "public",
+            Sensitivity::Internal => "internal",
+            Sensitivity::Sensitive => "sensitive",
+        };
+        match self.pii {
+            None => f.write_str(level),
+            Some(pii) => {
+                let pii = match pii {
+                    PiiKind::IdCard => "id_card",
+                    PiiKind::Phone => "phone",
+                    PiiKind::Name => "name",
+                    PiiKind::Address => "address",
+                    PiiKind::BankAccount => "bank_account",
+                };
+                write!(f, "{level}:{pii}")
+            }
+        }
+    }
+}
+
+impl FromStr for Classification {
+    type Err = CatalogError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (level, pii) = match s.split_once(':') {
+            Some((level, pii)) => (level, Some(pii)),
+            None => (s, None),
+        };
+        let sensitivity = match level {
+            "public" => Sensitivity::Public,
+            "internal" => Sensitivity::Internal,
+            "sensitive" => Sensitivity::Sensitive,
+            _ => {
+                return Err(CatalogError::invalid(format!(
+                    "unknown classification {s:?}: expected public, internal, sensitive or sensitive:<kind>"
+                )));
+            }
+        };
+        let pii = match pii {
+            None => None,
+            Some("id_card") => Some(PiiKind::IdCard),
+            Some("phone") => Some(PiiKind::Phone),
+            Some("name") => Some(PiiKind::Name),
+            Some("address") => Some(PiiKind::Address),
+            Some("bank_account") => Some(PiiKind::BankAccount),
+            Some(other) => {
+                return Err(CatalogError::invalid(format!(
+                    "unknown personal-information kind {other:?} in {s:?}: expected id_card, phone, name, address or bank_account"
+                )));
+            }
+        };
+        if pii.is_some() && sensitivity != Sensitivity::Sensitive {
+            return Err(CatalogError::invalid(format!(
+                "classification {s:?}: only sensitive columns carry a personal-information kind"
+            )));
+        }
+        Ok(Self { sensitivity, pii })
+    }
+}
+
+impl Serialize for Classification {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Classification {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A column of a pinned schema. The type is Arrow's own text form (`Utf8`, `Int64`,
+/// `Timestamp(µs, "UTC")`), so the catalog needs no Arrow dependency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnDef {
+    pub name: String,
+    pub data_type: String,
+    pub nullable: bool,
+}
+
+/// The SQL table a source exposes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableDef {
+    /// `schema.table`.
+    pub name: String,
+    pub binding: Binding,
+    /// Classified columns; a column not named here is [`Classification::DEFAULT`].
+    #[serde(default)]
+    pub classification: BTreeMap<String, Classification>,
+}
+
+/// A source to be registered.
+#[derive(Debug, Clone)]
+pub struct NewSource {
+    pub name: String,
+    pub kind: SourceKind,
+    pub url: String,
+    /// Non-secret connection options (endpoint, region, partition columns, …).
+    pub options: serde_json::Map<String, serde_json::Value>,
+    /// A secret *reference* (`env:NAME`, `file:/path`), never a secret value.
+    pub secret: Option<String>,
+    pub owner: JurisdictionCode,
+    /// The table the source exposes by itself; `None` for a source used only as a union member.
+    pub table: Option<TableDef>,
+    pub columns: Vec<ColumnDef>,
+    pub created_by: String,
+}
+
+/// A registered source.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceRecord {
+    pub id: String,
+    pub name: String,
+    pub kind: SourceKind,
+    pub url: String,
+    pub options: serde_json::Map<String, serde_json::Value>,
+    #[serde(skip)]
+    pub secret: Option<String>,
+    pub owner: JurisdictionCode,
+    pub table: Option<TableDef>,
+    pub columns: Vec<ColumnDef>,
+    pub created_by: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// One member of a union dataset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetMember {
+    pub source: String,
+    pub jurisdiction: JurisdictionCode,
+}
+
+/// A union dataset to be created.
+#[derive(Debug, Clone)]
+pub struct NewDataset {
+    pub name: String,
+    pub members: Vec<DatasetMember>,
+    pub classification: BTreeMap<String, Classification>,
+    /// The members' common schema, without the added jurisdiction column.
+    pub columns: Vec<ColumnDef>,
+    pub created_by: String,
+}
+
+/// A union dataset: one logical table over many member sources.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatasetRecord {
+    pub id: String,
+    pub name: String,
+    pub members: Vec<DatasetMember>,
+    pub classification: BTreeMap<String, Classification>,
+    pub columns: Vec<ColumnDef>,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+/// A user or a service account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Principal {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+/// A principal holds a role inside a jurisdiction (`*` = every jurisdiction).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoleAssignment {
+    pub id: String,
+    pub principal: String,
+    pub role: String,
+    pub jurisdiction: String,
+}
+
+/// A token as listed: never the token itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenInfo {
+    pub id: String,
+    pub principal: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// One recorded change to the catalog.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: String,
+    pub principal: String,
+    pub action: String,
+    pub target: String,
+    pub detail: serde_json::Value,
+}
