@@ -200,6 +200,9 @@ pub struct TableDef {
 /// A source to be registered.
 #[derive(Debug, Clone)]
 pub struct NewSource {
+    /// Chosen by the caller (see [`crate::token::new_id`]), because opening a source before it
+    /// is stored already needs a stable key for it.
+    pub id: String,
     pub name: String,
     pub kind: SourceKind,
     pub url: String,

@@ -1,1 +1,27 @@
-//! tiaokuai engine
+//! The query engine: one DataFusion runtime shared by every request, and a session of its own
+//! for each caller.
+//!
+//! - [`engine`]: [`Engine`], the entry point: queries, tables, sources and datasets.
+//! - [`error`]: [`EngineError`], with every DataFusion error classified by whose fault it is.
+//! - [`registry`]: the tables the engine serves, rebuilt from the catalog on every change.
+//! - [`session`]: the per-caller catalog; a table the caller may not read does not resolve.
+//! - [`statement`]: the statement guard: one statement, and only queries for non-admins.
+//! - [`params`]: binding `$1…` from JSON values, server-side.
+//! - [`sources`]: registering, checking and removing sources and union datasets.
+
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod params;
+pub mod registry;
+pub mod schema;
+pub mod session;
+pub mod sources;
+pub mod statement;
+
+pub use config::EngineConfig;
+pub use engine::{Engine, QueryOutput};
+pub use error::{EngineError, Result};
+pub use registry::{TableInfo, TableKind};
+pub use sources::{CheckReport, DatasetRequest, SourceRequest, TableRequest};
+pub use tiaokuai_policies::Caller;

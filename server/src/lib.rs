@@ -1,1 +1,15 @@
-//! tiaokuai server
+//! The tiaokuai server: CLI, HTTP API, start-up and the 开化县 demo.
+//!
+//! - [`http`]: the API of API.md; error mapping lives in `http::error`.
+//! - [`format`]: one streaming encoder per response format.
+//! - [`start`]: opening the catalog, bootstrapping `admin`, building the engine, serving.
+//! - [`demo`]: the demo county, its villages' data and its principals.
+//! - [`client`]: the `tiaokuai query` client.
+
+pub mod client;
+pub mod demo;
+pub mod format;
+pub mod http;
+pub mod start;
+
+pub use start::{ServerConfig, StartError, open, serve};

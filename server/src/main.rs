@@ -1,1 +1,199 @@
-fn main() {}
+//! The `tiaokuai` command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use tiaokuai::client::OutputFormat;
+use tiaokuai::{ServerConfig, demo, start};
+use tiaokuai_catalog::jurisdiction;
+use tiaokuai_policies::Caller;
+
+/// tiaokuai (条块): one SQL engine and one policy point over the data of a county, its
+/// townships and its villages.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Log filter, e.g. `info` or `tiaokuai=debug,tower_http=info`.
+    #[arg(long, env = "TIAOKUAI_LOG", default_value = "info", global = true)]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct Store {
+    /// Directory for the catalog, demo data and spill files.
+    #[arg(long, env = "TIAOKUAI_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// The catalog database file (default: catalog.db in the data directory).
+    #[arg(long, env = "TIAOKUAI_CATALOG")]
+    catalog: Option<PathBuf>,
+}
+
+impl Store {
+    fn config(&self) -> ServerConfig {
+        ServerConfig { catalog: self.catalog.clone(), ..ServerConfig::new(&self.data_dir) }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve {
+        #[command(flatten)]
+        store: Store,
+        /// Address to listen on.
+        #[arg(long, env = "TIAOKUAI_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Build the 开化县 demo first if the data directory is empty.
+        #[arg(long, env = "TIAOKUAI_DEMO")]
+        demo: bool,
+        /// Token that authenticates the `admin` principal.
+        #[arg(long, env = "TIAOKUAI_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: Option<String>,
+        /// Time limit of one query, in seconds.
+        #[arg(long, env = "TIAOKUAI_QUERY_TIMEOUT_SECS", default_value_t = 300)]
+        query_timeout_secs: u64,
+        /// Memory shared by all running queries, in MiB; sorts and aggregations spill past it.
+        #[arg(long, env = "TIAOKUAI_MEMORY_LIMIT_MB", default_value_t = 4096)]
+        memory_limit_mb: usize,
+        /// Largest request body accepted, in bytes.
+        #[arg(long, env = "TIAOKUAI_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+        max_body_bytes: usize,
+        /// Largest SQL text accepted, in bytes.
+        #[arg(long, env = "TIAOKUAI_MAX_SQL_BYTES", default_value_t = 256 << 10)]
+        max_sql_bytes: usize,
+    },
+    /// Fill an empty data directory with the 开化县 demo and print the demo tokens' file.
+    Demo {
+        #[command(flatten)]
+        store: Store,
+    },
+    /// Manage tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Manage the jurisdiction tree.
+    Jurisdictions {
+        #[command(subcommand)]
+        command: JurisdictionsCommand,
+    },
+    /// Run SQL on a server and print the answer.
+    Query {
+        /// The server's base URL.
+        #[arg(long, env = "TIAOKUAI_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// Bearer token.
+        #[arg(long, env = "TIAOKUAI_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+        /// One SQL statement.
+        sql: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Issue a new token for a principal (created if missing) and print it.
+    Create {
+        #[command(flatten)]
+        store: Store,
+        /// The principal's name.
+        #[arg(long)]
+        principal: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum JurisdictionsCommand {
+    /// Add or update nodes from a `code,name,level,parent` CSV file.
+    Import {
+        #[command(flatten)]
+        store: Store,
+        /// The CSV file.
+        file: PathBuf,
+    },
+}
+
+fn admin_caller(catalog: &tiaokuai_catalog::Catalog) -> Result<Caller, String> {
+    let principal = catalog.principal_by_name("admin").map_err(|e| e.to_string())?.ok_or("no admin principal")?;
+    let roles = catalog.roles_of(&principal.id).map_err(|e| e.to_string())?;
+    Ok(Caller { principal, roles })
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Serve { store, listen, demo, admin_token, query_timeout_secs, memory_limit_mb, max_body_bytes, max_sql_bytes } => {
+            let mut config = store.config();
+            config.admin_token = admin_token;
+            config.engine.query_timeout = Duration::from_secs(query_timeout_secs);
+            config.engine.memory_limit = memory_limit_mb << 20;
+            config.limits.max_body_bytes = max_body_bytes;
+            config.limits.max_sql_bytes = max_sql_bytes;
+            let state = start::open(&config).map_err(|e| e.to_string())?;
+            if demo && !demo::exists(&config.data_dir) {
+                let admin = admin_caller(state.engine.catalog())?;
+                demo::build(&config.data_dir, &state.engine, &admin).await.map_err(|e| e.to_string())?;
+                tracing::info!(tokens = %config.data_dir.join(demo::TOKENS_FILE).display(), "demo built");
+            }
+            if config.admin_token.is_none() {
+                tracing::warn!("TIAOKUAI_ADMIN_TOKEN is not set: admin can only use tokens issued earlier");
+            }
+            let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            tracing::info!(address = %listener.local_addr().map_err(|e| e.to_string())?, "serving");
+            start::serve(listener, state).await.map_err(|e| e.to_string())
+        }
+        Command::Demo { store } => {
+            let config = store.config();
+            let state = start::open(&config).map_err(|e| e.to_string())?;
+            if demo::exists(&config.data_dir) {
+                return Err(format!("{} already holds a demo", config.data_dir.display()));
+            }
+            let admin = admin_caller(state.engine.catalog())?;
+            demo::build(&config.data_dir, &state.engine, &admin).await.map_err(|e| e.to_string())?;
+            println!("{}", config.data_dir.join(demo::TOKENS_FILE).display());
+            Ok(())
+        }
+        Command::Token { command: TokenCommand::Create { store, principal } } => {
+            let catalog = start::open_catalog(&store.config()).map_err(|e| e.to_string())?;
+            catalog.ensure_principal(&principal).map_err(|e| e.to_string())?;
+            let (_, token) = catalog.issue_token(&principal, "cli").map_err(|e| e.to_string())?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Jurisdictions { command: JurisdictionsCommand::Import { store, file } } => {
+            let catalog = start::open_catalog(&store.config()).map_err(|e| e.to_string())?;
+            let text = std::fs::File::open(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let nodes = jurisdiction::read_csv(text).map_err(|e| e.to_string())?;
+            let count = catalog.upsert_jurisdictions(&nodes, "cli").map_err(|e| e.to_string())?;
+            println!("{count} jurisdictions imported");
+            Ok(())
+        }
+        Command::Query { server, token, format, sql } => {
+            let out = tiaokuai::client::query(&server, &token, &sql, format).await?;
+            println!("{out}");
+            Ok(())
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

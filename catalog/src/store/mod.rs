@@ -542,7 +542,7 @@ impl Catalog {
         }
         let at = now();
         let record = SourceRecord {
-            id: token::new_id("src"),
+            id: new.id,
             name: new.name,
             kind: new.kind,
             url: new.url,

@@ -19,6 +19,7 @@ fn kaihua() -> Vec<RawJurisdiction> {
 
 fn source(name: &str, table: Option<&str>) -> NewSource {
     NewSource {
+        id: token::new_id("src"),
         name: name.into(),
         kind: SourceKind::Parquet,
         url: "file:///tmp/x/".into(),

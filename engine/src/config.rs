@@ -1,0 +1,29 @@
+//! Engine limits and tuning.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the engine runs queries.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Wall-clock limit of one query, from planning to the last batch.
+    pub query_timeout: Duration,
+    /// Memory shared by all running queries; operators that can spill do so past it, the
+    /// others fail their query with a clear error.
+    pub memory_limit: usize,
+    /// Where spilled data goes.
+    pub spill_dir: PathBuf,
+    /// Parallelism of one query (DataFusion target partitions).
+    pub target_partitions: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            query_timeout: Duration::from_secs(300),
+            memory_limit: 4 << 30,
+            spill_dir: std::env::temp_dir(),
+            target_partitions: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! [`Engine`]: queries, and the tables they read.
+
+use std::num::NonZeroUsize;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::MemoryCatalogProviderList;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::SessionState;
+use datafusion::physical_plan::execute_stream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::prelude::SessionConfig;
+use datafusion::sql::parser::Statement;
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use futures::StreamExt;
+use tiaokuai_catalog::Catalog;
+use tiaokuai_policies::Caller;
+use tokio::time::Instant;
+
+use crate::config::EngineConfig;
+use crate::error::{EngineError, Result};
+use crate::registry::{TableInfo, TableRegistry};
+use crate::session::{CATALOG_NAME, CallerCatalog, DEFAULT_SCHEMA};
+use crate::{params, statement};
+
+/// The query engine. One per server; cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Engine {
+    pub(crate) catalog: Arc<Catalog>,
+    pub(crate) base: SessionState,
+    registry: RwLock<Arc<TableRegistry>>,
+    config: EngineConfig,
+}
+
+/// A running query. Its first batch has already been computed, so errors that happen while a
+/// query starts (planning, a missing source, a timeout, a memory limit) arrive as an `Err` from
+/// [`Engine::query`] rather than in the middle of a response.
+pub struct QueryOutput {
+    pub schema: SchemaRef,
+    pub stream: SendableRecordBatchStream,
+}
+
+impl std::fmt::Debug for QueryOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryOutput").field("schema", &self.schema).finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Builds the shared runtime and loads every table from the catalog.
+    pub fn new(catalog: Arc<Catalog>, config: EngineConfig) -> Result<Self> {
+        let pool = TrackConsumersPool::new(
+            FairSpillPool::new(config.memory_limit),
+            NonZeroUsize::new(5).expect("non-zero"),
+        );
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(pool))
+            .with_disk_manager_builder(
+                DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![config.spill_dir.clone()])),
+            )
+            .build_arc()?;
+        let session_config = SessionConfig::new()
+            .with_default_catalog_and_schema(CATALOG_NAME, DEFAULT_SCHEMA)
+            .with_create_default_catalog_and_schema(false)
+            .with_information_schema(true)
+            .with_target_partitions(config.target_partitions.max(1));
+        let base = SessionStateBuilder::new()
+            .with_config(session_config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .build();
+        let registry = TableRegistry::build(&catalog, base.runtime_env())?;
+        Ok(Self { catalog, base, registry: RwLock::new(Arc::new(registry)), config })
+    }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    fn registry(&self) -> Arc<TableRegistry> {
+        self.registry.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Rebuilds the served tables from the catalog; queries already running keep theirs.
+    pub fn reload(&self) -> Result<()> {
+        let fresh = Arc::new(TableRegistry::build(&self.catalog, self.base.runtime_env())?);
+        *self.registry.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        Ok(())
+    }
+
+    /// The tables the caller may read.
+    pub fn tables_for(&self, caller: &Caller) -> Vec<TableInfo> {
+        self.registry()
+            .entries()
+            .filter(|entry| caller.may_read_table(&entry.info.name))
+            .map(|entry| entry.info.clone())
+            .collect()
+    }
+
+    /// A session whose catalog holds only what this caller may read.
+    fn session_for(&self, caller: &Caller) -> SessionState {
+        let catalogs = MemoryCatalogProviderList::new();
+        catalogs
+            .catalogs
+            .insert(CATALOG_NAME.to_owned(), Arc::new(CallerCatalog::new(self.registry(), Arc::new(caller.clone()))));
+        SessionStateBuilder::new_from_existing(self.base.clone())
+            .with_catalog_list(Arc::new(catalogs))
+            .build()
+    }
+
+    /// Runs one SQL statement for a caller, with `params` bound to `$1…`.
+    pub async fn query(&self, caller: &Caller, sql: &str, params: &[serde_json::Value]) -> Result<QueryOutput> {
+        let timeout = self.config.query_timeout;
+        let deadline = Instant::now() + timeout;
+        let state = self.session_for(caller);
+        let statement = statement::parse_one(sql, &GenericDialect {})?;
+        statement::check(&statement, caller)?;
+        let start = self.start(state, statement, params, caller.is_admin());
+        let (schema, stream, first) = tokio::time::timeout_at(deadline, start)
+            .await
+            .map_err(|_| EngineError::Timeout(timeout))??;
+        let body = futures::stream::iter(first.map(Ok)).chain(with_deadline(stream, deadline, timeout));
+        Ok(QueryOutput { schema: schema.clone(), stream: Box::pin(RecordBatchStreamAdapter::new(schema, body)) })
+    }
+
+    /// Plans and starts a statement, and waits for its first batch.
+    async fn start(
+        &self,
+        state: SessionState,
+        statement: Statement,
+        params: &[serde_json::Value],
+        admin: bool,
+    ) -> Result<(SchemaRef, SendableRecordBatchStream, Option<RecordBatch>)> {
+        let plan = state.statement_to_plan(statement).await?;
+        if !admin {
+            datafusion::execution::context::SQLOptions::new()
+                .with_allow_ddl(false)
+                .with_allow_dml(false)
+                .with_allow_statements(false)
+                .verify_plan(&plan)
+                .map_err(|e| EngineError::PermissionDenied(e.strip_backtrace()))?;
+        }
+        let plan = params::bind(plan, params)?;
+        let physical = state.create_physical_plan(&plan).await?;
+        let schema = physical.schema();
+        let mut stream = execute_stream(physical, state.task_ctx())?;
+        let first = stream.next().await.transpose()?;
+        Ok((schema, stream, first))
+    }
+}
+
+/// Ends the stream with a timeout error once the deadline passes.
+fn with_deadline(
+    stream: SendableRecordBatchStream,
+    deadline: Instant,
+    timeout: Duration,
+) -> impl futures::Stream<Item = Result<RecordBatch, DataFusionError>> + Send {
+    futures::stream::unfold(Some(stream), move |stream| async move {
+        let mut stream = stream?;
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(item)) => Some((item, Some(stream))),
+            Ok(None) => None,
+            Err(_) => Some((Err(EngineError::Timeout(timeout).into()), None)),
+        }
+    })
+}

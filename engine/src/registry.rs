@@ -1,0 +1,214 @@
+//! The tables the engine serves: every source that exposes a table, every union dataset, and
+//! `system.jurisdictions`. The registry is immutable; a change builds a new one from the
+//! catalog and swaps it in, so a running query keeps the snapshot it started with.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::MemTable;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use serde::Serialize;
+use tiaokuai_catalog::{Binding, Catalog, Classification, Jurisdiction, SourceKind, SourceRecord};
+use tiaokuai_connectors::{FileFormatKind, FileSourceSpec, FileTable, JURISDICTION_COLUMN, UnionMember, UnionTable};
+use tiaokuai_policies::JURISDICTIONS_TABLE;
+
+use crate::error::{EngineError, Result};
+use crate::schema;
+
+/// What a table is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TableKind {
+    Source,
+    Dataset,
+    System,
+}
+
+/// A column as `/v1/tables` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnInfo {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub data_type: String,
+    pub classification: Classification,
+}
+
+/// A table as `/v1/tables` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableInfo {
+    pub name: String,
+    pub kind: TableKind,
+    pub columns: Vec<ColumnInfo>,
+    pub binding: Option<Binding>,
+    /// The source or dataset id behind the table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+/// One served table.
+#[derive(Debug, Clone)]
+pub struct TableEntry {
+    pub info: TableInfo,
+    pub provider: Arc<dyn TableProvider>,
+}
+
+/// All served tables, by `schema.table`.
+#[derive(Debug, Default)]
+pub struct TableRegistry {
+    tables: BTreeMap<String, TableEntry>,
+}
+
+impl TableRegistry {
+    pub fn get(&self, name: &str) -> Option<&TableEntry> {
+        self.tables.get(name)
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &TableEntry> {
+        self.tables.values()
+    }
+
+    /// Builds the registry from the catalog. Opening a source does no I/O, so this is cheap
+    /// even with hundreds of sources. A source that cannot be opened is left out and logged:
+    /// one broken registration must not take every other table down with it.
+    pub fn build(catalog: &Catalog, runtime: &RuntimeEnv) -> Result<Self> {
+        let mut tables = BTreeMap::new();
+        let jurisdictions = jurisdictions_table(&catalog.jurisdictions()?)?;
+        tables.insert(JURISDICTIONS_TABLE.to_owned(), jurisdictions);
+
+        let mut providers: HashMap<String, Arc<dyn TableProvider>> = HashMap::new();
+        for source in catalog.sources()? {
+            let provider = match open_source(&source, runtime) {
+                Ok(provider) => provider,
+                Err(error) => {
+                    tracing::warn!(source = %source.name, %error, "source left out: it cannot be opened");
+                    continue;
+                }
+            };
+            if let Some(table) = &source.table {
+                let info = TableInfo {
+                    name: table.name.clone(),
+                    kind: TableKind::Source,
+                    columns: column_infos(&source.columns, &table.classification, None),
+                    binding: Some(table.binding.clone()),
+                    id: Some(source.id.clone()),
+                };
+                tables.insert(table.name.clone(), TableEntry { info, provider: provider.clone() });
+            }
+            providers.insert(source.id.clone(), provider);
+        }
+
+        for dataset in catalog.datasets()? {
+            let member_schema = schema::to_schema(&dataset.columns)?;
+            let mut members = Vec::with_capacity(dataset.members.len());
+            for member in &dataset.members {
+                match providers.get(&member.source) {
+                    Some(provider) => members.push(UnionMember {
+                        jurisdiction: member.jurisdiction.to_string(),
+                        provider: provider.clone(),
+                    }),
+                    None => tracing::warn!(dataset = %dataset.name, source = %member.source, "union member left out: its source cannot be opened"),
+                }
+            }
+            let info = TableInfo {
+                name: dataset.name.clone(),
+                kind: TableKind::Dataset,
+                columns: column_infos(&dataset.columns, &dataset.classification, Some(JURISDICTION_COLUMN)),
+                binding: Some(Binding::Union { union: JURISDICTION_COLUMN.to_owned() }),
+                id: Some(dataset.id.clone()),
+            };
+            let provider = Arc::new(UnionTable::new(&member_schema, members));
+            tables.insert(dataset.name.clone(), TableEntry { info, provider });
+        }
+        Ok(Self { tables })
+    }
+}
+
+fn column_infos(
+    columns: &[tiaokuai_catalog::ColumnDef],
+    classification: &BTreeMap<String, Classification>,
+    added: Option<&str>,
+) -> Vec<ColumnInfo> {
+    let added = added.map(|name| ColumnInfo {
+        name: name.to_owned(),
+        data_type: DataType::Utf8.to_string(),
+        classification: Classification::DEFAULT,
+    });
+    added
+        .into_iter()
+        .chain(columns.iter().map(|c| ColumnInfo {
+            name: c.name.clone(),
+            data_type: c.data_type.clone(),
+            classification: classification.get(&c.name).copied().unwrap_or_default(),
+        }))
+        .collect()
+}
+
+/// The file-source description of a stored source.
+pub fn file_spec(source: &SourceRecord) -> Result<FileSourceSpec> {
+    let format = match source.kind {
+        SourceKind::Parquet => FileFormatKind::Parquet,
+        SourceKind::Csv => FileFormatKind::Csv,
+        other => {
+            return Err(EngineError::BadRequest(format!(
+                "{} sources are not supported by this version of tiaokuai",
+                other.as_str()
+            )));
+        }
+    };
+    Ok(FileSourceSpec::parse(
+        &source.name,
+        &source.id,
+        format,
+        &source.url,
+        &source.options,
+        source.secret.as_deref(),
+    )?)
+}
+
+fn open_source(source: &SourceRecord, runtime: &RuntimeEnv) -> Result<Arc<dyn TableProvider>> {
+    let spec = file_spec(source)?;
+    let pinned = schema::to_schema(&source.columns)?;
+    Ok(Arc::new(FileTable::open(&spec, pinned, runtime)?))
+}
+
+fn jurisdictions_table(nodes: &[Jurisdiction]) -> Result<TableEntry> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("code", DataType::Utf8, false),
+        Field::new("name", DataType::Utf8, false),
+        Field::new("level", DataType::Utf8, false),
+        Field::new("parent", DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values(nodes.iter().map(|n| n.code.as_str()))),
+            Arc::new(StringArray::from_iter_values(nodes.iter().map(|n| n.name.as_str()))),
+            Arc::new(StringArray::from_iter_values(nodes.iter().map(|n| n.level.as_str()))),
+            Arc::new(StringArray::from_iter(nodes.iter().map(|n| n.parent.as_ref().map(|p| p.as_str())))),
+        ],
+    )
+    .map_err(|e| EngineError::Internal(e.to_string()))?;
+    let provider = MemTable::try_new(schema.clone(), vec![vec![batch]])?;
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| ColumnInfo {
+            name: f.name().clone(),
+            data_type: f.data_type().to_string(),
+            classification: Classification::DEFAULT,
+        })
+        .collect();
+    Ok(TableEntry {
+        info: TableInfo {
+            name: JURISDICTIONS_TABLE.to_owned(),
+            kind: TableKind::System,
+            columns,
+            binding: None,
+            id: None,
+        },
+        provider: Arc::new(provider),
+    })
+}

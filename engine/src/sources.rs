@@ -1,0 +1,370 @@
+//! Registering, checking and removing sources and union datasets.
+//!
+//! Registration connects first: the location is listed and its schema read before anything is
+//! stored, and the schema is pinned in the catalog. A failure at any step leaves the catalog as
+//! it was.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tiaokuai_catalog::jurisdiction::RawJurisdiction;
+use tiaokuai_catalog::{
+    Binding, Classification, ColumnDef, DatasetMember, DatasetRecord, JurisdictionCode, NewDataset, NewSource,
+    SourceKind, SourceRecord, TableDef, token,
+};
+use tiaokuai_connectors::{JURISDICTION_COLUMN, probe};
+use tiaokuai_policies::Caller;
+
+use crate::engine::Engine;
+use crate::error::{EngineError, Result};
+use crate::registry::file_spec;
+use crate::schema;
+
+/// How long registration waits for a source to answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `POST /v1/sources`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceRequest {
+    pub name: String,
+    pub kind: SourceKind,
+    pub url: String,
+    /// A secret reference (`env:NAME`, `file:/path`).
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// The jurisdiction that owns the source.
+    pub owner: String,
+    #[serde(default)]
+    pub options: Map<String, Value>,
+    #[serde(default)]
+    pub tables: Vec<TableRequest>,
+}
+
+/// A table a source exposes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableRequest {
+    pub name: String,
+    /// The table inside a database source; file sources have none.
+    #[serde(default)]
+    pub remote: Option<String>,
+    pub binding: Binding,
+    #[serde(default)]
+    pub classification: BTreeMap<String, Classification>,
+}
+
+/// `POST /v1/datasets`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetRequest {
+    pub name: String,
+    pub members: Vec<MemberRequest>,
+    #[serde(default)]
+    pub classification: BTreeMap<String, Classification>,
+}
+
+/// One member of a requested dataset.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberRequest {
+    pub source: String,
+    pub jurisdiction: String,
+}
+
+/// What `POST /v1/sources/{id}/check` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub source: String,
+    /// `ok` or `unavailable`.
+    pub status: &'static str,
+    pub latency_ms: u64,
+    pub files: usize,
+    pub bytes: u64,
+    pub columns: Vec<ColumnDef>,
+    pub added_columns: Vec<String>,
+    pub removed_columns: Vec<String>,
+    /// Whether the pinned schema was replaced by the one found. A dataset member keeps its
+    /// pinned schema (the dataset needs its members alike); the drift is only reported.
+    pub repinned: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+fn require_admin(caller: &Caller, what: &str) -> Result<()> {
+    if caller.is_admin() {
+        Ok(())
+    } else {
+        Err(EngineError::PermissionDenied(format!("{what} is reserved for admin")))
+    }
+}
+
+fn known_code(engine: &Engine, text: &str, what: &str) -> Result<JurisdictionCode> {
+    let code = JurisdictionCode::parse(text).map_err(|e| EngineError::BadRequest(format!("{what}: {e}")))?;
+    if !engine.catalog.has_jurisdiction(&code)? {
+        return Err(EngineError::BadRequest(format!("{what}: {code} is not in the jurisdiction tree")));
+    }
+    Ok(code)
+}
+
+impl Engine {
+    /// Registers a source after connecting to it and reading its schema.
+    pub async fn register_source(&self, caller: &Caller, request: SourceRequest) -> Result<SourceRecord> {
+        let stored = self.store_source(caller, request).await?;
+        self.reload()?;
+        Ok(stored)
+    }
+
+    /// Registers many sources and rebuilds the served tables once. Stops at the first failure;
+    /// the sources stored before it stay registered.
+    pub async fn register_sources(&self, caller: &Caller, requests: Vec<SourceRequest>) -> Result<Vec<SourceRecord>> {
+        let mut stored = Vec::with_capacity(requests.len());
+        let mut outcome = Ok(());
+        for request in requests {
+            match self.store_source(caller, request).await {
+                Ok(record) => stored.push(record),
+                Err(error) => {
+                    outcome = Err(error);
+                    break;
+                }
+            }
+        }
+        self.reload()?;
+        outcome.map(|()| stored)
+    }
+
+    async fn store_source(&self, caller: &Caller, request: SourceRequest) -> Result<SourceRecord> {
+        require_admin(caller, "registering sources")?;
+        if !request.kind.is_file() {
+            return Err(EngineError::BadRequest(format!(
+                "{} sources are not supported by this version of tiaokuai; use parquet or csv",
+                request.kind.as_str()
+            )));
+        }
+        let owner = known_code(self, &request.owner, "owner")?;
+        if request.tables.len() > 1 {
+            return Err(EngineError::BadRequest("a file source exposes at most one table".into()));
+        }
+        let table = request.tables.into_iter().next();
+        if let Some(table) = &table {
+            if table.remote.is_some() {
+                return Err(EngineError::BadRequest("file sources take no \"remote\" table name".into()));
+            }
+            tiaokuai_catalog::store::validate_table_name(&table.name)?;
+        }
+        let id = token::new_id("src");
+        let record = SourceRecord {
+            id: id.clone(),
+            name: request.name.clone(),
+            kind: request.kind,
+            url: request.url.clone(),
+            options: request.options.clone(),
+            secret: request.secret.clone(),
+            owner: owner.clone(),
+            table: None,
+            columns: Vec::new(),
+            created_by: caller.name().to_owned(),
+            created_at: String::new(),
+            updated_at: String::new(),
+        };
+        let spec = file_spec(&record)?;
+        let found = tokio::time::timeout(PROBE_TIMEOUT, probe(&spec, &self.base))
+            .await
+            .map_err(|_| EngineError::BadRequest(format!("{} did not answer within {PROBE_TIMEOUT:?}", request.url)))??;
+        let columns = schema::to_columns(&found.schema);
+        let table = table
+            .map(|t| self.check_table(t, &columns, &owner))
+            .transpose()?;
+        let stored = self.catalog.insert_source(NewSource {
+            id,
+            name: request.name,
+            kind: request.kind,
+            url: request.url,
+            options: request.options,
+            secret: request.secret,
+            owner,
+            table,
+            columns,
+            created_by: caller.name().to_owned(),
+        })?;
+        Ok(stored)
+    }
+
+    /// Checks a requested table against the schema found.
+    fn check_table(&self, table: TableRequest, columns: &[ColumnDef], owner: &JurisdictionCode) -> Result<TableDef> {
+        let column = |name: &str| columns.iter().find(|c| c.name == name);
+        match &table.binding {
+            Binding::Column { column: name } => {
+                let found = column(name).ok_or_else(|| {
+                    EngineError::BadRequest(format!("binding column {name:?} is not a column of the source"))
+                })?;
+                let data_type = schema::to_schema(std::slice::from_ref(found))?.field(0).data_type().clone();
+                if !schema::is_text(&data_type) {
+                    return Err(EngineError::BadRequest(format!(
+                        "binding column {name:?} is {data_type}; division codes must be text"
+                    )));
+                }
+            }
+            Binding::Fixed { fixed } => {
+                if !self.catalog.has_jurisdiction(fixed)? {
+                    return Err(EngineError::BadRequest(format!("binding: {fixed} is not in the jurisdiction tree")));
+                }
+                if !owner.covers(fixed) {
+                    return Err(EngineError::BadRequest(format!(
+                        "binding: {fixed} lies outside the owner's jurisdiction {owner}"
+                    )));
+                }
+            }
+            Binding::Union { .. } => {
+                return Err(EngineError::BadRequest(
+                    "a union binding belongs to datasets (POST /v1/datasets), not to a source".into(),
+                ));
+            }
+        }
+        if let Some(unknown) = table.classification.keys().find(|name| column(name).is_none()) {
+            return Err(EngineError::BadRequest(format!("classification names {unknown:?}, which is not a column")));
+        }
+        Ok(TableDef { name: table.name, binding: table.binding, classification: table.classification })
+    }
+
+    /// Connects to a source again and compares what it finds with the pinned schema.
+    pub async fn check_source(&self, caller: &Caller, id: &str) -> Result<CheckReport> {
+        require_admin(caller, "checking sources")?;
+        let source = self.catalog.source(id)?.ok_or_else(|| EngineError::NotFound(format!("source {id:?}")))?;
+        let spec = file_spec(&source)?;
+        let probed = tokio::time::timeout(PROBE_TIMEOUT, probe(&spec, &self.base)).await;
+        let found = match probed {
+            Ok(Ok(found)) => found,
+            Ok(Err(error)) => return Ok(unavailable(&source, error.to_string())),
+            Err(_) => return Ok(unavailable(&source, format!("did not answer within {PROBE_TIMEOUT:?}"))),
+        };
+        let columns = schema::to_columns(&found.schema);
+        let names = |cols: &[ColumnDef]| cols.iter().map(|c| c.name.clone()).collect::<HashSet<_>>();
+        let (old, new) = (names(&source.columns), names(&columns));
+        let mut added: Vec<String> = new.difference(&old).cloned().collect();
+        let mut removed: Vec<String> = old.difference(&new).cloned().collect();
+        added.sort();
+        removed.sort();
+        let is_member = self.catalog.datasets()?.iter().any(|d| d.members.iter().any(|m| m.source == source.id));
+        let repinned = columns != source.columns && !is_member;
+        if repinned {
+            self.catalog.update_source_columns(&source.id, &columns, caller.name())?;
+            self.reload()?;
+        }
+        Ok(CheckReport {
+            source: source.id,
+            status: "ok",
+            latency_ms: found.latency.as_millis() as u64,
+            files: found.files,
+            bytes: found.bytes,
+            columns,
+            added_columns: added,
+            removed_columns: removed,
+            repinned,
+            message: None,
+        })
+    }
+
+    pub fn delete_source(&self, caller: &Caller, id: &str) -> Result<()> {
+        require_admin(caller, "deleting sources")?;
+        self.catalog.delete_source(id, caller.name())?;
+        self.reload()
+    }
+
+    /// Creates a union dataset over sources of one schema.
+    pub fn create_dataset(&self, caller: &Caller, request: DatasetRequest) -> Result<DatasetRecord> {
+        require_admin(caller, "creating datasets")?;
+        tiaokuai_catalog::store::validate_table_name(&request.name)?;
+        if request.members.is_empty() {
+            return Err(EngineError::BadRequest("a dataset needs at least one member".into()));
+        }
+        let mut seen = HashSet::new();
+        let mut members = Vec::with_capacity(request.members.len());
+        let mut columns: Option<(String, Vec<ColumnDef>)> = None;
+        for member in &request.members {
+            if !seen.insert(member.source.clone()) {
+                return Err(EngineError::BadRequest(format!("source {:?} is listed twice", member.source)));
+            }
+            let source = self
+                .catalog
+                .source(&member.source)?
+                .ok_or_else(|| EngineError::BadRequest(format!("member source {:?} does not exist", member.source)))?;
+            let jurisdiction = known_code(self, &member.jurisdiction, &format!("member {:?}", source.name))?;
+            if source.columns.iter().any(|c| c.name == JURISDICTION_COLUMN) {
+                return Err(EngineError::BadRequest(format!(
+                    "member {:?} already has a {JURISDICTION_COLUMN} column, which the dataset adds",
+                    source.name
+                )));
+            }
+            match &columns {
+                None => columns = Some((source.name.clone(), source.columns.clone())),
+                Some((first, expected)) if !same_columns(expected, &source.columns) => {
+                    return Err(EngineError::BadRequest(format!(
+                        "member {:?} has a different schema from member {first:?}",
+                        source.name
+                    )));
+                }
+                Some(_) => {}
+            }
+            members.push(DatasetMember { source: source.id, jurisdiction });
+        }
+        let (_, columns) = columns.expect("at least one member");
+        if let Some(unknown) = request.classification.keys().find(|name| !columns.iter().any(|c| &&c.name == name)) {
+            return Err(EngineError::BadRequest(format!("classification names {unknown:?}, which is not a column")));
+        }
+        // nullability may differ between members; the union is nullable wherever any member is
+        let columns = columns
+            .into_iter()
+            .map(|c| ColumnDef { nullable: true, ..c })
+            .collect();
+        let stored = self.catalog.insert_dataset(NewDataset {
+            name: request.name,
+            members,
+            classification: request.classification,
+            columns,
+            created_by: caller.name().to_owned(),
+        })?;
+        self.reload()?;
+        Ok(stored)
+    }
+
+    pub fn delete_dataset(&self, caller: &Caller, id: &str) -> Result<()> {
+        require_admin(caller, "deleting datasets")?;
+        self.catalog.delete_dataset(id, caller.name())?;
+        self.reload()
+    }
+
+    /// Adds or updates jurisdiction nodes; `system.jurisdictions` shows them to the next query.
+    pub fn upsert_jurisdictions(&self, caller: &Caller, batch: &[RawJurisdiction]) -> Result<usize> {
+        require_admin(caller, "changing the jurisdiction tree")?;
+        let count = self.catalog.upsert_jurisdictions(batch, caller.name())?;
+        self.reload()?;
+        Ok(count)
+    }
+
+    /// Catalog changes that need admin and no engine work: principals and tokens.
+    pub fn require_admin(&self, caller: &Caller, what: &str) -> Result<()> {
+        require_admin(caller, what)
+    }
+}
+
+fn same_columns(a: &[ColumnDef], b: &[ColumnDef]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.name == y.name && x.data_type == y.data_type)
+}
+
+fn unavailable(source: &SourceRecord, message: String) -> CheckReport {
+    CheckReport {
+        source: source.id.clone(),
+        status: "unavailable",
+        latency_ms: 0,
+        files: 0,
+        bytes: 0,
+        columns: source.columns.clone(),
+        added_columns: Vec::new(),
+        removed_columns: Vec::new(),
+        repinned: false,
+        message: Some(message),
+    }
+}

@@ -1,0 +1,125 @@
+//! The 开化县 demo: the real division-code tree (1 county, 14 townships, 269 villages), per-village
+//! Parquet data, one union dataset per village table, and principals for the 条/块 roles.
+
+pub mod data;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use tiaokuai_catalog::jurisdiction::{self, RawJurisdiction};
+use tiaokuai_catalog::{Level, SourceKind};
+use tiaokuai_engine::sources::MemberRequest;
+use tiaokuai_engine::{DatasetRequest, Engine, SourceRequest};
+use tiaokuai_policies::Caller;
+
+use crate::start::StartError;
+
+/// The real division codes of 开化县, shipped with the project.
+pub const KAIHUA_DIVISIONS: &str = include_str!("../../../data/kaihua_divisions.csv");
+
+/// Residents generated per village.
+const RESIDENTS_PER_VILLAGE: usize = 300;
+const SEED: u64 = 330_824;
+
+/// The demo principals: name, role, jurisdiction.
+pub const PRINCIPALS: [(&str, &str, &str); 5] = [
+    ("admin", "admin", "*"),
+    ("county_dispatcher", "dispatcher", "330824000000"),
+    ("majin_dispatcher", "dispatcher", "330824116000"),
+    ("xiashan_official", "village_official", "330824116224"),
+    ("civil_officer", "civil_officer", "330824000000"),
+];
+
+/// The file the demo principals' tokens are written to.
+pub const TOKENS_FILE: &str = "demo-tokens.json";
+
+fn demo_error(e: impl std::fmt::Display) -> StartError {
+    StartError::Demo(e.to_string())
+}
+
+/// The demo's jurisdiction tree.
+pub fn divisions() -> Result<Vec<RawJurisdiction>, StartError> {
+    jurisdiction::read_csv(KAIHUA_DIVISIONS.as_bytes()).map_err(demo_error)
+}
+
+/// Whether the data directory already holds a demo.
+pub fn exists(data_dir: &Path) -> bool {
+    data_dir.join(TOKENS_FILE).exists()
+}
+
+/// Builds the demo into an empty data directory: jurisdictions, files, sources, datasets,
+/// principals and their tokens (written to `demo-tokens.json`). Refuses a catalog that already
+/// has sources, so a real deployment is never mixed with demo data.
+pub async fn build(data_dir: &Path, engine: &Engine, admin: &Caller) -> Result<BTreeMap<String, String>, StartError> {
+    let catalog = engine.catalog();
+    if !catalog.sources()?.is_empty() || !catalog.datasets()?.is_empty() {
+        return Err(StartError::Demo(format!(
+            "the catalog in {} already has sources; the demo needs an empty data directory",
+            data_dir.display()
+        )));
+    }
+    let nodes = divisions()?;
+    engine.upsert_jurisdictions(admin, &nodes)?;
+
+    let villages: Vec<data::Village<'_>> = nodes
+        .iter()
+        .filter(|n| n.level == Level::Village.as_str())
+        .map(|n| data::Village { code: &n.code, name: &n.name, township: n.parent.as_deref().unwrap_or_default() })
+        .collect();
+    let root = data_dir.join("demo").join("villages");
+    data::write_villages(&root, &villages, RESIDENTS_PER_VILLAGE, SEED).map_err(demo_error)?;
+
+    for table in data::TABLES {
+        let requests = villages
+            .iter()
+            .map(|village| {
+                let folder = root.join(village.code).join(table);
+                let url = url::Url::from_directory_path(&folder)
+                    .map_err(|_| StartError::Demo(format!("{} is not an absolute path", folder.display())))?;
+                Ok(SourceRequest {
+                    name: format!("{}_{table}", village.code),
+                    kind: SourceKind::Parquet,
+                    url: url.to_string(),
+                    secret: None,
+                    owner: village.code.to_owned(),
+                    options: Default::default(),
+                    tables: Vec::new(),
+                })
+            })
+            .collect::<Result<Vec<_>, StartError>>()?;
+        let sources = engine.register_sources(admin, requests).await?;
+        let members = sources
+            .iter()
+            .map(|s| MemberRequest { source: s.id.clone(), jurisdiction: s.owner.to_string() })
+            .collect();
+        engine.create_dataset(admin, DatasetRequest { name: format!("village.{table}"), members, classification: classification(table) })?;
+    }
+
+    let mut tokens = BTreeMap::new();
+    for (name, role, jurisdiction) in PRINCIPALS {
+        catalog.ensure_principal(name)?;
+        catalog.assign_role(name, role, jurisdiction, admin.name())?;
+        let (_, token) = catalog.issue_token(name, admin.name())?;
+        tokens.insert(name.to_owned(), token);
+    }
+    let path = data_dir.join(TOKENS_FILE);
+    let text = serde_json::to_string_pretty(&tokens).expect("tokens serialise");
+    std::fs::write(&path, text).map_err(|source| StartError::Io { path, source })?;
+    Ok(tokens)
+}
+
+/// Personal columns of the demo tables.
+fn classification(table: &str) -> BTreeMap<String, tiaokuai_catalog::Classification> {
+    let pairs: &[(&str, &str)] = match table {
+        "residents" => &[
+            ("name", "sensitive:name"),
+            ("id_card", "sensitive:id_card"),
+            ("phone", "sensitive:phone"),
+            ("birth_date", "sensitive"),
+            ("living_alone", "internal"),
+        ],
+        "collective_income" => &[("year", "public"), ("operating_income", "public"), ("total_income", "public")],
+        _ => &[],
+    };
+    pairs.iter().map(|(c, k)| ((*c).to_owned(), k.parse().expect("valid classification"))).collect()
+}

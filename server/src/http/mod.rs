@@ -1,0 +1,93 @@
+//! The HTTP API of API.md. Handlers are thin: extract, call the engine, encode.
+
+mod admin;
+mod auth;
+mod catalog;
+pub mod error;
+mod extract;
+mod health;
+mod openapi;
+mod query;
+mod sources;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use tiaokuai_engine::Engine;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+pub use openapi::ApiDoc;
+
+/// Request limits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request body accepted (413 above it).
+    pub max_body_bytes: usize,
+    /// Largest SQL text accepted (413 above it).
+    pub max_sql_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_body_bytes: 1 << 20, max_sql_bytes: 256 << 10 }
+    }
+}
+
+/// Counters exported at `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub queries_started: AtomicU64,
+    pub queries_failed: AtomicU64,
+}
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub limits: Limits,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    let authenticated = Router::new()
+        .route("/v1/query", post(query::query))
+        .route("/v1/whoami", get(catalog::whoami))
+        .route("/v1/jurisdictions", get(catalog::list_jurisdictions).post(catalog::upsert_jurisdictions))
+        .route("/v1/tables", get(catalog::tables))
+        .route("/v1/sources", get(sources::list_sources).post(sources::register_source))
+        .route("/v1/sources/{id}", get(sources::get_source).delete(sources::delete_source))
+        .route("/v1/sources/{id}/check", post(sources::check_source))
+        .route("/v1/datasets", get(sources::list_datasets).post(sources::create_dataset))
+        .route("/v1/datasets/{id}", get(sources::get_dataset).delete(sources::delete_dataset))
+        .route("/v1/principals", get(admin::list_principals).post(admin::create_principal))
+        .route("/v1/tokens", get(admin::list_tokens).post(admin::issue_token))
+        .route("/v1/tokens/{id}", delete(admin::revoke_token))
+        .route("/v1/openapi.json", get(openapi::document))
+        .route("/metrics", get(health::metrics))
+        .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .merge(authenticated)
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
+        .layer(CatchPanicLayer::custom(|_| -> Response {
+            tracing::error!("a request handler panicked");
+            ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error; the details are in the server log",
+            )
+            .into_response()
+        }))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

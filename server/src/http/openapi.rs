@@ -1,0 +1,36 @@
+//! `GET /v1/openapi.json`, generated from the handlers' annotations.
+
+use axum::Json;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+
+use super::{admin, catalog, health, query, sources};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "tiaokuai", description = "Cross-jurisdiction data sharing and integrated governance"),
+    paths(
+        query::query,
+        catalog::whoami, catalog::list_jurisdictions, catalog::upsert_jurisdictions, catalog::tables,
+        sources::register_source, sources::list_sources, sources::get_source, sources::delete_source, sources::check_source,
+        sources::create_dataset, sources::list_datasets, sources::get_dataset, sources::delete_dataset,
+        admin::create_principal, admin::list_principals, admin::issue_token, admin::list_tokens, admin::revoke_token,
+        health::healthz, health::readyz, health::metrics,
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

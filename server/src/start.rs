@@ -1,0 +1,90 @@
+//! Start-up: the catalog, the bootstrap admin, the engine, the listener.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tiaokuai_catalog::Catalog;
+use tiaokuai_engine::{Engine, EngineConfig, EngineError};
+use tiaokuai_policies::ADMIN_ROLE;
+use tokio::net::TcpListener;
+
+use crate::http::{self, AppState, Limits, Metrics};
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    /// The catalog file; by default `catalog.db` in the data directory.
+    pub catalog: Option<PathBuf>,
+    /// The token that authenticates `admin`.
+    pub admin_token: Option<String>,
+    pub engine: EngineConfig,
+    pub limits: Limits,
+}
+
+impl ServerConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
+        let engine = EngineConfig { spill_dir: data_dir.join("spill"), ..EngineConfig::default() };
+        Self { data_dir, catalog: None, admin_token: None, engine, limits: Limits::default() }
+    }
+
+    pub fn catalog_path(&self) -> PathBuf {
+        self.catalog.clone().unwrap_or_else(|| self.data_dir.join("catalog.db"))
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot prepare {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("catalog: {0}")]
+    Catalog(#[from] tiaokuai_catalog::CatalogError),
+    #[error("engine: {0}")]
+    Engine(#[from] EngineError),
+    #[error("demo: {0}")]
+    Demo(String),
+}
+
+fn create_dir(path: &Path) -> Result<(), StartError> {
+    std::fs::create_dir_all(path).map_err(|source| StartError::Io { path: path.to_owned(), source })
+}
+
+/// Opens the catalog file, creating the data directory if needed.
+pub fn open_catalog(config: &ServerConfig) -> Result<Arc<Catalog>, StartError> {
+    create_dir(&config.data_dir)?;
+    let path = config.catalog_path();
+    if let Some(parent) = path.parent() {
+        create_dir(parent)?;
+    }
+    Ok(Arc::new(Catalog::open(&path)?))
+}
+
+/// Makes `admin` exist, hold the admin role everywhere, and answer to the bootstrap token.
+pub fn bootstrap_admin(catalog: &Catalog, token: Option<&str>) -> Result<(), StartError> {
+    let admin = catalog.ensure_principal("admin")?;
+    catalog.assign_role("admin", ADMIN_ROLE, "*", "system")?;
+    if let Some(token) = token.filter(|t| !t.is_empty()) {
+        catalog.set_bootstrap_token(&admin.id, token)?;
+    }
+    Ok(())
+}
+
+/// Opens everything the API needs.
+pub fn open(config: &ServerConfig) -> Result<AppState, StartError> {
+    let catalog = open_catalog(config)?;
+    bootstrap_admin(&catalog, config.admin_token.as_deref())?;
+    create_dir(&config.engine.spill_dir)?;
+    let engine = Engine::new(catalog, config.engine.clone())?;
+    Ok(AppState { engine: Arc::new(engine), limits: config.limits.clone(), metrics: Arc::new(Metrics::default()) })
+}
+
+/// Serves the API on `listener` until the process is asked to stop.
+pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+}
