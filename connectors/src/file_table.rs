@@ -125,6 +125,18 @@ pub async fn probe(spec: &FileSourceSpec, state: &dyn Session) -> Result<Probe> 
         .iter()
         .map(|f| f.as_ref().clone())
         .collect();
+    for (column, data_type) in &spec.column_types {
+        let field = fields
+            .iter_mut()
+            .find(|f| f.name() == column)
+            .ok_or_else(|| {
+                ConnectorError::invalid(format!(
+                    "column_types names {column:?}, which is not a column of {}",
+                    spec.urls[0]
+                ))
+            })?;
+        *field = field.clone().with_data_type(data_type.clone());
+    }
     for column in &spec.partition_columns {
         if fields.iter().any(|f| f.name() == column) {
             return Err(ConnectorError::invalid(format!(

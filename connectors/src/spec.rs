@@ -1,5 +1,8 @@
 //! What a file source is, parsed from its registration and checked before anything is opened.
 
+use std::str::FromStr;
+
+use datafusion::arrow::datatypes::DataType;
 use serde_json::{Map, Value};
 use url::Url;
 
@@ -58,6 +61,8 @@ pub struct FileSourceSpec {
     pub s3: S3Options,
     /// Reference to the S3 secret access key.
     pub secret: Option<String>,
+    /// Types that replace inferred ones (CSV inference reads `330824116224` as a number).
+    pub column_types: Vec<(String, DataType)>,
 }
 
 const KNOWN_OPTIONS: &[&str] = &[
@@ -71,6 +76,7 @@ const KNOWN_OPTIONS: &[&str] = &[
     "access_key_id",
     "allow_http",
     "skip_signature",
+    "column_types",
 ];
 
 fn parse_url(text: &str) -> Result<Url> {
@@ -256,7 +262,32 @@ impl FileSourceSpec {
         if let Some(reference) = secret {
             secret::validate_reference(reference)?;
         }
+        let column_types = match options.get("column_types") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Object(types)) => types
+                .iter()
+                .map(|(column, text)| {
+                    let text = text.as_str().ok_or_else(|| {
+                        ConnectorError::invalid(format!(
+                            "column_types.{column} must be a type name such as \"Utf8\""
+                        ))
+                    })?;
+                    let data_type = DataType::from_str(text).map_err(|_| {
+                        ConnectorError::invalid(format!(
+                            "column_types.{column}: {text:?} is not an Arrow type name"
+                        ))
+                    })?;
+                    Ok((column.clone(), data_type))
+                })
+                .collect::<Result<_>>()?,
+            Some(_) => {
+                return Err(ConnectorError::invalid(
+                    "option \"column_types\" must be an object of column: type",
+                ));
+            }
+        };
         Ok(Self {
+            column_types,
             name: name.to_owned(),
             store_key: store_key.to_owned(),
             format,

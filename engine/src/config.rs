@@ -15,6 +15,9 @@ pub struct EngineConfig {
     pub spill_dir: PathBuf,
     /// Parallelism of one query (DataFusion target partitions).
     pub target_partitions: usize,
+    /// How long a folder's file listing is reused before it is listed again: files added to a
+    /// source show up within this time. Zero lists on every query.
+    pub listing_cache_ttl: Duration,
 }
 
 impl Default for EngineConfig {
@@ -23,7 +26,10 @@ impl Default for EngineConfig {
             query_timeout: Duration::from_secs(300),
             memory_limit: 4 << 30,
             spill_dir: std::env::temp_dir(),
-            target_partitions: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            target_partitions: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            listing_cache_ttl: Duration::from_secs(30),
         }
     }
 }

@@ -49,7 +49,9 @@ pub struct QueryOutput {
 
 impl std::fmt::Debug for QueryOutput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QueryOutput").field("schema", &self.schema).finish_non_exhaustive()
+        f.debug_struct("QueryOutput")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
     }
 }
 
@@ -60,10 +62,18 @@ impl Engine {
             FairSpillPool::new(config.memory_limit),
             NonZeroUsize::new(5).expect("non-zero"),
         );
-        let runtime = RuntimeEnvBuilder::new()
+        let mut runtime = RuntimeEnvBuilder::new();
+        // DataFusion keeps file listings forever by default; sources gain files, so they expire
+        runtime = if config.listing_cache_ttl.is_zero() {
+            runtime.with_object_list_cache_limit(0)
+        } else {
+            runtime.with_object_list_cache_ttl(Some(config.listing_cache_ttl))
+        };
+        let runtime = runtime
             .with_memory_pool(Arc::new(pool))
             .with_disk_manager_builder(
-                DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![config.spill_dir.clone()])),
+                DiskManagerBuilder::default()
+                    .with_mode(DiskManagerMode::Directories(vec![config.spill_dir.clone()])),
             )
             .build_arc()?;
         let session_config = SessionConfig::new()
@@ -77,7 +87,12 @@ impl Engine {
             .with_default_features()
             .build();
         let registry = TableRegistry::build(&catalog, base.runtime_env())?;
-        Ok(Self { catalog, base, registry: RwLock::new(Arc::new(registry)), config })
+        Ok(Self {
+            catalog,
+            base,
+            registry: RwLock::new(Arc::new(registry)),
+            config,
+        })
     }
 
     pub fn catalog(&self) -> &Arc<Catalog> {
@@ -89,12 +104,18 @@ impl Engine {
     }
 
     fn registry(&self) -> Arc<TableRegistry> {
-        self.registry.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.registry
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Rebuilds the served tables from the catalog; queries already running keep theirs.
     pub fn reload(&self) -> Result<()> {
-        let fresh = Arc::new(TableRegistry::build(&self.catalog, self.base.runtime_env())?);
+        let fresh = Arc::new(TableRegistry::build(
+            &self.catalog,
+            self.base.runtime_env(),
+        )?);
         *self.registry.write().unwrap_or_else(|p| p.into_inner()) = fresh;
         Ok(())
     }
@@ -111,16 +132,25 @@ impl Engine {
     /// A session whose catalog holds only what this caller may read.
     fn session_for(&self, caller: &Caller) -> SessionState {
         let catalogs = MemoryCatalogProviderList::new();
-        catalogs
-            .catalogs
-            .insert(CATALOG_NAME.to_owned(), Arc::new(CallerCatalog::new(self.registry(), Arc::new(caller.clone()))));
+        catalogs.catalogs.insert(
+            CATALOG_NAME.to_owned(),
+            Arc::new(CallerCatalog::new(
+                self.registry(),
+                Arc::new(caller.clone()),
+            )),
+        );
         SessionStateBuilder::new_from_existing(self.base.clone())
             .with_catalog_list(Arc::new(catalogs))
             .build()
     }
 
     /// Runs one SQL statement for a caller, with `params` bound to `$1…`.
-    pub async fn query(&self, caller: &Caller, sql: &str, params: &[serde_json::Value]) -> Result<QueryOutput> {
+    pub async fn query(
+        &self,
+        caller: &Caller,
+        sql: &str,
+        params: &[serde_json::Value],
+    ) -> Result<QueryOutput> {
         let timeout = self.config.query_timeout;
         let deadline = Instant::now() + timeout;
         let state = self.session_for(caller);
@@ -130,8 +160,12 @@ impl Engine {
         let (schema, stream, first) = tokio::time::timeout_at(deadline, start)
             .await
             .map_err(|_| EngineError::Timeout(timeout))??;
-        let body = futures::stream::iter(first.map(Ok)).chain(with_deadline(stream, deadline, timeout));
-        Ok(QueryOutput { schema: schema.clone(), stream: Box::pin(RecordBatchStreamAdapter::new(schema, body)) })
+        let body =
+            futures::stream::iter(first.map(Ok)).chain(with_deadline(stream, deadline, timeout));
+        Ok(QueryOutput {
+            schema: schema.clone(),
+            stream: Box::pin(RecordBatchStreamAdapter::new(schema, body)),
+        })
     }
 
     /// Plans and starts a statement, and waits for its first batch.

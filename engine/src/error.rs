@@ -6,6 +6,8 @@ use datafusion::error::DataFusionError;
 use tiaokuai_catalog::CatalogError;
 use tiaokuai_connectors::ConnectorError;
 
+use crate::session::{CATALOG_NAME, DEFAULT_SCHEMA};
+
 /// What went wrong, by whose fault. The server maps each variant to one HTTP status.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum EngineError {
@@ -92,7 +94,13 @@ pub fn classify(error: DataFusionError) -> EngineError {
         DataFusionError::SQL(parser, _) => EngineError::InvalidSql(parser.to_string()),
         DataFusionError::Plan(message) => {
             if message.starts_with("table '") && message.ends_with("not found") {
-                EngineError::NotFound(message.trim_end_matches(" not found").to_owned())
+                let name = message
+                    .trim_end_matches(" not found")
+                    .trim_start_matches("table ");
+                let name = name.replace(&format!("'{CATALOG_NAME}.{DEFAULT_SCHEMA}."), "'");
+                EngineError::NotFound(format!(
+                    "table {name} (tables are named schema.table, e.g. village.residents)"
+                ))
             } else {
                 EngineError::InvalidSql(message.clone())
             }

@@ -34,7 +34,9 @@ pub fn bind(plan: LogicalPlan, params: &[Value]) -> Result<LogicalPlan> {
     if params.is_empty() && expected.is_empty() {
         return Ok(plan);
     }
-    if expected.len() != params.len() || (1..=params.len()).any(|i| !expected.contains_key(&format!("${i}"))) {
+    if expected.len() != params.len()
+        || (1..=params.len()).any(|i| !expected.contains_key(&format!("${i}")))
+    {
         return Err(EngineError::BadRequest(format!(
             "the query has {} parameter(s) ($1…${}) but {} value(s) were given",
             expected.len(),
@@ -54,7 +56,9 @@ pub fn bind(plan: LogicalPlan, params: &[Value]) -> Result<LogicalPlan> {
                         index + 1
                     ))
                 }),
-                Some(data_type) => Ok(ScalarValue::try_from(&data_type).unwrap_or(ScalarValue::Null)),
+                Some(data_type) => {
+                    Ok(ScalarValue::try_from(&data_type).unwrap_or(ScalarValue::Null))
+                }
                 None => Ok(value),
             }
         })

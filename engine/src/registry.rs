@@ -12,7 +12,9 @@ use datafusion::datasource::MemTable;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use serde::Serialize;
 use tiaokuai_catalog::{Binding, Catalog, Classification, Jurisdiction, SourceKind, SourceRecord};
-use tiaokuai_connectors::{FileFormatKind, FileSourceSpec, FileTable, JURISDICTION_COLUMN, UnionMember, UnionTable};
+use tiaokuai_connectors::{
+    FileFormatKind, FileSourceSpec, FileTable, JURISDICTION_COLUMN, UnionMember, UnionTable,
+};
 use tiaokuai_policies::JURISDICTIONS_TABLE;
 
 use crate::error::{EngineError, Result};
@@ -95,7 +97,13 @@ impl TableRegistry {
                     binding: Some(table.binding.clone()),
                     id: Some(source.id.clone()),
                 };
-                tables.insert(table.name.clone(), TableEntry { info, provider: provider.clone() });
+                tables.insert(
+                    table.name.clone(),
+                    TableEntry {
+                        info,
+                        provider: provider.clone(),
+                    },
+                );
             }
             providers.insert(source.id.clone(), provider);
         }
@@ -109,14 +117,22 @@ impl TableRegistry {
                         jurisdiction: member.jurisdiction.to_string(),
                         provider: provider.clone(),
                     }),
-                    None => tracing::warn!(dataset = %dataset.name, source = %member.source, "union member left out: its source cannot be opened"),
+                    None => {
+                        tracing::warn!(dataset = %dataset.name, source = %member.source, "union member left out: its source cannot be opened")
+                    }
                 }
             }
             let info = TableInfo {
                 name: dataset.name.clone(),
                 kind: TableKind::Dataset,
-                columns: column_infos(&dataset.columns, &dataset.classification, Some(JURISDICTION_COLUMN)),
-                binding: Some(Binding::Union { union: JURISDICTION_COLUMN.to_owned() }),
+                columns: column_infos(
+                    &dataset.columns,
+                    &dataset.classification,
+                    Some(JURISDICTION_COLUMN),
+                ),
+                binding: Some(Binding::Union {
+                    union: JURISDICTION_COLUMN.to_owned(),
+                }),
                 id: Some(dataset.id.clone()),
             };
             let provider = Arc::new(UnionTable::new(&member_schema, members));
@@ -184,10 +200,18 @@ fn jurisdictions_table(nodes: &[Jurisdiction]) -> Result<TableEntry> {
     let batch = RecordBatch::try_new(
         schema.clone(),
         vec![
-            Arc::new(StringArray::from_iter_values(nodes.iter().map(|n| n.code.as_str()))),
-            Arc::new(StringArray::from_iter_values(nodes.iter().map(|n| n.name.as_str()))),
-            Arc::new(StringArray::from_iter_values(nodes.iter().map(|n| n.level.as_str()))),
-            Arc::new(StringArray::from_iter(nodes.iter().map(|n| n.parent.as_ref().map(|p| p.as_str())))),
+            Arc::new(StringArray::from_iter_values(
+                nodes.iter().map(|n| n.code.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                nodes.iter().map(|n| n.name.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                nodes.iter().map(|n| n.level.as_str()),
+            )),
+            Arc::new(StringArray::from_iter(
+                nodes.iter().map(|n| n.parent.as_ref().map(|p| p.as_str())),
+            )),
         ],
     )
     .map_err(|e| EngineError::Internal(e.to_string()))?;

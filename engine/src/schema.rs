@@ -40,7 +40,10 @@ pub fn to_schema(columns: &[ColumnDef]) -> Result<SchemaRef> {
 
 /// Whether a column can hold division codes.
 pub fn is_text(data_type: &DataType) -> bool {
-    matches!(data_type, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+    matches!(
+        data_type,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    )
 }
 
 #[cfg(test)]
@@ -55,13 +58,25 @@ mod tests {
             Field::new("b", DataType::Int64, true),
             Field::new("c", DataType::Decimal128(14, 2), true),
             Field::new("d", DataType::Date32, true),
-            Field::new("e", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+            Field::new(
+                "e",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
             Field::new("f", DataType::Timestamp(TimeUnit::Nanosecond, None), true),
             Field::new("g", DataType::Boolean, true),
             Field::new("h", DataType::Float64, true),
             Field::new("i", DataType::Utf8View, true),
-            Field::new("j", DataType::Dictionary(Box::new(DataType::UInt16), Box::new(DataType::Utf8)), true),
-            Field::new("k", DataType::List(Arc::new(Field::new("item", DataType::Int32, true))), true),
+            Field::new(
+                "j",
+                DataType::Dictionary(Box::new(DataType::UInt16), Box::new(DataType::Utf8)),
+                true,
+            ),
+            Field::new(
+                "k",
+                DataType::List(Arc::new(Field::new("item", DataType::Int32, true))),
+                true,
+            ),
         ]);
         assert_eq!(to_schema(&to_columns(&schema)).unwrap().as_ref(), &schema);
     }

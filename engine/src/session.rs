@@ -92,16 +92,17 @@ impl SchemaProvider for CallerSchema {
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         let qualified = self.qualified(name);
         match self.registry.get(&qualified) {
-            Some(entry) if self.caller.may_read_table(&qualified) => Ok(Some(entry.provider.clone())),
+            Some(entry) if self.caller.may_read_table(&qualified) => {
+                Ok(Some(entry.provider.clone()))
+            }
             Some(_) => Err(EngineError::PermissionDenied(format!(
                 "{} may not read table {qualified}",
                 self.caller.name()
             ))
             .into()),
-            None if self.schema == DEFAULT_SCHEMA => Err(EngineError::NotFound(format!(
-                "table {name:?} (tables are named schema.table, e.g. village.residents)"
-            ))
-            .into()),
+            // a bare name may still be a table function (generate_series); DataFusion itself
+            // reports a bare name that is neither
+            None if self.schema == DEFAULT_SCHEMA => Ok(None),
             None => Err(EngineError::NotFound(format!("table {qualified}")).into()),
         }
     }

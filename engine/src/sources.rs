@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tiaokuai_catalog::jurisdiction::RawJurisdiction;
 use tiaokuai_catalog::{
-    Binding, Classification, ColumnDef, DatasetMember, DatasetRecord, JurisdictionCode, NewDataset, NewSource,
-    SourceKind, SourceRecord, TableDef, token,
+    Binding, Classification, ColumnDef, DatasetMember, DatasetRecord, JurisdictionCode, NewDataset,
+    NewSource, SourceKind, SourceRecord, TableDef, token,
 };
 use tiaokuai_connectors::{JURISDICTION_COLUMN, probe};
 use tiaokuai_policies::Caller;
@@ -97,21 +97,30 @@ fn require_admin(caller: &Caller, what: &str) -> Result<()> {
     if caller.is_admin() {
         Ok(())
     } else {
-        Err(EngineError::PermissionDenied(format!("{what} is reserved for admin")))
+        Err(EngineError::PermissionDenied(format!(
+            "{what} is reserved for admin"
+        )))
     }
 }
 
 fn known_code(engine: &Engine, text: &str, what: &str) -> Result<JurisdictionCode> {
-    let code = JurisdictionCode::parse(text).map_err(|e| EngineError::BadRequest(format!("{what}: {e}")))?;
+    let code = JurisdictionCode::parse(text)
+        .map_err(|e| EngineError::BadRequest(format!("{what}: {e}")))?;
     if !engine.catalog.has_jurisdiction(&code)? {
-        return Err(EngineError::BadRequest(format!("{what}: {code} is not in the jurisdiction tree")));
+        return Err(EngineError::BadRequest(format!(
+            "{what}: {code} is not in the jurisdiction tree"
+        )));
     }
     Ok(code)
 }
 
 impl Engine {
     /// Registers a source after connecting to it and reading its schema.
-    pub async fn register_source(&self, caller: &Caller, request: SourceRequest) -> Result<SourceRecord> {
+    pub async fn register_source(
+        &self,
+        caller: &Caller,
+        request: SourceRequest,
+    ) -> Result<SourceRecord> {
         let stored = self.store_source(caller, request).await?;
         self.reload()?;
         Ok(stored)
@@ -119,7 +128,11 @@ impl Engine {
 
     /// Registers many sources and rebuilds the served tables once. Stops at the first failure;
     /// the sources stored before it stay registered.
-    pub async fn register_sources(&self, caller: &Caller, requests: Vec<SourceRequest>) -> Result<Vec<SourceRecord>> {
+    pub async fn register_sources(
+        &self,
+        caller: &Caller,
+        requests: Vec<SourceRequest>,
+    ) -> Result<Vec<SourceRecord>> {
         let mut stored = Vec::with_capacity(requests.len());
         let mut outcome = Ok(());
         for request in requests {
@@ -145,12 +158,16 @@ impl Engine {
         }
         let owner = known_code(self, &request.owner, "owner")?;
         if request.tables.len() > 1 {
-            return Err(EngineError::BadRequest("a file source exposes at most one table".into()));
+            return Err(EngineError::BadRequest(
+                "a file source exposes at most one table".into(),
+            ));
         }
         let table = request.tables.into_iter().next();
         if let Some(table) = &table {
             if table.remote.is_some() {
-                return Err(EngineError::BadRequest("file sources take no \"remote\" table name".into()));
+                return Err(EngineError::BadRequest(
+                    "file sources take no \"remote\" table name".into(),
+                ));
             }
             tiaokuai_catalog::store::validate_table_name(&table.name)?;
         }
@@ -172,7 +189,12 @@ impl Engine {
         let spec = file_spec(&record)?;
         let found = tokio::time::timeout(PROBE_TIMEOUT, probe(&spec, &self.base))
             .await
-            .map_err(|_| EngineError::BadRequest(format!("{} did not answer within {PROBE_TIMEOUT:?}", request.url)))??;
+            .map_err(|_| {
+                EngineError::BadRequest(format!(
+                    "{} did not answer within {PROBE_TIMEOUT:?}",
+                    request.url
+                ))
+            })??;
         let columns = schema::to_columns(&found.schema);
         let table = table
             .map(|t| self.check_table(t, &columns, &owner))
@@ -193,23 +215,35 @@ impl Engine {
     }
 
     /// Checks a requested table against the schema found.
-    fn check_table(&self, table: TableRequest, columns: &[ColumnDef], owner: &JurisdictionCode) -> Result<TableDef> {
+    fn check_table(
+        &self,
+        table: TableRequest,
+        columns: &[ColumnDef],
+        owner: &JurisdictionCode,
+    ) -> Result<TableDef> {
         let column = |name: &str| columns.iter().find(|c| c.name == name);
         match &table.binding {
             Binding::Column { column: name } => {
                 let found = column(name).ok_or_else(|| {
-                    EngineError::BadRequest(format!("binding column {name:?} is not a column of the source"))
+                    EngineError::BadRequest(format!(
+                        "binding column {name:?} is not a column of the source"
+                    ))
                 })?;
-                let data_type = schema::to_schema(std::slice::from_ref(found))?.field(0).data_type().clone();
+                let data_type = schema::to_schema(std::slice::from_ref(found))?
+                    .field(0)
+                    .data_type()
+                    .clone();
                 if !schema::is_text(&data_type) {
                     return Err(EngineError::BadRequest(format!(
-                        "binding column {name:?} is {data_type}; division codes must be text"
+                        "binding column {name:?} is {data_type}; division codes must be text (for a CSV source, set options.column_types to {{\"{name}\": \"Utf8\"}})"
                     )));
                 }
             }
             Binding::Fixed { fixed } => {
                 if !self.catalog.has_jurisdiction(fixed)? {
-                    return Err(EngineError::BadRequest(format!("binding: {fixed} is not in the jurisdiction tree")));
+                    return Err(EngineError::BadRequest(format!(
+                        "binding: {fixed} is not in the jurisdiction tree"
+                    )));
                 }
                 if !owner.covers(fixed) {
                     return Err(EngineError::BadRequest(format!(
@@ -219,38 +253,63 @@ impl Engine {
             }
             Binding::Union { .. } => {
                 return Err(EngineError::BadRequest(
-                    "a union binding belongs to datasets (POST /v1/datasets), not to a source".into(),
+                    "a union binding belongs to datasets (POST /v1/datasets), not to a source"
+                        .into(),
                 ));
             }
         }
-        if let Some(unknown) = table.classification.keys().find(|name| column(name).is_none()) {
-            return Err(EngineError::BadRequest(format!("classification names {unknown:?}, which is not a column")));
+        if let Some(unknown) = table
+            .classification
+            .keys()
+            .find(|name| column(name).is_none())
+        {
+            return Err(EngineError::BadRequest(format!(
+                "classification names {unknown:?}, which is not a column"
+            )));
         }
-        Ok(TableDef { name: table.name, binding: table.binding, classification: table.classification })
+        Ok(TableDef {
+            name: table.name,
+            binding: table.binding,
+            classification: table.classification,
+        })
     }
 
     /// Connects to a source again and compares what it finds with the pinned schema.
     pub async fn check_source(&self, caller: &Caller, id: &str) -> Result<CheckReport> {
         require_admin(caller, "checking sources")?;
-        let source = self.catalog.source(id)?.ok_or_else(|| EngineError::NotFound(format!("source {id:?}")))?;
+        let source = self
+            .catalog
+            .source(id)?
+            .ok_or_else(|| EngineError::NotFound(format!("source {id:?}")))?;
         let spec = file_spec(&source)?;
         let probed = tokio::time::timeout(PROBE_TIMEOUT, probe(&spec, &self.base)).await;
         let found = match probed {
             Ok(Ok(found)) => found,
             Ok(Err(error)) => return Ok(unavailable(&source, error.to_string())),
-            Err(_) => return Ok(unavailable(&source, format!("did not answer within {PROBE_TIMEOUT:?}"))),
+            Err(_) => {
+                return Ok(unavailable(
+                    &source,
+                    format!("did not answer within {PROBE_TIMEOUT:?}"),
+                ));
+            }
         };
         let columns = schema::to_columns(&found.schema);
-        let names = |cols: &[ColumnDef]| cols.iter().map(|c| c.name.clone()).collect::<HashSet<_>>();
+        let names =
+            |cols: &[ColumnDef]| cols.iter().map(|c| c.name.clone()).collect::<HashSet<_>>();
         let (old, new) = (names(&source.columns), names(&columns));
         let mut added: Vec<String> = new.difference(&old).cloned().collect();
         let mut removed: Vec<String> = old.difference(&new).cloned().collect();
         added.sort();
         removed.sort();
-        let is_member = self.catalog.datasets()?.iter().any(|d| d.members.iter().any(|m| m.source == source.id));
+        let is_member = self
+            .catalog
+            .datasets()?
+            .iter()
+            .any(|d| d.members.iter().any(|m| m.source == source.id));
         let repinned = columns != source.columns && !is_member;
         if repinned {
-            self.catalog.update_source_columns(&source.id, &columns, caller.name())?;
+            self.catalog
+                .update_source_columns(&source.id, &columns, caller.name())?;
             self.reload()?;
         }
         Ok(CheckReport {
@@ -274,24 +333,36 @@ impl Engine {
     }
 
     /// Creates a union dataset over sources of one schema.
-    pub fn create_dataset(&self, caller: &Caller, request: DatasetRequest) -> Result<DatasetRecord> {
+    pub fn create_dataset(
+        &self,
+        caller: &Caller,
+        request: DatasetRequest,
+    ) -> Result<DatasetRecord> {
         require_admin(caller, "creating datasets")?;
         tiaokuai_catalog::store::validate_table_name(&request.name)?;
         if request.members.is_empty() {
-            return Err(EngineError::BadRequest("a dataset needs at least one member".into()));
+            return Err(EngineError::BadRequest(
+                "a dataset needs at least one member".into(),
+            ));
         }
         let mut seen = HashSet::new();
         let mut members = Vec::with_capacity(request.members.len());
         let mut columns: Option<(String, Vec<ColumnDef>)> = None;
         for member in &request.members {
             if !seen.insert(member.source.clone()) {
-                return Err(EngineError::BadRequest(format!("source {:?} is listed twice", member.source)));
+                return Err(EngineError::BadRequest(format!(
+                    "source {:?} is listed twice",
+                    member.source
+                )));
             }
-            let source = self
-                .catalog
-                .source(&member.source)?
-                .ok_or_else(|| EngineError::BadRequest(format!("member source {:?} does not exist", member.source)))?;
-            let jurisdiction = known_code(self, &member.jurisdiction, &format!("member {:?}", source.name))?;
+            let source = self.catalog.source(&member.source)?.ok_or_else(|| {
+                EngineError::BadRequest(format!("member source {:?} does not exist", member.source))
+            })?;
+            let jurisdiction = known_code(
+                self,
+                &member.jurisdiction,
+                &format!("member {:?}", source.name),
+            )?;
             if source.columns.iter().any(|c| c.name == JURISDICTION_COLUMN) {
                 return Err(EngineError::BadRequest(format!(
                     "member {:?} already has a {JURISDICTION_COLUMN} column, which the dataset adds",
@@ -308,16 +379,28 @@ impl Engine {
                 }
                 Some(_) => {}
             }
-            members.push(DatasetMember { source: source.id, jurisdiction });
+            members.push(DatasetMember {
+                source: source.id,
+                jurisdiction,
+            });
         }
         let (_, columns) = columns.expect("at least one member");
-        if let Some(unknown) = request.classification.keys().find(|name| !columns.iter().any(|c| &&c.name == name)) {
-            return Err(EngineError::BadRequest(format!("classification names {unknown:?}, which is not a column")));
+        if let Some(unknown) = request
+            .classification
+            .keys()
+            .find(|name| !columns.iter().any(|c| &&c.name == name))
+        {
+            return Err(EngineError::BadRequest(format!(
+                "classification names {unknown:?}, which is not a column"
+            )));
         }
         // nullability may differ between members; the union is nullable wherever any member is
         let columns = columns
             .into_iter()
-            .map(|c| ColumnDef { nullable: true, ..c })
+            .map(|c| ColumnDef {
+                nullable: true,
+                ..c
+            })
             .collect();
         let stored = self.catalog.insert_dataset(NewDataset {
             name: request.name,
@@ -337,7 +420,11 @@ impl Engine {
     }
 
     /// Adds or updates jurisdiction nodes; `system.jurisdictions` shows them to the next query.
-    pub fn upsert_jurisdictions(&self, caller: &Caller, batch: &[RawJurisdiction]) -> Result<usize> {
+    pub fn upsert_jurisdictions(
+        &self,
+        caller: &Caller,
+        batch: &[RawJurisdiction],
+    ) -> Result<usize> {
         require_admin(caller, "changing the jurisdiction tree")?;
         let count = self.catalog.upsert_jurisdictions(batch, caller.name())?;
         self.reload()?;
@@ -351,7 +438,10 @@ impl Engine {
 }
 
 fn same_columns(a: &[ColumnDef], b: &[ColumnDef]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.name == y.name && x.data_type == y.data_type)
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.name == y.name && x.data_type == y.data_type)
 }
 
 fn unavailable(source: &SourceRecord, message: String) -> CheckReport {

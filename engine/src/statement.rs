@@ -26,7 +26,9 @@ pub fn parse_one(sql: &str, dialect: &dyn Dialect) -> Result<Statement> {
     let mut statements = DFParser::parse_sql_with_dialect(sql, dialect)
         .map_err(|e| EngineError::InvalidSql(e.strip_backtrace()))?;
     match statements.len() {
-        0 => Err(EngineError::BadRequest("the SQL text holds no statement".into())),
+        0 => Err(EngineError::BadRequest(
+            "the SQL text holds no statement".into(),
+        )),
         1 => Ok(statements.pop_front().expect("one statement")),
         n => Err(EngineError::BadRequest(format!(
             "the SQL text holds {n} statements; send one statement per request"
@@ -77,7 +79,9 @@ fn sql_kind(statement: &ast::Statement) -> String {
     let text = statement.to_string();
     let words: Vec<&str> = text.split_whitespace().take(2).collect();
     match words.as_slice() {
-        [first, second] if matches!(*first, "CREATE" | "DROP" | "ALTER") => format!("{first} {second}"),
+        [first, second] if matches!(*first, "CREATE" | "DROP" | "ALTER") => {
+            format!("{first} {second}")
+        }
         [first, ..] => (*first).to_owned(),
         [] => "this".into(),
     }
@@ -91,10 +95,15 @@ fn check_relations(statement: &ast::Statement) -> Result<()> {
 
         fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<EngineError> {
             let verdict = match factor {
-                TableFactor::Table { name, args: Some(_), .. } | TableFactor::Function { name, .. } => {
-                    table_function(name)
+                TableFactor::Table {
+                    name,
+                    args: Some(_),
+                    ..
                 }
-                TableFactor::Table { name, args: None, .. } => url_table(name),
+                | TableFactor::Function { name, .. } => table_function(name),
+                TableFactor::Table {
+                    name, args: None, ..
+                } => url_table(name),
                 _ => Ok(()),
             };
             match verdict {
@@ -131,7 +140,11 @@ fn url_table(name: &ObjectName) -> Result<()> {
         || text.contains("://")
         || [".parquet", ".csv", ".json", ".arrow", ".avro", ".ndjson"]
             .iter()
-            .any(|ext| text.to_ascii_lowercase().trim_end_matches(['\'', '"', '`']).ends_with(ext));
+            .any(|ext| {
+                text.to_ascii_lowercase()
+                    .trim_end_matches(['\'', '"', '`'])
+                    .ends_with(ext)
+            });
     if looks_like_file {
         Err(EngineError::PermissionDenied(format!(
             "reading files by URL ({text}) is not allowed: data is read only through registered sources"
@@ -149,9 +162,18 @@ mod tests {
 
     fn caller(admin: bool) -> Caller {
         Caller {
-            principal: Principal { id: "p".into(), name: "alice".into(), created_at: String::new() },
+            principal: Principal {
+                id: "p".into(),
+                name: "alice".into(),
+                created_at: String::new(),
+            },
             roles: admin
-                .then(|| RoleAssignment { id: "r".into(), principal: "alice".into(), role: "admin".into(), jurisdiction: "*".into() })
+                .then(|| RoleAssignment {
+                    id: "r".into(),
+                    principal: "alice".into(),
+                    role: "admin".into(),
+                    jurisdiction: "*".into(),
+                })
                 .into_iter()
                 .collect(),
         }
@@ -163,10 +185,22 @@ mod tests {
 
     #[test]
     fn one_statement_per_request() {
-        assert!(matches!(parse_one("", &GenericDialect {}), Err(EngineError::BadRequest(_))));
-        assert!(matches!(parse_one("  ;", &GenericDialect {}), Err(EngineError::BadRequest(_)) | Err(EngineError::InvalidSql(_))));
-        assert!(matches!(parse_one("SELECT 1; SELECT 2", &GenericDialect {}), Err(EngineError::BadRequest(_))));
-        assert!(matches!(parse_one("SELEC 1", &GenericDialect {}), Err(EngineError::InvalidSql(_))));
+        assert!(matches!(
+            parse_one("", &GenericDialect {}),
+            Err(EngineError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse_one("  ;", &GenericDialect {}),
+            Err(EngineError::BadRequest(_)) | Err(EngineError::InvalidSql(_))
+        ));
+        assert!(matches!(
+            parse_one("SELECT 1; SELECT 2", &GenericDialect {}),
+            Err(EngineError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse_one("SELEC 1", &GenericDialect {}),
+            Err(EngineError::InvalidSql(_))
+        ));
     }
 
     #[test]
@@ -186,7 +220,10 @@ mod tests {
             "PREPARE p AS SELECT 1",
             "EXPLAIN COPY (SELECT 1) TO '/tmp/x.csv'",
         ] {
-            assert!(matches!(verdict(sql, false), Err(EngineError::PermissionDenied(_))), "{sql} allowed");
+            assert!(
+                matches!(verdict(sql, false), Err(EngineError::PermissionDenied(_))),
+                "{sql} allowed"
+            );
             assert!(verdict(sql, true).is_ok(), "{sql} denied to admin");
         }
     }
@@ -201,10 +238,22 @@ mod tests {
             "SELECT * FROM read_parquet('x.parquet')",
             "SELECT * FROM read_csv('/etc/passwd')",
         ] {
-            assert!(matches!(verdict(sql, false), Err(EngineError::PermissionDenied(_))), "{sql} allowed");
-            assert!(matches!(verdict(sql, true), Err(EngineError::PermissionDenied(_))), "{sql} allowed to admin");
+            assert!(
+                matches!(verdict(sql, false), Err(EngineError::PermissionDenied(_))),
+                "{sql} allowed"
+            );
+            assert!(
+                matches!(verdict(sql, true), Err(EngineError::PermissionDenied(_))),
+                "{sql} allowed to admin"
+            );
         }
         assert!(verdict("SELECT * FROM generate_series(1, 3)", false).is_ok());
-        assert!(verdict("SELECT * FROM village.residents r JOIN system.jurisdictions j ON true", false).is_ok());
+        assert!(
+            verdict(
+                "SELECT * FROM village.residents r JOIN system.jurisdictions j ON true",
+                false
+            )
+            .is_ok()
+        );
     }
 }

@@ -13,7 +13,12 @@ pub enum OutputFormat {
 }
 
 /// Runs `sql` on `server` and returns what to print.
-pub async fn query(server: &str, token: &str, sql: &str, format: OutputFormat) -> Result<String, String> {
+pub async fn query(
+    server: &str,
+    token: &str,
+    sql: &str,
+    format: OutputFormat,
+) -> Result<String, String> {
     let accept = match format {
         OutputFormat::Table => "application/vnd.apache.arrow.stream",
         OutputFormat::Csv => "text/csv",
@@ -29,7 +34,10 @@ pub async fn query(server: &str, token: &str, sql: &str, format: OutputFormat) -
         .await
         .map_err(|e| format!("cannot reach {url}: {e}"))?;
     let status = response.status();
-    let body = response.bytes().await.map_err(|e| format!("reading the answer: {e}"))?;
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| format!("reading the answer: {e}"))?;
     if !status.is_success() {
         let message = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
@@ -40,8 +48,12 @@ pub async fn query(server: &str, token: &str, sql: &str, format: OutputFormat) -
     match format {
         OutputFormat::Table => {
             let reader = StreamReader::try_new(body.as_ref(), None).map_err(|e| e.to_string())?;
-            let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
-            Ok(pretty_format_batches(&batches).map_err(|e| e.to_string())?.to_string())
+            let batches = reader
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())?;
+            Ok(pretty_format_batches(&batches)
+                .map_err(|e| e.to_string())?
+                .to_string())
         }
         OutputFormat::Csv | OutputFormat::Json => Ok(String::from_utf8_lossy(&body).into_owned()),
     }

@@ -34,7 +34,10 @@ struct Store {
 
 impl Store {
     fn config(&self) -> ServerConfig {
-        ServerConfig { catalog: self.catalog.clone(), ..ServerConfig::new(&self.data_dir) }
+        ServerConfig {
+            catalog: self.catalog.clone(),
+            ..ServerConfig::new(&self.data_dir)
+        }
     }
 }
 
@@ -121,14 +124,26 @@ enum JurisdictionsCommand {
 }
 
 fn admin_caller(catalog: &tiaokuai_catalog::Catalog) -> Result<Caller, String> {
-    let principal = catalog.principal_by_name("admin").map_err(|e| e.to_string())?.ok_or("no admin principal")?;
+    let principal = catalog
+        .principal_by_name("admin")
+        .map_err(|e| e.to_string())?
+        .ok_or("no admin principal")?;
     let roles = catalog.roles_of(&principal.id).map_err(|e| e.to_string())?;
     Ok(Caller { principal, roles })
 }
 
 async fn run(command: Command) -> Result<(), String> {
     match command {
-        Command::Serve { store, listen, demo, admin_token, query_timeout_secs, memory_limit_mb, max_body_bytes, max_sql_bytes } => {
+        Command::Serve {
+            store,
+            listen,
+            demo,
+            admin_token,
+            query_timeout_secs,
+            memory_limit_mb,
+            max_body_bytes,
+            max_sql_bytes,
+        } => {
             let mut config = store.config();
             config.admin_token = admin_token;
             config.engine.query_timeout = Duration::from_secs(query_timeout_secs);
@@ -138,43 +153,72 @@ async fn run(command: Command) -> Result<(), String> {
             let state = start::open(&config).map_err(|e| e.to_string())?;
             if demo && !demo::exists(&config.data_dir) {
                 let admin = admin_caller(state.engine.catalog())?;
-                demo::build(&config.data_dir, &state.engine, &admin).await.map_err(|e| e.to_string())?;
+                demo::build(&config.data_dir, &state.engine, &admin)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 tracing::info!(tokens = %config.data_dir.join(demo::TOKENS_FILE).display(), "demo built");
             }
             if config.admin_token.is_none() {
-                tracing::warn!("TIAOKUAI_ADMIN_TOKEN is not set: admin can only use tokens issued earlier");
+                tracing::warn!(
+                    "TIAOKUAI_ADMIN_TOKEN is not set: admin can only use tokens issued earlier"
+                );
             }
-            let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
             tracing::info!(address = %listener.local_addr().map_err(|e| e.to_string())?, "serving");
-            start::serve(listener, state).await.map_err(|e| e.to_string())
+            start::serve(listener, state)
+                .await
+                .map_err(|e| e.to_string())
         }
         Command::Demo { store } => {
             let config = store.config();
             let state = start::open(&config).map_err(|e| e.to_string())?;
             if demo::exists(&config.data_dir) {
-                return Err(format!("{} already holds a demo", config.data_dir.display()));
+                return Err(format!(
+                    "{} already holds a demo",
+                    config.data_dir.display()
+                ));
             }
             let admin = admin_caller(state.engine.catalog())?;
-            demo::build(&config.data_dir, &state.engine, &admin).await.map_err(|e| e.to_string())?;
+            demo::build(&config.data_dir, &state.engine, &admin)
+                .await
+                .map_err(|e| e.to_string())?;
             println!("{}", config.data_dir.join(demo::TOKENS_FILE).display());
             Ok(())
         }
-        Command::Token { command: TokenCommand::Create { store, principal } } => {
+        Command::Token {
+            command: TokenCommand::Create { store, principal },
+        } => {
             let catalog = start::open_catalog(&store.config()).map_err(|e| e.to_string())?;
-            catalog.ensure_principal(&principal).map_err(|e| e.to_string())?;
-            let (_, token) = catalog.issue_token(&principal, "cli").map_err(|e| e.to_string())?;
+            catalog
+                .ensure_principal(&principal)
+                .map_err(|e| e.to_string())?;
+            let (_, token) = catalog
+                .issue_token(&principal, "cli")
+                .map_err(|e| e.to_string())?;
             println!("{token}");
             Ok(())
         }
-        Command::Jurisdictions { command: JurisdictionsCommand::Import { store, file } } => {
+        Command::Jurisdictions {
+            command: JurisdictionsCommand::Import { store, file },
+        } => {
             let catalog = start::open_catalog(&store.config()).map_err(|e| e.to_string())?;
-            let text = std::fs::File::open(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let text =
+                std::fs::File::open(&file).map_err(|e| format!("{}: {e}", file.display()))?;
             let nodes = jurisdiction::read_csv(text).map_err(|e| e.to_string())?;
-            let count = catalog.upsert_jurisdictions(&nodes, "cli").map_err(|e| e.to_string())?;
+            let count = catalog
+                .upsert_jurisdictions(&nodes, "cli")
+                .map_err(|e| e.to_string())?;
             println!("{count} jurisdictions imported");
             Ok(())
         }
-        Command::Query { server, token, format, sql } => {
+        Command::Query {
+            server,
+            token,
+            format,
+            sql,
+        } => {
             let out = tiaokuai::client::query(&server, &token, &sql, format).await?;
             println!("{out}");
             Ok(())
@@ -186,7 +230,9 @@ async fn run(command: Command) -> Result<(), String> {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match run(cli.command).await {

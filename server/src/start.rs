@@ -25,12 +25,23 @@ pub struct ServerConfig {
 impl ServerConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         let data_dir = data_dir.into();
-        let engine = EngineConfig { spill_dir: data_dir.join("spill"), ..EngineConfig::default() };
-        Self { data_dir, catalog: None, admin_token: None, engine, limits: Limits::default() }
+        let engine = EngineConfig {
+            spill_dir: data_dir.join("spill"),
+            ..EngineConfig::default()
+        };
+        Self {
+            data_dir,
+            catalog: None,
+            admin_token: None,
+            engine,
+            limits: Limits::default(),
+        }
     }
 
     pub fn catalog_path(&self) -> PathBuf {
-        self.catalog.clone().unwrap_or_else(|| self.data_dir.join("catalog.db"))
+        self.catalog
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("catalog.db"))
     }
 }
 
@@ -38,7 +49,10 @@ impl ServerConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot prepare {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("catalog: {0}")]
     Catalog(#[from] tiaokuai_catalog::CatalogError),
     #[error("engine: {0}")]
@@ -48,7 +62,10 @@ pub enum StartError {
 }
 
 fn create_dir(path: &Path) -> Result<(), StartError> {
-    std::fs::create_dir_all(path).map_err(|source| StartError::Io { path: path.to_owned(), source })
+    std::fs::create_dir_all(path).map_err(|source| StartError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Opens the catalog file, creating the data directory if needed.
@@ -77,7 +94,11 @@ pub fn open(config: &ServerConfig) -> Result<AppState, StartError> {
     bootstrap_admin(&catalog, config.admin_token.as_deref())?;
     create_dir(&config.engine.spill_dir)?;
     let engine = Engine::new(catalog, config.engine.clone())?;
-    Ok(AppState { engine: Arc::new(engine), limits: config.limits.clone(), metrics: Arc::new(Metrics::default()) })
+    Ok(AppState {
+        engine: Arc::new(engine),
+        limits: config.limits.clone(),
+        metrics: Arc::new(Metrics::default()),
+    })
 }
 
 /// Serves the API on `listener` until the process is asked to stop.

@@ -50,7 +50,11 @@ pub fn exists(data_dir: &Path) -> bool {
 /// Builds the demo into an empty data directory: jurisdictions, files, sources, datasets,
 /// principals and their tokens (written to `demo-tokens.json`). Refuses a catalog that already
 /// has sources, so a real deployment is never mixed with demo data.
-pub async fn build(data_dir: &Path, engine: &Engine, admin: &Caller) -> Result<BTreeMap<String, String>, StartError> {
+pub async fn build(
+    data_dir: &Path,
+    engine: &Engine,
+    admin: &Caller,
+) -> Result<BTreeMap<String, String>, StartError> {
     let catalog = engine.catalog();
     if !catalog.sources()?.is_empty() || !catalog.datasets()?.is_empty() {
         return Err(StartError::Demo(format!(
@@ -64,7 +68,11 @@ pub async fn build(data_dir: &Path, engine: &Engine, admin: &Caller) -> Result<B
     let villages: Vec<data::Village<'_>> = nodes
         .iter()
         .filter(|n| n.level == Level::Village.as_str())
-        .map(|n| data::Village { code: &n.code, name: &n.name, township: n.parent.as_deref().unwrap_or_default() })
+        .map(|n| data::Village {
+            code: &n.code,
+            name: &n.name,
+            township: n.parent.as_deref().unwrap_or_default(),
+        })
         .collect();
     let root = data_dir.join("demo").join("villages");
     data::write_villages(&root, &villages, RESIDENTS_PER_VILLAGE, SEED).map_err(demo_error)?;
@@ -74,8 +82,9 @@ pub async fn build(data_dir: &Path, engine: &Engine, admin: &Caller) -> Result<B
             .iter()
             .map(|village| {
                 let folder = root.join(village.code).join(table);
-                let url = url::Url::from_directory_path(&folder)
-                    .map_err(|_| StartError::Demo(format!("{} is not an absolute path", folder.display())))?;
+                let url = url::Url::from_directory_path(&folder).map_err(|_| {
+                    StartError::Demo(format!("{} is not an absolute path", folder.display()))
+                })?;
                 Ok(SourceRequest {
                     name: format!("{}_{table}", village.code),
                     kind: SourceKind::Parquet,
@@ -90,9 +99,19 @@ pub async fn build(data_dir: &Path, engine: &Engine, admin: &Caller) -> Result<B
         let sources = engine.register_sources(admin, requests).await?;
         let members = sources
             .iter()
-            .map(|s| MemberRequest { source: s.id.clone(), jurisdiction: s.owner.to_string() })
+            .map(|s| MemberRequest {
+                source: s.id.clone(),
+                jurisdiction: s.owner.to_string(),
+            })
             .collect();
-        engine.create_dataset(admin, DatasetRequest { name: format!("village.{table}"), members, classification: classification(table) })?;
+        engine.create_dataset(
+            admin,
+            DatasetRequest {
+                name: format!("village.{table}"),
+                members,
+                classification: classification(table),
+            },
+        )?;
     }
 
     let mut tokens = BTreeMap::new();
@@ -118,8 +137,15 @@ fn classification(table: &str) -> BTreeMap<String, tiaokuai_catalog::Classificat
             ("birth_date", "sensitive"),
             ("living_alone", "internal"),
         ],
-        "collective_income" => &[("year", "public"), ("operating_income", "public"), ("total_income", "public")],
+        "collective_income" => &[
+            ("year", "public"),
+            ("operating_income", "public"),
+            ("total_income", "public"),
+        ],
         _ => &[],
     };
-    pairs.iter().map(|(c, k)| ((*c).to_owned(), k.parse().expect("valid classification"))).collect()
+    pairs
+        .iter()
+        .map(|(c, k)| ((*c).to_owned(), k.parse().expect("valid classification")))
+        .collect()
 }

@@ -3,9 +3,9 @@
 
 use async_stream::try_stream;
 use bytes::Bytes;
-use datafusion::arrow::json::writer::{EncoderOptions, make_encoder};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::json::writer::{EncoderOptions, make_encoder};
 use datafusion::execution::SendableRecordBatchStream;
 use futures::StreamExt;
 

@@ -28,7 +28,13 @@ pub enum Format {
     Parquet,
 }
 
-const ALL: [Format; 5] = [Format::Json, Format::Ndjson, Format::Csv, Format::Arrow, Format::Parquet];
+const ALL: [Format; 5] = [
+    Format::Json,
+    Format::Ndjson,
+    Format::Csv,
+    Format::Arrow,
+    Format::Parquet,
+];
 
 impl Format {
     pub fn media_type(self) -> &'static str {
@@ -55,22 +61,29 @@ impl Format {
     /// missing header and `application/*` give JSON. `None` means nothing acceptable (406).
     pub fn negotiate(format: Option<&str>, accept: Option<&HeaderValue>) -> Result<Self, String> {
         if let Some(name) = format {
-            return ALL
-                .into_iter()
-                .find(|f| f.name() == name)
-                .ok_or_else(|| format!("unknown format {name:?}: use json, ndjson, csv, arrow or parquet"));
+            return ALL.into_iter().find(|f| f.name() == name).ok_or_else(|| {
+                format!("unknown format {name:?}: use json, ndjson, csv, arrow or parquet")
+            });
         }
         let Some(accept) = accept.and_then(|v| v.to_str().ok()) else {
             return Ok(Format::Json);
         };
         for item in accept.split(',') {
-            let media = item.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            let media = item
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             match media.as_str() {
                 "" | "*/*" | "application/*" => return Ok(Format::Json),
                 "text/*" => return Ok(Format::Csv),
                 _ => {}
             }
-            if let Some(found) = ALL.into_iter().find(|f| f.media_type().split(';').next() == Some(media.as_str())) {
+            if let Some(found) = ALL
+                .into_iter()
+                .find(|f| f.media_type().split(';').next() == Some(media.as_str()))
+            {
                 return Ok(found);
             }
         }
@@ -99,10 +112,22 @@ mod tests {
     fn negotiation() {
         let h = |s: &'static str| HeaderValue::from_static(s);
         assert_eq!(Format::negotiate(None, None), Ok(Format::Json));
-        assert_eq!(Format::negotiate(Some("csv"), Some(&h("application/json"))), Ok(Format::Csv));
-        assert_eq!(Format::negotiate(None, Some(&h("text/csv"))), Ok(Format::Csv));
-        assert_eq!(Format::negotiate(None, Some(&h("application/vnd.apache.arrow.stream"))), Ok(Format::Arrow));
-        assert_eq!(Format::negotiate(None, Some(&h("text/html, application/x-ndjson;q=0.9"))), Ok(Format::Ndjson));
+        assert_eq!(
+            Format::negotiate(Some("csv"), Some(&h("application/json"))),
+            Ok(Format::Csv)
+        );
+        assert_eq!(
+            Format::negotiate(None, Some(&h("text/csv"))),
+            Ok(Format::Csv)
+        );
+        assert_eq!(
+            Format::negotiate(None, Some(&h("application/vnd.apache.arrow.stream"))),
+            Ok(Format::Arrow)
+        );
+        assert_eq!(
+            Format::negotiate(None, Some(&h("text/html, application/x-ndjson;q=0.9"))),
+            Ok(Format::Ndjson)
+        );
         assert_eq!(Format::negotiate(None, Some(&h("*/*"))), Ok(Format::Json));
         assert!(Format::negotiate(None, Some(&h("image/png"))).is_err());
         assert!(Format::negotiate(Some("xml"), None).is_err());

@@ -32,14 +32,25 @@ pub async fn create_principal(
     ApiJson(request): ApiJson<PrincipalRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     app.engine.require_admin(&caller, "creating principals")?;
-    let principal = app.engine.catalog().create_principal(&request.name, caller.name())?;
-    Ok((StatusCode::CREATED, Json(serde_json::to_value(principal).expect("serialises"))))
+    let principal = app
+        .engine
+        .catalog()
+        .create_principal(&request.name, caller.name())?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::to_value(principal).expect("serialises")),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/principals", responses((status = 200, description = "the principals")))]
-pub async fn list_principals(State(app): State<AppState>, Extension(caller): Extension<Arc<Caller>>) -> Result<Json<Value>, ApiError> {
+pub async fn list_principals(
+    State(app): State<AppState>,
+    Extension(caller): Extension<Arc<Caller>>,
+) -> Result<Json<Value>, ApiError> {
     app.engine.require_admin(&caller, "listing principals")?;
-    Ok(Json(serde_json::to_value(app.engine.catalog().principals()?).expect("serialises")))
+    Ok(Json(
+        serde_json::to_value(app.engine.catalog().principals()?).expect("serialises"),
+    ))
 }
 
 /// Issues a token; the token is in this response only and is stored hashed.
@@ -50,17 +61,27 @@ pub async fn issue_token(
     ApiJson(request): ApiJson<TokenRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     app.engine.require_admin(&caller, "issuing tokens")?;
-    let (info, token) = app.engine.catalog().issue_token(&request.principal, caller.name())?;
+    let (info, token) = app
+        .engine
+        .catalog()
+        .issue_token(&request.principal, caller.name())?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"id": info.id, "principal": info.principal, "token": token, "created_at": info.created_at})),
+        Json(
+            json!({"id": info.id, "principal": info.principal, "token": token, "created_at": info.created_at}),
+        ),
     ))
 }
 
 #[utoipa::path(get, path = "/v1/tokens", responses((status = 200, description = "tokens, without their secrets")))]
-pub async fn list_tokens(State(app): State<AppState>, Extension(caller): Extension<Arc<Caller>>) -> Result<Json<Value>, ApiError> {
+pub async fn list_tokens(
+    State(app): State<AppState>,
+    Extension(caller): Extension<Arc<Caller>>,
+) -> Result<Json<Value>, ApiError> {
     app.engine.require_admin(&caller, "listing tokens")?;
-    Ok(Json(serde_json::to_value(app.engine.catalog().tokens()?).expect("serialises")))
+    Ok(Json(
+        serde_json::to_value(app.engine.catalog().tokens()?).expect("serialises"),
+    ))
 }
 
 #[utoipa::path(delete, path = "/v1/tokens/{id}", responses((status = 204, description = "revoked"), (status = 404, description = "unknown or already revoked")))]

@@ -12,7 +12,11 @@ use tiaokuai_policies::Caller;
 use super::AppState;
 use super::error::ApiError;
 
-pub async fn authenticate(State(app): State<AppState>, mut request: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn authenticate(
+    State(app): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let header = request
         .headers()
         .get(AUTHORIZATION)
@@ -20,10 +24,15 @@ pub async fn authenticate(State(app): State<AppState>, mut request: Request, nex
     let token = header
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::unauthenticated("the Authorization header must be Bearer <token>"))?;
+        .ok_or_else(|| {
+            ApiError::unauthenticated("the Authorization header must be Bearer <token>")
+        })?;
     let catalog = app.engine.catalog().clone();
     let token = token.to_owned();
     let caller = tokio::task::spawn_blocking(move || -> Result<Option<Caller>, ApiError> {

@@ -27,7 +27,9 @@ pub async fn whoami(Extension(caller): Extension<Arc<Caller>>) -> Json<Value> {
 #[utoipa::path(get, path = "/v1/jurisdictions", responses((status = 200, description = "[{code, name, level, parent}]")))]
 pub async fn list_jurisdictions(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
     let nodes = app.engine.catalog().jurisdictions()?;
-    Ok(Json(serde_json::to_value(nodes).expect("jurisdictions serialise")))
+    Ok(Json(
+        serde_json::to_value(nodes).expect("jurisdictions serialise"),
+    ))
 }
 
 /// Adds or updates nodes (`admin`). The whole batch is validated first; on any error nothing is stored.
@@ -43,6 +45,9 @@ pub async fn upsert_jurisdictions(
 
 /// The tables the caller may read.
 #[utoipa::path(get, path = "/v1/tables", responses((status = 200, description = "[{name, columns, binding}]")))]
-pub async fn tables(State(app): State<AppState>, Extension(caller): Extension<Arc<Caller>>) -> Json<Value> {
+pub async fn tables(
+    State(app): State<AppState>,
+    Extension(caller): Extension<Arc<Caller>>,
+) -> Json<Value> {
     Json(serde_json::to_value(app.engine.tables_for(&caller)).expect("tables serialise"))
 }

@@ -17,7 +17,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -47,7 +51,9 @@ impl From<EngineError> for ApiError {
             EngineError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             EngineError::SourceUnavailable(_) => (StatusCode::BAD_GATEWAY, "source_unavailable"),
             EngineError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
-            EngineError::ResourcesExhausted(_) => (StatusCode::SERVICE_UNAVAILABLE, "resources_exhausted"),
+            EngineError::ResourcesExhausted(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "resources_exhausted")
+            }
             EngineError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 return Self::new(

@@ -20,7 +20,10 @@ pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
         Err(error) => {
             tracing::warn!(%error, "catalog not reachable");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "catalog unreachable"})))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "catalog unreachable"})),
+            )
         }
     }
 }

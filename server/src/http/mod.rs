@@ -36,7 +36,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_body_bytes: 1 << 20, max_sql_bytes: 256 << 10 }
+        Self {
+            max_body_bytes: 1 << 20,
+            max_sql_bytes: 256 << 10,
+        }
     }
 }
 
@@ -60,15 +63,36 @@ pub fn router(state: AppState) -> Router {
     let authenticated = Router::new()
         .route("/v1/query", post(query::query))
         .route("/v1/whoami", get(catalog::whoami))
-        .route("/v1/jurisdictions", get(catalog::list_jurisdictions).post(catalog::upsert_jurisdictions))
+        .route(
+            "/v1/jurisdictions",
+            get(catalog::list_jurisdictions).post(catalog::upsert_jurisdictions),
+        )
         .route("/v1/tables", get(catalog::tables))
-        .route("/v1/sources", get(sources::list_sources).post(sources::register_source))
-        .route("/v1/sources/{id}", get(sources::get_source).delete(sources::delete_source))
+        .route(
+            "/v1/sources",
+            get(sources::list_sources).post(sources::register_source),
+        )
+        .route(
+            "/v1/sources/{id}",
+            get(sources::get_source).delete(sources::delete_source),
+        )
         .route("/v1/sources/{id}/check", post(sources::check_source))
-        .route("/v1/datasets", get(sources::list_datasets).post(sources::create_dataset))
-        .route("/v1/datasets/{id}", get(sources::get_dataset).delete(sources::delete_dataset))
-        .route("/v1/principals", get(admin::list_principals).post(admin::create_principal))
-        .route("/v1/tokens", get(admin::list_tokens).post(admin::issue_token))
+        .route(
+            "/v1/datasets",
+            get(sources::list_datasets).post(sources::create_dataset),
+        )
+        .route(
+            "/v1/datasets/{id}",
+            get(sources::get_dataset).delete(sources::delete_dataset),
+        )
+        .route(
+            "/v1/principals",
+            get(admin::list_principals).post(admin::create_principal),
+        )
+        .route(
+            "/v1/tokens",
+            get(admin::list_tokens).post(admin::issue_token),
+        )
         .route("/v1/tokens/{id}", delete(admin::revoke_token))
         .route("/v1/openapi.json", get(openapi::document))
         .route("/metrics", get(health::metrics))

@@ -13,9 +13,9 @@ use serde::Deserialize;
 use tiaokuai_policies::Caller;
 use utoipa::ToSchema;
 
+use super::AppState;
 use super::error::ApiError;
 use super::extract::ApiJson;
-use super::AppState;
 use crate::format::Format;
 
 /// A query request.
@@ -72,7 +72,10 @@ async fn run(
     body: Result<ApiJson<QueryRequest>, ApiError>,
     query_id: &str,
 ) -> Result<Response, ApiError> {
-    let format = format.map_err(|e| ApiError::bad_request(e.body_text()))?.0.format;
+    let format = format
+        .map_err(|e| ApiError::bad_request(e.body_text()))?
+        .0
+        .format;
     let format = Format::negotiate(format.as_deref(), headers.get(ACCEPT))
         .map_err(|message| ApiError::new(StatusCode::NOT_ACCEPTABLE, "not_acceptable", message))?;
     let ApiJson(request) = body?;
@@ -85,7 +88,10 @@ async fn run(
     }
     app.metrics.queries_started.fetch_add(1, Ordering::Relaxed);
     tracing::info!(%query_id, principal = %caller.name(), "query");
-    let output = app.engine.query(caller, &request.sql, &request.params).await?;
+    let output = app
+        .engine
+        .query(caller, &request.sql, &request.params)
+        .await?;
     let body = Body::from_stream(format.encode(output.stream));
     Ok(([(CONTENT_TYPE, format.media_type())], body).into_response())
 }

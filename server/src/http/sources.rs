@@ -30,7 +30,10 @@ pub async fn register_source(
 
 /// Every registered source (`admin`).
 #[utoipa::path(get, path = "/v1/sources", responses((status = 200, description = "the sources")))]
-pub async fn list_sources(State(app): State<AppState>, Extension(caller): Extension<Arc<Caller>>) -> Result<Json<Value>, ApiError> {
+pub async fn list_sources(
+    State(app): State<AppState>,
+    Extension(caller): Extension<Arc<Caller>>,
+) -> Result<Json<Value>, ApiError> {
     app.engine.require_admin(&caller, "listing sources")?;
     Ok(to_json(app.engine.catalog().sources()?))
 }
@@ -42,7 +45,11 @@ pub async fn get_source(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     app.engine.require_admin(&caller, "reading sources")?;
-    let source = app.engine.catalog().source(&id)?.ok_or_else(|| ApiError::not_found(format!("source {id:?} not found")))?;
+    let source = app
+        .engine
+        .catalog()
+        .source(&id)?
+        .ok_or_else(|| ApiError::not_found(format!("source {id:?} not found")))?;
     Ok(to_json(source))
 }
 
@@ -74,11 +81,17 @@ pub async fn create_dataset(
     Extension(caller): Extension<Arc<Caller>>,
     ApiJson(request): ApiJson<DatasetRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    Ok((StatusCode::CREATED, to_json(app.engine.create_dataset(&caller, request)?)))
+    Ok((
+        StatusCode::CREATED,
+        to_json(app.engine.create_dataset(&caller, request)?),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/datasets", responses((status = 200, description = "the datasets")))]
-pub async fn list_datasets(State(app): State<AppState>, Extension(caller): Extension<Arc<Caller>>) -> Result<Json<Value>, ApiError> {
+pub async fn list_datasets(
+    State(app): State<AppState>,
+    Extension(caller): Extension<Arc<Caller>>,
+) -> Result<Json<Value>, ApiError> {
     app.engine.require_admin(&caller, "listing datasets")?;
     Ok(to_json(app.engine.catalog().datasets()?))
 }
@@ -90,7 +103,11 @@ pub async fn get_dataset(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     app.engine.require_admin(&caller, "reading datasets")?;
-    let dataset = app.engine.catalog().dataset(&id)?.ok_or_else(|| ApiError::not_found(format!("dataset {id:?} not found")))?;
+    let dataset = app
+        .engine
+        .catalog()
+        .dataset(&id)?
+        .ok_or_else(|| ApiError::not_found(format!("dataset {id:?} not found")))?;
     Ok(to_json(dataset))
 }
 

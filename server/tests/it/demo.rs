@@ -1,0 +1,72 @@
+//! The 开化县 demo answers cross-village queries.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tiaokuai::demo;
+
+use crate::harness::TestServer;
+
+#[tokio::test]
+async fn the_demo_answers_cross_village_queries() {
+    let server = TestServer::start().await;
+    let state = tiaokuai::open(&tiaokuai::ServerConfig::new(
+        server.data_dir().join("demo-dir"),
+    ))
+    .unwrap();
+    let catalog = state.engine.catalog();
+    let admin = catalog.principal_by_name("admin").unwrap().unwrap();
+    let roles = catalog.roles_of(&admin.id).unwrap();
+    let caller = tiaokuai_policies::Caller {
+        principal: admin,
+        roles,
+    };
+    let data_dir = server.data_dir().join("demo-dir");
+    let tokens = demo::build(&data_dir, &state.engine, &caller)
+        .await
+        .unwrap();
+    assert_eq!(tokens.len(), 5);
+    let written: Value =
+        serde_json::from_str(&std::fs::read_to_string(data_dir.join(demo::TOKENS_FILE)).unwrap())
+            .unwrap();
+    assert_eq!(written.as_object().unwrap().len(), 5);
+    // building twice is refused rather than mixing data
+    assert!(
+        demo::build(&data_dir, &state.engine, &caller)
+            .await
+            .is_err()
+    );
+    drop(state);
+
+    let mut config = tiaokuai::ServerConfig::new(&data_dir);
+    config.admin_token = Some(crate::harness::ADMIN_TOKEN.into());
+    let served = TestServer::serve(tempfile::tempdir().unwrap(), &config).await;
+    let admin = &tokens["admin"];
+    let rows = served
+        .rows(admin, "SELECT j.name, count(*) FROM village.residents r JOIN system.jurisdictions j ON r.jurisdiction_code = j.code GROUP BY j.name")
+        .await;
+    assert_eq!(rows.len(), 269);
+    let rows = served
+        .rows(
+            admin,
+            "SELECT count(*) FROM system.jurisdictions WHERE level = 'township'",
+        )
+        .await;
+    assert_eq!(rows, vec![json!([14])]);
+    // every resident's ID number carries the county's prefix and its owner's birth date
+    let rows = served
+        .rows(admin, "SELECT count(*) FROM village.residents WHERE substr(id_card, 1, 6) <> '330824' OR substr(id_card, 7, 8) <> replace(CAST(birth_date AS VARCHAR), '-', '')")
+        .await;
+    assert_eq!(rows, vec![json!([0])]);
+    let rows = served.rows(admin, "SELECT count(DISTINCT jurisdiction_code) FROM village.garden_orders WHERE jurisdiction_code LIKE '330824116%'").await;
+    assert_eq!(rows, vec![json!([37])]);
+    for (name, token) in &tokens {
+        let whoami: Value = served.get(token, "/v1/whoami").await.json().await.unwrap();
+        assert_eq!(&whoami["principal"], name);
+        if name != "admin" {
+            let (status, _) = served
+                .query(token, "SELECT count(*) FROM village.residents")
+                .await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! A real tiaokuai server bound to port 0, and a client for it.
+
+use std::path::{Path, PathBuf};
+
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tiaokuai::{ServerConfig, http};
+
+pub const ADMIN_TOKEN: &str = "tk_test_admin_bootstrap_token_0123456789";
+
+pub struct TestServer {
+    pub url: String,
+    pub dir: TempDir,
+    pub client: reqwest::Client,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server on a fresh data directory, after `adjust` has changed its configuration.
+    pub async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ServerConfig::new(dir.path());
+        config.admin_token = Some(ADMIN_TOKEN.into());
+        adjust(&mut config);
+        Self::serve(dir, &config).await
+    }
+
+    /// Starts a server on an existing data directory.
+    pub async fn serve(dir: TempDir, config: &ServerConfig) -> Self {
+        let state = tiaokuai::open(config).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, http::router(state)).await.unwrap();
+        });
+        Self {
+            url,
+            dir,
+            client: reqwest::Client::new(),
+            task,
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A folder for test files, outside the data directory.
+    pub fn files(&self) -> PathBuf {
+        let path = self.dir.path().join("files");
+        std::fs::create_dir_all(&path).unwrap();
+        path
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> Response {
+        self.client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete(&self, token: &str, path: &str) -> Response {
+        self.client
+            .delete(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: Value) -> Response {
+        self.client
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /v1/query` in JSON; returns the status and the parsed body.
+    pub async fn query(&self, token: &str, sql: &str) -> (StatusCode, Value) {
+        self.query_params(token, sql, json!([])).await
+    }
+
+    pub async fn query_params(&self, token: &str, sql: &str, params: Value) -> (StatusCode, Value) {
+        let response = self
+            .post(token, "/v1/query", json!({"sql": sql, "params": params}))
+            .await;
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    }
+
+    /// The rows of a successful JSON query.
+    pub async fn rows(&self, token: &str, sql: &str) -> Vec<Value> {
+        let (status, body) = self.query(token, sql).await;
+        assert_eq!(status, StatusCode::OK, "{sql}: {body}");
+        body["rows"].as_array().unwrap().clone()
+    }
+
+    /// Registers a source as admin, asserting success; returns the created object.
+    pub async fn register(&self, body: Value) -> Value {
+        let response = self.post(ADMIN_TOKEN, "/v1/sources", body.clone()).await;
+        let status = response.status();
+        let created: Value = response.json().await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{body}: {created}");
+        created
+    }
+
+    /// Loads a small tree (county 开化县, townships 马金镇 and 池淮镇, four villages, one of them
+    /// with a code ending in zeros) as admin.
+    pub async fn load_tree(&self) {
+        let response = self
+            .post(ADMIN_TOKEN, "/v1/jurisdictions", crate::fixtures::tree())
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{}",
+            response.text().await.unwrap()
+        );
+    }
+
+    /// Creates a principal with a token and returns the token.
+    pub async fn principal(&self, name: &str) -> String {
+        let response = self
+            .post(ADMIN_TOKEN, "/v1/principals", json!({"name": name}))
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let response = self
+            .post(ADMIN_TOKEN, "/v1/tokens", json!({"principal": name}))
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        body["token"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Asserts an API error: status and code.
+pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> String {
+    let actual = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(actual, status, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    body["error"]["message"].as_str().unwrap().to_owned()
+}
+
+/// The catalog's observable state, to show that a rejected request changed nothing.
+pub async fn catalog_snapshot(server: &TestServer) -> Value {
+    let mut snapshot = json!({});
+    for path in [
+        "/v1/sources",
+        "/v1/datasets",
+        "/v1/jurisdictions",
+        "/v1/principals",
+        "/v1/tables",
+    ] {
+        let body: Value = server.get(ADMIN_TOKEN, path).await.json().await.unwrap();
+        snapshot[path] = body;
+    }
+    snapshot
+}

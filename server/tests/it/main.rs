@@ -1,0 +1,12 @@
+//! End-to-end tests: the real server on a loopback port, driven by a real HTTP client.
+
+mod admin;
+mod bad_input;
+mod datasets;
+mod demo;
+mod fixtures;
+mod formats;
+mod harness;
+mod http_source;
+mod s3;
+mod sources;
