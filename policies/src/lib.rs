@@ -1,9 +1,19 @@
-//! Who may do what.
+//! Who may do what: the Casbin policy point and the decisions compiled from it.
 //!
-//! A [`Caller`] is an authenticated principal with its role assignments. This crate answers the
-//! questions the engine and server ask before acting: may this caller administer the system,
-//! may it read this table. Today only `admin` (the `admin` role in every jurisdiction, `*`)
-//! reads registered tables; everyone reads the jurisdiction tree.
+//! - [`rules`]: policy lines and role assignments, validated, and their CSV form.
+//! - [`scope`]: a set of jurisdictions, as the deepest-prefix-decides list the engine turns
+//!   into a row filter.
+//! - [`point`]: [`PolicyPoint`], the Casbin enforcer (`policies/model.conf`) and the per-principal
+//!   decision cache, rebuilt whenever a policy or role assignment changes.
+//! - [`Caller`]: an authenticated principal with its role assignments.
+
+pub mod point;
+pub mod rules;
+pub mod scope;
+
+pub use point::{PolicyError, PolicyPoint, TableDecision};
+pub use rules::{Action, Effect, PolicyRule};
+pub use scope::Scope;
 
 use tiaokuai_catalog::{Principal, RoleAssignment};
 
@@ -13,6 +23,12 @@ pub const JURISDICTIONS_TABLE: &str = "system.jurisdictions";
 /// The role that may do everything, in every jurisdiction.
 pub const ADMIN_ROLE: &str = "admin";
 
+/// The Casbin model, also shipped as `policies/model.conf`.
+pub const MODEL: &str = include_str!("../model.conf");
+
+/// The demo's policy, also shipped as `policies/demo.csv`.
+pub const DEMO_POLICY: &str = include_str!("../demo.csv");
+
 /// An authenticated principal and what it holds.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -21,51 +37,14 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Holds `admin` in `*`.
+    /// Holds `admin` in `*`: reads every row unmasked and administers everything.
     pub fn is_admin(&self) -> bool {
         self.roles
             .iter()
             .any(|r| r.role == ADMIN_ROLE && r.jurisdiction == "*")
     }
 
-    /// Whether this caller may read the named table at all.
-    pub fn may_read_table(&self, table: &str) -> bool {
-        table == JURISDICTIONS_TABLE || self.is_admin()
-    }
-
     pub fn name(&self) -> &str {
         &self.principal.name
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn caller(roles: &[(&str, &str)]) -> Caller {
-        Caller {
-            principal: Principal {
-                id: "prn_1".into(),
-                name: "p".into(),
-                created_at: String::new(),
-            },
-            roles: roles
-                .iter()
-                .map(|(role, jurisdiction)| RoleAssignment {
-                    id: "ra".into(),
-                    principal: "p".into(),
-                    role: (*role).into(),
-                    jurisdiction: (*jurisdiction).into(),
-                })
-                .collect(),
-        }
-    }
-
-    #[test]
-    fn only_admin_everywhere_reads_tables() {
-        assert!(caller(&[("admin", "*")]).may_read_table("village.residents"));
-        assert!(!caller(&[("admin", "330824000000")]).may_read_table("village.residents"));
-        assert!(!caller(&[("dispatcher", "*")]).may_read_table("village.residents"));
-        assert!(caller(&[]).may_read_table(JURISDICTIONS_TABLE));
     }
 }

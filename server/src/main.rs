@@ -62,6 +62,9 @@ enum Command {
         /// Memory shared by all running queries, in MiB; sorts and aggregations spill past it.
         #[arg(long, env = "TIAOKUAI_MEMORY_LIMIT_MB", default_value_t = 4096)]
         memory_limit_mb: usize,
+        /// How long a folder listing is reused, in seconds; new files show up within it.
+        #[arg(long, env = "TIAOKUAI_LISTING_CACHE_SECS", default_value_t = 30)]
+        listing_cache_secs: u64,
         /// Largest request body accepted, in bytes.
         #[arg(long, env = "TIAOKUAI_MAX_BODY_BYTES", default_value_t = 1 << 20)]
         max_body_bytes: usize,
@@ -141,6 +144,7 @@ async fn run(command: Command) -> Result<(), String> {
             admin_token,
             query_timeout_secs,
             memory_limit_mb,
+            listing_cache_secs,
             max_body_bytes,
             max_sql_bytes,
         } => {
@@ -148,6 +152,7 @@ async fn run(command: Command) -> Result<(), String> {
             config.admin_token = admin_token;
             config.engine.query_timeout = Duration::from_secs(query_timeout_secs);
             config.engine.memory_limit = memory_limit_mb << 20;
+            config.engine.listing_cache_ttl = Duration::from_secs(listing_cache_secs);
             config.limits.max_body_bytes = max_body_bytes;
             config.limits.max_sql_bytes = max_sql_bytes;
             let state = start::open(&config).map_err(|e| e.to_string())?;

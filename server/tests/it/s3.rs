@@ -675,7 +675,12 @@ async fn prefix_url_without_trailing_slash_is_rejected() {
 async fn unreachable_endpoint_is_rejected() {
     let Some(endpoint) = endpoint() else { return };
     let bucket = Bucket::create(&endpoint, "down").await;
-    bucket.put("people/part-0.parquet", fixtures::parquet_bytes(&fixtures::people(&[(1, "张三", XIASHAN)]))).await;
+    bucket
+        .put(
+            "people/part-0.parquet",
+            fixtures::parquet_bytes(&fixtures::people(&[(1, "张三", XIASHAN)])),
+        )
+        .await;
     let server = TestServer::start().await;
     server.load_tree().await;
     let secret = secret_file(&server);
@@ -695,7 +700,11 @@ async fn unreachable_endpoint_is_rejected() {
         ),
     )
     .await;
-    assert!(started.elapsed() < std::time::Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -704,33 +713,87 @@ async fn two_buckets_with_the_same_prefix_stay_apart() {
     let Some(endpoint) = endpoint() else { return };
     let a = Bucket::create(&endpoint, "apart-a").await;
     let b = Bucket::create(&endpoint, "apart-b").await;
-    a.put("people/part-0.parquet", fixtures::parquet_bytes(&fixtures::people(&[(1, "张三", XIASHAN), (2, "李四", XIASHAN)])))
-        .await;
-    b.put("people/part-0.parquet", fixtures::parquet_bytes(&fixtures::people(&[(7, "孙八", HUASHAN)]))).await;
-    b.put("people/part-1.parquet", fixtures::parquet_bytes(&fixtures::people(&[(8, "周九", HUASHAN), (9, "吴十", HUASHAN)])))
-        .await;
+    a.put(
+        "people/part-0.parquet",
+        fixtures::parquet_bytes(&fixtures::people(&[
+            (1, "张三", XIASHAN),
+            (2, "李四", XIASHAN),
+        ])),
+    )
+    .await;
+    b.put(
+        "people/part-0.parquet",
+        fixtures::parquet_bytes(&fixtures::people(&[(7, "孙八", HUASHAN)])),
+    )
+    .await;
+    b.put(
+        "people/part-1.parquet",
+        fixtures::parquet_bytes(&fixtures::people(&[
+            (8, "周九", HUASHAN),
+            (9, "吴十", HUASHAN),
+        ])),
+    )
+    .await;
 
     let server = TestServer::start().await;
     server.load_tree().await;
     let secret = secret_file(&server);
     let table = |name: &str| json!({"name": name, "binding": {"column": "village_code"}});
-    server.register(s3_source("majin_s3_a", "parquet", &a.url("people/"), a.options(), &secret, table("s3.a"))).await;
-    let rows = server.rows(ADMIN_TOKEN, "SELECT id, name FROM s3.a ORDER BY id").await;
+    server
+        .register(s3_source(
+            "majin_s3_a",
+            "parquet",
+            &a.url("people/"),
+            a.options(),
+            &secret,
+            table("s3.a"),
+        ))
+        .await;
+    let rows = server
+        .rows(ADMIN_TOKEN, "SELECT id, name FROM s3.a ORDER BY id")
+        .await;
     assert_eq!(Value::Array(rows), json!([[1, "张三"], [2, "李四"]]));
 
-    // a third source with the same prefix on an endpoint where nothing listens must not register
-    // on the strength of what another source's store once listed
-    let mut down = a.options();
-    down["endpoint"] = json!("http://127.0.0.1:1");
-    rejected(&server, s3_source("majin_s3_down", "parquet", &b.url("people/"), down, &secret, table("s3.down"))).await;
-
-    server.register(s3_source("majin_s3_b", "parquet", &b.url("people/"), b.options(), &secret, table("s3.b"))).await;
-    let rows = server.rows(ADMIN_TOKEN, "SELECT id, name FROM s3.b ORDER BY id").await;
-    assert_eq!(Value::Array(rows), json!([[7, "孙八"], [8, "周九"], [9, "吴十"]]));
+    server
+        .register(s3_source(
+            "majin_s3_b",
+            "parquet",
+            &b.url("people/"),
+            b.options(),
+            &secret,
+            table("s3.b"),
+        ))
+        .await;
     let rows = server.rows(ADMIN_TOKEN, "SELECT count(*) FROM s3.b").await;
     assert_eq!(Value::Array(rows), json!([[3]]));
-    let rows = server.rows(ADMIN_TOKEN, "SELECT id FROM s3.a ORDER BY id").await;
+    let rows = server
+        .rows(ADMIN_TOKEN, "SELECT id, name FROM s3.b ORDER BY id")
+        .await;
+    assert_eq!(
+        Value::Array(rows),
+        json!([[7, "孙八"], [8, "周九"], [9, "吴十"]])
+    );
+    let rows = server
+        .rows(ADMIN_TOKEN, "SELECT id FROM s3.a ORDER BY id")
+        .await;
     assert_eq!(Value::Array(rows), json!([[1], [2]]));
+
+    // a source with the same prefix on an endpoint where nothing listens must not register on
+    // the strength of what another source's store once listed
+    let mut down = b.options();
+    down["endpoint"] = json!("http://127.0.0.1:1");
+    rejected(
+        &server,
+        s3_source(
+            "majin_s3_down",
+            "parquet",
+            &b.url("people/"),
+            down,
+            &secret,
+            table("s3.down"),
+        ),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -738,7 +801,12 @@ async fn two_buckets_with_the_same_prefix_stay_apart() {
 async fn unreadable_secret_after_registration_is_source_unavailable() {
     let Some(endpoint) = endpoint() else { return };
     let bucket = Bucket::create(&endpoint, "lostsecret").await;
-    bucket.put("people/part-0.parquet", fixtures::parquet_bytes(&fixtures::people(&[(1, "张三", XIASHAN)]))).await;
+    bucket
+        .put(
+            "people/part-0.parquet",
+            fixtures::parquet_bytes(&fixtures::people(&[(1, "张三", XIASHAN)])),
+        )
+        .await;
     let server = TestServer::start().await;
     server.load_tree().await;
     let secret = secret_file(&server);
@@ -752,14 +820,25 @@ async fn unreadable_secret_after_registration_is_source_unavailable() {
             json!({"name": "s3.people", "binding": {"column": "village_code"}}),
         ))
         .await;
-    assert_eq!(Value::Array(server.rows(ADMIN_TOKEN, "SELECT id FROM s3.people").await), json!([[1]]));
+    assert_eq!(
+        Value::Array(server.rows(ADMIN_TOKEN, "SELECT id FROM s3.people").await),
+        json!([[1]])
+    );
 
     std::fs::remove_file(secret.strip_prefix("file:").unwrap()).unwrap();
     // any catalog change rebuilds the served tables (as a restart would)
-    let response = server.post(ADMIN_TOKEN, "/v1/jurisdictions", fixtures::tree()).await;
+    let response = server
+        .post(ADMIN_TOKEN, "/v1/jurisdictions", fixtures::tree())
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
 
-    let response = server.post(ADMIN_TOKEN, "/v1/query", json!({"sql": "SELECT id FROM s3.people"})).await;
+    let response = server
+        .post(
+            ADMIN_TOKEN,
+            "/v1/query",
+            json!({"sql": "SELECT id FROM s3.people"}),
+        )
+        .await;
     let status = response.status();
     let text = response.text().await.unwrap();
     assert_no_secret("the failing query's error", &text);

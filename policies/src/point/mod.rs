@@ -1,0 +1,309 @@
+//! [`PolicyPoint`]: Casbin's enforcer over the stored policy, and decisions compiled from it.
+//!
+//! `enforce` answers one (principal, jurisdiction, object, action) question by scanning every
+//! policy line, which is milliseconds at ten thousand lines. The query path never calls it:
+//! each principal's decision for a table is compiled once per policy version and cached, so a
+//! query pays a hash lookup.
+//!
+//! Compiling a scope: the jurisdictions where a principal's answer can change are the domains of
+//! its role assignments and the domains of policy lines inside them. Every code is covered by
+//! a chain of those candidates, and the answer for the code is the answer at the deepest one,
+//! so enforcing once per candidate yields the whole scope.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+
+use casbin::function_map::OperatorFunction;
+use casbin::rhai::Dynamic;
+use casbin::{CoreApi, DefaultModel, Enforcer, StringAdapter};
+use tiaokuai_catalog::JurisdictionCode;
+
+use crate::rules::{Action, Assignment, PolicyFile, PolicyRule};
+use crate::scope::Scope;
+use crate::{Caller, MODEL};
+
+/// What went wrong with a policy.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PolicyError {
+    /// A malformed policy line, assignment or file.
+    #[error("{0}")]
+    Invalid(String),
+    /// Casbin failed to load or evaluate the policy: the decision fails closed.
+    #[error("policy evaluation failed: {0}")]
+    Enforcer(String),
+}
+
+/// A principal's decision for one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableDecision {
+    /// Where the principal may read rows; empty = the table does not exist for it.
+    pub read: Scope,
+    /// Per sensitive column, where its values are shown unmasked.
+    pub unmasked: Vec<(String, Scope)>,
+}
+
+impl TableDecision {
+    pub fn visible(&self) -> bool {
+        !self.read.is_empty()
+    }
+}
+
+/// The scope prefix of a domain: `*` is everywhere.
+fn prefix_of(domain: &str) -> Option<String> {
+    if domain == "*" {
+        return Some(String::new());
+    }
+    JurisdictionCode::parse(domain)
+        .ok()
+        .map(|code| code.scope_prefix().to_owned())
+}
+
+/// The domain Casbin is asked about for a candidate prefix.
+fn domain_of(prefix: &str) -> String {
+    if prefix.is_empty() {
+        "*".to_owned()
+    } else {
+        format!("{prefix:0<12}")
+    }
+}
+
+/// Level-aware coverage of one domain by another; `*` covers everything and is covered only
+/// by itself. Malformed codes cover nothing and are covered by nothing.
+fn covers(outer: &str, inner: &str) -> bool {
+    if outer == "*" {
+        return true;
+    }
+    match (
+        JurisdictionCode::parse(outer),
+        JurisdictionCode::parse(inner),
+    ) {
+        (Ok(outer), Ok(inner)) => outer.covers(&inner),
+        _ => false,
+    }
+}
+
+/// Casbin's role manager asks (request domain, domain of the link).
+fn role_domain_matches(request: &str, assigned: &str) -> bool {
+    covers(assigned, request)
+}
+
+fn jurisdiction_match(request: Dynamic, policy: Dynamic) -> Dynamic {
+    let request = request.into_string().unwrap_or_default();
+    let policy = policy.into_string().unwrap_or_default();
+    Dynamic::from_bool(covers(&policy, &request))
+}
+
+/// The loaded policy of one version.
+struct Loaded {
+    enforcer: Enforcer,
+    rules: Vec<PolicyRule>,
+    assignments: Vec<Assignment>,
+}
+
+/// The policy point.
+pub struct PolicyPoint {
+    loaded: RwLock<Arc<Loaded>>,
+    decisions: Mutex<HashMap<(String, String), Arc<TableDecision>>>,
+}
+
+impl std::fmt::Debug for PolicyPoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyPoint").finish_non_exhaustive()
+    }
+}
+
+/// Principals and roles share one namespace in Casbin, where a subject trivially "has" a role of
+/// its own name. Principals are therefore given to Casbin as `principal:<name>`, which no role
+/// name (an identifier without `:`) can equal.
+fn subject(principal: &str) -> String {
+    format!("principal:{principal}")
+}
+
+async fn load(rules: Vec<PolicyRule>, assignments: Vec<Assignment>) -> Result<Loaded, PolicyError> {
+    let namespaced = assignments
+        .iter()
+        .map(|a| Assignment {
+            principal: subject(&a.principal),
+            ..a.clone()
+        })
+        .collect();
+    let text = PolicyFile {
+        rules: rules.clone(),
+        assignments: namespaced,
+    }
+    .to_string();
+    let model = DefaultModel::from_str(MODEL)
+        .await
+        .map_err(|e| PolicyError::Enforcer(e.to_string()))?;
+    let mut enforcer = Enforcer::new(model, StringAdapter::new(text))
+        .await
+        .map_err(|e| PolicyError::Enforcer(e.to_string()))?;
+    enforcer.add_function(
+        "jurisdictionMatch",
+        OperatorFunction::Arg2(jurisdiction_match),
+    );
+    enforcer
+        .get_role_manager()
+        .write()
+        .matching_fn(None, Some(role_domain_matches));
+    Ok(Loaded {
+        enforcer,
+        rules,
+        assignments,
+    })
+}
+
+impl PolicyPoint {
+    /// A policy point over the given lines.
+    pub async fn new(
+        rules: Vec<PolicyRule>,
+        assignments: Vec<Assignment>,
+    ) -> Result<Self, PolicyError> {
+        Ok(Self {
+            loaded: RwLock::new(Arc::new(load(rules, assignments).await?)),
+            decisions: Mutex::default(),
+        })
+    }
+
+    /// Replaces the policy; every cached decision is dropped, so the next query sees the change.
+    pub async fn reload(
+        &self,
+        rules: Vec<PolicyRule>,
+        assignments: Vec<Assignment>,
+    ) -> Result<(), PolicyError> {
+        let loaded = Arc::new(load(rules, assignments).await?);
+        *self.loaded.write().unwrap_or_else(|p| p.into_inner()) = loaded;
+        self.forget();
+        Ok(())
+    }
+
+    /// Drops cached decisions (after a table's columns changed).
+    pub fn forget(&self) {
+        self.decisions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    fn loaded(&self) -> Arc<Loaded> {
+        self.loaded
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Where `principal` may do `action` on `object`.
+    pub fn scope(
+        &self,
+        principal: &str,
+        object: &str,
+        action: Action,
+    ) -> Result<Scope, PolicyError> {
+        let loaded = self.loaded();
+        let held: Vec<&Assignment> = loaded
+            .assignments
+            .iter()
+            .filter(|a| a.principal == principal)
+            .collect();
+        let grants: BTreeSet<String> = held
+            .iter()
+            .filter_map(|a| prefix_of(&a.jurisdiction))
+            .collect();
+        if grants.is_empty() {
+            return Ok(Scope::none());
+        }
+        let roles: BTreeSet<&str> = held.iter().map(|a| a.role.as_str()).collect();
+        let mut candidates = grants.clone();
+        for rule in loaded
+            .rules
+            .iter()
+            .filter(|r| roles.contains(r.role.as_str()) && r.action == action)
+        {
+            if let Some(prefix) = prefix_of(&rule.jurisdiction)
+                && grants.iter().any(|g| prefix.starts_with(g.as_str()))
+            {
+                candidates.insert(prefix);
+            }
+        }
+        let mut decisions = Vec::with_capacity(candidates.len());
+        for prefix in candidates {
+            let allowed = loaded
+                .enforcer
+                .enforce((
+                    subject(principal).as_str(),
+                    domain_of(&prefix).as_str(),
+                    object,
+                    action.as_str(),
+                ))
+                .map_err(|e| PolicyError::Enforcer(e.to_string()))?;
+            decisions.push((prefix, allowed));
+        }
+        Ok(Scope::from_decisions(decisions))
+    }
+
+    /// The caller's decision for a table and its sensitive columns, compiled once per policy
+    /// version. `admin` reads everything unmasked.
+    pub fn decide(
+        &self,
+        caller: &Caller,
+        table: &str,
+        sensitive: &[&str],
+    ) -> Result<Arc<TableDecision>, PolicyError> {
+        if caller.is_admin() {
+            return Ok(Arc::new(TableDecision {
+                read: Scope::all(),
+                unmasked: sensitive
+                    .iter()
+                    .map(|c| ((*c).to_owned(), Scope::all()))
+                    .collect(),
+            }));
+        }
+        let key = (caller.principal.name.clone(), table.to_owned());
+        if let Some(found) = self
+            .decisions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(found.clone());
+        }
+        let principal = caller.name();
+        let read = self.scope(principal, table, Action::Read)?;
+        let mut unmasked = Vec::with_capacity(sensitive.len());
+        if !read.is_empty() {
+            for column in sensitive {
+                let scope = self.scope(
+                    principal,
+                    &format!("{table}.{column}"),
+                    Action::ReadSensitive,
+                )?;
+                unmasked.push(((*column).to_owned(), scope));
+            }
+        }
+        let decision = Arc::new(TableDecision { read, unmasked });
+        self.decisions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, decision.clone());
+        Ok(decision)
+    }
+
+    /// Whether the caller may do a non-read action inside a jurisdiction.
+    pub fn allows(
+        &self,
+        caller: &Caller,
+        object: &str,
+        action: Action,
+        jurisdiction: &JurisdictionCode,
+    ) -> Result<bool, PolicyError> {
+        if caller.is_admin() {
+            return Ok(true);
+        }
+        Ok(self
+            .scope(caller.name(), object, action)?
+            .allows(jurisdiction.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests;

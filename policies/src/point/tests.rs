@@ -1,0 +1,193 @@
+use super::*;
+use crate::rules::Effect;
+use tiaokuai_catalog::{Principal, RoleAssignment};
+
+fn caller(name: &str) -> Caller {
+    Caller {
+        principal: Principal {
+            id: name.into(),
+            name: name.into(),
+            created_at: String::new(),
+        },
+        roles: Vec::new(),
+    }
+}
+
+async fn point(text: &str) -> PolicyPoint {
+    let file = PolicyFile::parse(text).unwrap();
+    PolicyPoint::new(file.rules, file.assignments)
+        .await
+        .unwrap()
+}
+
+fn codes(scope: &Scope) -> Vec<(String, bool)> {
+    scope.entries().to_vec()
+}
+
+#[tokio::test]
+async fn roles_apply_inside_their_jurisdiction() {
+    let p = point(crate::DEMO_POLICY).await;
+    let xiashan = p
+        .decide(&caller("xiashan_official"), "village.residents", &["name"])
+        .unwrap();
+    assert_eq!(codes(&xiashan.read), vec![("330824116224".into(), true)]);
+    assert!(xiashan.read.within(&xiashan.unmasked[0].1));
+    let majin = p
+        .decide(&caller("majin_dispatcher"), "village.residents", &["name"])
+        .unwrap();
+    assert_eq!(codes(&majin.read), vec![("330824116".into(), true)]);
+    assert!(majin.unmasked[0].1.is_empty());
+    let county = p
+        .decide(&caller("county_dispatcher"), "village.garden_orders", &[])
+        .unwrap();
+    assert!(county.read.allows("330824106200"));
+    assert!(!county.read.allows("330825106200"));
+    // 条: the civil-affairs officer reads residents county-wide, names but not ID numbers
+    let civil = p
+        .decide(
+            &caller("civil_officer"),
+            "village.residents",
+            &["name", "id_card"],
+        )
+        .unwrap();
+    assert_eq!(codes(&civil.read), vec![("330824".into(), true)]);
+    assert_eq!(codes(&civil.unmasked[0].1), vec![("330824".into(), true)]);
+    assert!(civil.unmasked[1].1.is_empty());
+    // …and nothing it was not granted, or was denied
+    assert!(
+        !p.decide(&caller("civil_officer"), "village.collective_income", &[])
+            .unwrap()
+            .visible()
+    );
+    assert!(
+        !p.decide(&caller("civil_officer"), "village.garden_orders", &[])
+            .unwrap()
+            .visible()
+    );
+    assert!(
+        !p.decide(&caller("nobody"), "village.residents", &[])
+            .unwrap()
+            .visible()
+    );
+}
+
+#[tokio::test]
+async fn deny_lines_carve_out_of_grants() {
+    let p = point(
+        "p, dispatcher, *, village.*, read\n\
+         p, dispatcher, 330824116000, village.*, read, deny\n\
+         g, carol, dispatcher, 330824000000\n\
+         g, dave, dispatcher, 330824116224",
+    )
+    .await;
+    let carol = p.scope("carol", "village.residents", Action::Read).unwrap();
+    assert!(carol.allows("330824117201"));
+    assert!(!carol.allows("330824116224"));
+    assert!(!carol.allows("330824116200"));
+    let dave = p.scope("dave", "village.residents", Action::Read).unwrap();
+    assert!(dave.is_empty());
+}
+
+#[tokio::test]
+async fn domains_match_by_level_not_by_pattern() {
+    let p = point(
+        "p, official, *, village.*, read\n\
+         p, official2, 330824116200, village.*, read\n\
+         g, alice, official, 330824116200\n\
+         g, bob, official2, 330824116000",
+    )
+    .await;
+    // a village code ending in zeros is a village, not a township
+    let alice = p.scope("alice", "village.t", Action::Read).unwrap();
+    assert_eq!(codes(&alice), vec![("330824116200".into(), true)]);
+    assert!(!alice.allows("330824116201"));
+    assert!(!alice.allows("330824116000"));
+    // a grant for one village inside a township role gives that village only
+    let bob = p.scope("bob", "village.t", Action::Read).unwrap();
+    assert_eq!(codes(&bob), vec![("330824116200".into(), true)]);
+}
+
+#[tokio::test]
+async fn objects_match_tables_and_columns() {
+    let p = point(
+        "p, r, *, village.residents, read\n\
+         p, r, *, village.residents.phone, read_sensitive\n\
+         g, alice, r, 330824116224",
+    )
+    .await;
+    assert!(
+        p.scope("alice", "village.residents", Action::Read)
+            .unwrap()
+            .allows("330824116224")
+    );
+    assert!(
+        p.scope("alice", "village.residents_archive", Action::Read)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        p.scope("alice", "village.residents.phone", Action::ReadSensitive)
+            .unwrap()
+            .allows("330824116224")
+    );
+    assert!(
+        p.scope("alice", "village.residents.id_card", Action::ReadSensitive)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_reload_changes_the_next_decision() {
+    let p = point("p, r, *, village.*, read\ng, alice, r, 330824116224").await;
+    assert!(
+        p.decide(&caller("alice"), "village.t", &[])
+            .unwrap()
+            .visible()
+    );
+    p.reload(
+        vec![PolicyRule {
+            role: "r".into(),
+            jurisdiction: "*".into(),
+            object: "village.*".into(),
+            action: Action::Read,
+            effect: Effect::Deny,
+        }],
+        vec![Assignment {
+            principal: "alice".into(),
+            role: "r".into(),
+            jurisdiction: "330824116224".into(),
+        }],
+    )
+    .await
+    .unwrap();
+    assert!(
+        !p.decide(&caller("alice"), "village.t", &[])
+            .unwrap()
+            .visible()
+    );
+}
+
+#[tokio::test]
+async fn admin_sees_everything() {
+    let p = point("").await;
+    let admin = Caller {
+        principal: Principal {
+            id: "a".into(),
+            name: "admin".into(),
+            created_at: String::new(),
+        },
+        roles: vec![RoleAssignment {
+            id: "r".into(),
+            principal: "admin".into(),
+            role: "admin".into(),
+            jurisdiction: "*".into(),
+        }],
+    };
+    assert!(
+        p.decide(&admin, "anything.at_all", &[])
+            .unwrap()
+            .read
+            .is_all()
+    );
+}

@@ -1,0 +1,139 @@
+//! A set of jurisdictions.
+//!
+//! A scope is a list of division-code prefixes, each allowed or excluded, where the deepest
+//! prefix covering a code decides and a code no prefix covers is outside. Prefixes are the
+//! significant digits of a code at its level (6 for a county, 9 for a township, all 12 for a
+//! village) or empty for "everywhere". Allow-only scopes are the common case; excluded prefixes
+//! come from deny lines inside a granted jurisdiction.
+
+use std::collections::BTreeMap;
+
+/// A set of jurisdictions.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Scope {
+    /// Prefix → allowed, deepest first after normalisation.
+    entries: Vec<(String, bool)>,
+}
+
+impl Scope {
+    /// No jurisdiction at all.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Every row, whatever its code (even a malformed one).
+    pub fn all() -> Self {
+        Self {
+            entries: vec![(String::new(), true)],
+        }
+    }
+
+    /// Builds a scope from decisions taken at candidate prefixes, dropping every entry that
+    /// repeats what its nearest covering entry already decides.
+    pub fn from_decisions(decisions: impl IntoIterator<Item = (String, bool)>) -> Self {
+        let decisions: BTreeMap<String, bool> = decisions.into_iter().collect();
+        let mut entries = Vec::new();
+        for (prefix, allowed) in &decisions {
+            let inherited = decisions
+                .iter()
+                .filter(|(other, _)| {
+                    other.len() < prefix.len() && prefix.starts_with(other.as_str())
+                })
+                .max_by_key(|(other, _)| other.len())
+                .map(|(_, allowed)| *allowed)
+                .unwrap_or(false);
+            if *allowed != inherited {
+                entries.push((prefix.clone(), *allowed));
+            }
+        }
+        entries.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        Self { entries }
+    }
+
+    /// The normalised entries, deepest first.
+    pub fn entries(&self) -> &[(String, bool)] {
+        &self.entries
+    }
+
+    /// Nothing is allowed.
+    pub fn is_empty(&self) -> bool {
+        !self.entries.iter().any(|(_, allowed)| *allowed)
+    }
+
+    /// Everything is allowed.
+    pub fn is_all(&self) -> bool {
+        self.entries == [(String::new(), true)]
+    }
+
+    /// Whether a (well-formed) code is inside.
+    pub fn allows(&self, code: &str) -> bool {
+        self.entries
+            .iter()
+            .find(|(prefix, _)| code.starts_with(prefix.as_str()))
+            .is_some_and(|(_, allowed)| *allowed)
+    }
+
+    /// Whether every code this scope allows is also allowed by `other`.
+    pub fn within(&self, other: &Scope) -> bool {
+        if other.is_all() {
+            return true;
+        }
+        // decisions change only at the two scopes' prefixes, and a prefix padded with zeros is
+        // covered by no deeper valid prefix, so one probe per prefix sees every region
+        let probes = self
+            .entries
+            .iter()
+            .chain(other.entries.iter())
+            .map(|(prefix, _)| format!("{prefix:0<12}"));
+        probes
+            .filter(|code| self.allows(code))
+            .all(|code| other.allows(&code))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(entries: &[(&str, bool)]) -> Scope {
+        Scope::from_decisions(entries.iter().map(|(p, a)| ((*p).to_owned(), *a)))
+    }
+
+    #[test]
+    fn the_deepest_prefix_decides() {
+        let county_but_majin = scope(&[
+            ("330824", true),
+            ("330824116", false),
+            ("330824116224", true),
+        ]);
+        assert!(county_but_majin.allows("330824117201"));
+        assert!(!county_but_majin.allows("330824116200"));
+        assert!(county_but_majin.allows("330824116224"));
+        assert!(!county_but_majin.allows("330825116224"));
+        assert!(!county_but_majin.is_empty());
+    }
+
+    #[test]
+    fn redundant_entries_are_dropped() {
+        assert_eq!(
+            scope(&[("330824", true), ("330824116", true)]),
+            scope(&[("330824", true)])
+        );
+        assert_eq!(scope(&[("330824116", false)]), Scope::none());
+        assert!(scope(&[("330824116224", false)]).is_empty());
+        assert!(scope(&[("", true), ("330824", true)]).is_all());
+    }
+
+    #[test]
+    fn containment() {
+        let majin = scope(&[("330824116", true)]);
+        let xiashan = scope(&[("330824116224", true)]);
+        let county = scope(&[("330824", true)]);
+        assert!(xiashan.within(&majin));
+        assert!(majin.within(&county));
+        assert!(!county.within(&majin));
+        assert!(Scope::none().within(&xiashan));
+        assert!(majin.within(&Scope::all()));
+        assert!(!Scope::all().within(&county));
+    }
+}
