@@ -20,6 +20,7 @@ pub use error::{CatalogError, Result};
 pub use jurisdiction::{Jurisdiction, JurisdictionCode, Level};
 pub use model::{
     AuditEvent, Binding, Classification, ColumnDef, DatasetMember, DatasetRecord, NewDataset,
-    NewSource, Principal, RoleAssignment, SourceKind, SourceRecord, TableDef, TokenInfo,
+    NewSource, PolicyRecord, Principal, RoleAssignment, SourceKind, SourceRecord, TableDef,
+    TokenInfo,
 };
 pub use store::Catalog;

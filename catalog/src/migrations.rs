@@ -74,6 +74,18 @@ const MIGRATIONS: &[&str] = &[
         detail    TEXT NOT NULL
     );
     "#,
+    // 2: access policies (Casbin `p` lines); `g` lines are role_assignments
+    r#"
+    CREATE TABLE policies (
+        id           TEXT PRIMARY KEY,
+        role         TEXT NOT NULL,
+        jurisdiction TEXT NOT NULL,
+        object       TEXT NOT NULL,
+        action       TEXT NOT NULL,
+        effect       TEXT NOT NULL,
+        UNIQUE (role, jurisdiction, object, action, effect)
+    );
+    "#,
 ];
 
 /// Brings the database up to the newest schema version.

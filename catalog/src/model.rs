@@ -301,3 +301,14 @@ pub struct AuditEvent {
     pub target: String,
     pub detail: serde_json::Value,
 }
+
+/// One stored policy line, as text; the policies crate validates and interprets it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRecord {
+    pub id: String,
+    pub role: String,
+    pub jurisdiction: String,
+    pub object: String,
+    pub action: String,
+    pub effect: String,
+}

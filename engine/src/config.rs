@@ -18,6 +18,9 @@ pub struct EngineConfig {
     /// How long a folder's file listing is reused before it is listed again: files added to a
     /// source show up within this time. Zero lists on every query.
     pub listing_cache_ttl: Duration,
+    /// Key of the keyed-hash mask. Keep it secret and stable: masked values are comparable
+    /// across queries only under the same key.
+    pub mask_key: Vec<u8>,
 }
 
 impl Default for EngineConfig {
@@ -30,6 +33,7 @@ impl Default for EngineConfig {
                 .map(|n| n.get())
                 .unwrap_or(2),
             listing_cache_ttl: Duration::from_secs(30),
+            mask_key: Vec::new(),
         }
     }
 }

@@ -14,6 +14,7 @@ use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionState;
+use datafusion::logical_expr::ScalarUDF;
 use datafusion::physical_plan::execute_stream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionConfig;
@@ -21,14 +22,15 @@ use datafusion::sql::parser::Statement;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use futures::StreamExt;
 use tiaokuai_catalog::Catalog;
-use tiaokuai_policies::Caller;
+use tiaokuai_policies::{Caller, PolicyPoint};
 use tokio::time::Instant;
 
 use crate::config::EngineConfig;
 use crate::error::{EngineError, Result};
+use crate::masks::KeyedHash;
 use crate::registry::{TableInfo, TableRegistry};
-use crate::session::{CATALOG_NAME, CallerCatalog, DEFAULT_SCHEMA};
-use crate::{params, statement};
+use crate::session::{CATALOG_NAME, CallerCatalog, CallerView, DEFAULT_SCHEMA};
+use crate::{params, policy, statement, verify};
 
 /// The query engine. One per server; cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -36,6 +38,8 @@ pub struct Engine {
     pub(crate) catalog: Arc<Catalog>,
     pub(crate) base: SessionState,
     registry: RwLock<Arc<TableRegistry>>,
+    pub(crate) policies: Arc<PolicyPoint>,
+    mask_hash: Arc<ScalarUDF>,
     config: EngineConfig,
 }
 
@@ -56,8 +60,8 @@ impl std::fmt::Debug for QueryOutput {
 }
 
 impl Engine {
-    /// Builds the shared runtime and loads every table from the catalog.
-    pub fn new(catalog: Arc<Catalog>, config: EngineConfig) -> Result<Self> {
+    /// Builds the shared runtime and loads every table and the policy from the catalog.
+    pub async fn new(catalog: Arc<Catalog>, config: EngineConfig) -> Result<Self> {
         let pool = TrackConsumersPool::new(
             FairSpillPool::new(config.memory_limit),
             NonZeroUsize::new(5).expect("non-zero"),
@@ -87,10 +91,16 @@ impl Engine {
             .with_default_features()
             .build();
         let registry = TableRegistry::build(&catalog, base.runtime_env())?;
+        let (rules, assignments) = policy::stored(&catalog)?;
+        let policies = PolicyPoint::new(rules, assignments)
+            .await
+            .map_err(policy::failed)?;
         Ok(Self {
             catalog,
             base,
             registry: RwLock::new(Arc::new(registry)),
+            policies: Arc::new(policies),
+            mask_hash: KeyedHash::udf(&config.mask_key),
             config,
         })
     }
@@ -117,28 +127,36 @@ impl Engine {
             self.base.runtime_env(),
         )?);
         *self.registry.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        // decisions depend on tables' columns and classifications
+        self.policies.forget();
         Ok(())
+    }
+
+    fn view_for(&self, caller: &Caller) -> CallerView {
+        CallerView {
+            registry: self.registry(),
+            caller: Arc::new(caller.clone()),
+            policies: self.policies.clone(),
+            mask_hash: self.mask_hash.clone(),
+        }
     }
 
     /// The tables the caller may read.
     pub fn tables_for(&self, caller: &Caller) -> Vec<TableInfo> {
-        self.registry()
+        let view = self.view_for(caller);
+        view.registry
             .entries()
-            .filter(|entry| caller.may_read_table(&entry.info.name))
+            .filter(|entry| view.visible(entry))
             .map(|entry| entry.info.clone())
             .collect()
     }
 
     /// A session whose catalog holds only what this caller may read.
-    fn session_for(&self, caller: &Caller) -> SessionState {
+    fn session_for(&self, view: CallerView) -> SessionState {
         let catalogs = MemoryCatalogProviderList::new();
-        catalogs.catalogs.insert(
-            CATALOG_NAME.to_owned(),
-            Arc::new(CallerCatalog::new(
-                self.registry(),
-                Arc::new(caller.clone()),
-            )),
-        );
+        catalogs
+            .catalogs
+            .insert(CATALOG_NAME.to_owned(), Arc::new(CallerCatalog::new(view)));
         SessionStateBuilder::new_from_existing(self.base.clone())
             .with_catalog_list(Arc::new(catalogs))
             .build()
@@ -153,10 +171,17 @@ impl Engine {
     ) -> Result<QueryOutput> {
         let timeout = self.config.query_timeout;
         let deadline = Instant::now() + timeout;
-        let state = self.session_for(caller);
+        let view = self.view_for(caller);
+        let registry = view.registry.clone();
+        let state = self.session_for(view);
         let statement = statement::parse_one(sql, &GenericDialect {})?;
         statement::check(&statement, caller)?;
-        let start = self.start(state, statement, params, caller.is_admin());
+        let start = self.start(
+            state,
+            statement,
+            params,
+            (!caller.is_admin()).then_some(registry),
+        );
         let (schema, stream, first) = tokio::time::timeout_at(deadline, start)
             .await
             .map_err(|_| EngineError::Timeout(timeout))??;
@@ -174,10 +199,11 @@ impl Engine {
         state: SessionState,
         statement: Statement,
         params: &[serde_json::Value],
-        admin: bool,
+        restricted: Option<Arc<TableRegistry>>,
     ) -> Result<(SchemaRef, SendableRecordBatchStream, Option<RecordBatch>)> {
         let plan = state.statement_to_plan(statement).await?;
-        if !admin {
+        if let Some(registry) = restricted {
+            verify::no_base_tables(&plan, &registry)?;
             datafusion::execution::context::SQLOptions::new()
                 .with_allow_ddl(false)
                 .with_allow_dml(false)

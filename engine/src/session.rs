@@ -1,10 +1,10 @@
 //! The per-caller catalog.
 //!
-//! Every request plans against a catalog built for its caller. Table references resolve through
-//! [`CallerSchema::table`], which answers with the table, with "permission denied" for a table
-//! that exists but that the caller may not read, or with "not found". Listings
-//! (`information_schema`, `SHOW TABLES`) show only what the caller may read. There is no other
-//! path from SQL to a table.
+//! Every request plans against a catalog built for its caller. A table reference resolves
+//! through [`CallerSchema::table`]: for `admin` to the registered table itself, for everyone else
+//! to a [`PolicyTable`] built from the caller's decision, and to nothing at all where the
+//! decision grants no rows. Listings (`information_schema`, `SHOW TABLES`, `/v1/tables`) show
+//! exactly the tables that resolve. There is no other path from SQL to a table.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -12,41 +12,92 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::ScalarUDF;
+use tiaokuai_catalog::model::Sensitivity;
+use tiaokuai_policies::{Caller, JURISDICTIONS_TABLE, PolicyPoint, TableDecision};
 
-use crate::error::EngineError;
-use crate::registry::TableRegistry;
-use tiaokuai_policies::Caller;
+use crate::error::{EngineError, Result};
+use crate::policy_view::PolicyTable;
+use crate::registry::{TableEntry, TableRegistry};
 
 /// The one catalog name SQL sees.
 pub const CATALOG_NAME: &str = "tiaokuai";
 /// The default schema: empty, so that a bare table name gets a clear "not found".
 pub const DEFAULT_SCHEMA: &str = "public";
 
+/// What resolving tables for one caller needs.
+#[derive(Debug, Clone)]
+pub struct CallerView {
+    pub registry: Arc<TableRegistry>,
+    pub caller: Arc<Caller>,
+    pub policies: Arc<PolicyPoint>,
+    pub mask_hash: Arc<ScalarUDF>,
+}
+
+impl CallerView {
+    /// The caller's decision for a table (cached per policy version).
+    pub fn decision(&self, entry: &TableEntry) -> Result<Option<Arc<TableDecision>>> {
+        if entry.info.name == JURISDICTIONS_TABLE || self.caller.is_admin() {
+            return Ok(None);
+        }
+        let sensitive: Vec<&str> = entry
+            .info
+            .columns
+            .iter()
+            .filter(|c| c.classification.sensitivity == Sensitivity::Sensitive)
+            .map(|c| c.name.as_str())
+            .collect();
+        let decision = self
+            .policies
+            .decide(&self.caller, &entry.info.name, &sensitive)
+            .map_err(|e| EngineError::Internal(e.to_string()))?;
+        Ok(Some(decision))
+    }
+
+    /// Whether the caller sees the table at all.
+    pub fn visible(&self, entry: &TableEntry) -> bool {
+        match self.decision(entry) {
+            Ok(None) => true,
+            Ok(Some(decision)) => decision.visible(),
+            Err(error) => {
+                tracing::warn!(table = %entry.info.name, %error, "table hidden: its policy cannot be evaluated");
+                false
+            }
+        }
+    }
+
+    /// The provider the caller's SQL reads for `entry`, if it may read it.
+    pub fn provider(&self, entry: &TableEntry) -> Result<Option<Arc<dyn TableProvider>>> {
+        match self.decision(entry)? {
+            None => Ok(Some(entry.provider.clone())),
+            Some(decision) => Ok(PolicyTable::build(entry, &decision, &self.mask_hash)?
+                .map(|view| Arc::new(view) as Arc<dyn TableProvider>)),
+        }
+    }
+
+    fn readable(&self) -> impl Iterator<Item = &TableEntry> {
+        self.registry.entries().filter(|entry| self.visible(entry))
+    }
+}
+
 /// The catalog as one caller sees it.
 #[derive(Debug)]
 pub struct CallerCatalog {
-    registry: Arc<TableRegistry>,
-    caller: Arc<Caller>,
+    view: CallerView,
 }
 
 impl CallerCatalog {
-    pub fn new(registry: Arc<TableRegistry>, caller: Arc<Caller>) -> Self {
-        Self { registry, caller }
-    }
-
-    fn readable(&self) -> impl Iterator<Item = &str> {
-        self.registry
-            .entries()
-            .map(|entry| entry.info.name.as_str())
-            .filter(|name| self.caller.may_read_table(name))
+    pub fn new(view: CallerView) -> Self {
+        Self { view }
     }
 }
 
 impl CatalogProvider for CallerCatalog {
     fn schema_names(&self) -> Vec<String> {
         let schemas: BTreeSet<&str> = self
+            .view
             .readable()
-            .filter_map(|name| name.split_once('.').map(|(schema, _)| schema))
+            .filter_map(|entry| entry.info.name.split_once('.').map(|(schema, _)| schema))
             .collect();
         schemas.into_iter().map(str::to_owned).collect()
     }
@@ -56,8 +107,7 @@ impl CatalogProvider for CallerCatalog {
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
         Some(Arc::new(CallerSchema {
             schema: name.to_owned(),
-            registry: self.registry.clone(),
-            caller: self.caller.clone(),
+            view: self.view.clone(),
         }))
     }
 }
@@ -66,49 +116,41 @@ impl CatalogProvider for CallerCatalog {
 #[derive(Debug)]
 pub struct CallerSchema {
     schema: String,
-    registry: Arc<TableRegistry>,
-    caller: Arc<Caller>,
-}
-
-impl CallerSchema {
-    fn qualified(&self, table: &str) -> String {
-        format!("{}.{table}", self.schema)
-    }
+    view: CallerView,
 }
 
 #[async_trait]
 impl SchemaProvider for CallerSchema {
     fn table_names(&self) -> Vec<String> {
         let prefix = format!("{}.", self.schema);
-        self.registry
-            .entries()
-            .map(|entry| entry.info.name.as_str())
-            .filter(|name| self.caller.may_read_table(name))
-            .filter_map(|name| name.strip_prefix(&prefix))
+        self.view
+            .readable()
+            .filter_map(|entry| entry.info.name.strip_prefix(&prefix))
             .map(str::to_owned)
             .collect()
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        let qualified = self.qualified(name);
-        match self.registry.get(&qualified) {
-            Some(entry) if self.caller.may_read_table(&qualified) => {
-                Ok(Some(entry.provider.clone()))
-            }
-            Some(_) => Err(EngineError::PermissionDenied(format!(
-                "{} may not read table {qualified}",
-                self.caller.name()
-            ))
-            .into()),
+        let qualified = format!("{}.{name}", self.schema);
+        let found = match self.view.registry.get(&qualified) {
+            Some(entry) => self.view.provider(entry)?,
+            None => None,
+        };
+        match found {
+            Some(provider) => Ok(Some(provider)),
             // a bare name may still be a table function (generate_series); DataFusion itself
             // reports a bare name that is neither
             None if self.schema == DEFAULT_SCHEMA => Ok(None),
+            // a table the caller may not read is indistinguishable from one that does not exist
             None => Err(EngineError::NotFound(format!("table {qualified}")).into()),
         }
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        let qualified = self.qualified(name);
-        self.registry.get(&qualified).is_some() && self.caller.may_read_table(&qualified)
+        let qualified = format!("{}.{name}", self.schema);
+        self.view
+            .registry
+            .get(&qualified)
+            .is_some_and(|entry| self.view.visible(entry))
     }
 }

@@ -39,6 +39,12 @@ pub fn parse_one(sql: &str, dialect: &dyn Dialect) -> Result<Statement> {
 /// Rejects what the caller may not run.
 pub fn check(statement: &Statement, caller: &Caller) -> Result<()> {
     let inner = match statement {
+        // EXPLAIN ANALYZE reports the row counts of the scans below the policy filter
+        Statement::Explain(explain) if explain.options.analyze && !caller.is_admin() => {
+            return Err(EngineError::PermissionDenied(
+                "EXPLAIN ANALYZE is reserved for admin: it reports row counts before the policy filter".into(),
+            ));
+        }
         Statement::Explain(explain) => return check(&explain.statement, caller),
         Statement::Statement(inner) => inner,
         _ if caller.is_admin() => return Ok(()),

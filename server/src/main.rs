@@ -82,6 +82,12 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Keep the access policy in a file: `p, role, jurisdiction, object, action, effect` and
+    /// `g, principal, role, jurisdiction` lines.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Manage the jurisdiction tree.
     Jurisdictions {
         #[command(subcommand)]
@@ -112,6 +118,22 @@ enum TokenCommand {
         /// The principal's name.
         #[arg(long)]
         principal: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Replace the whole policy with the lines of a file (the bootstrap admin stays).
+    Import {
+        #[command(flatten)]
+        store: Store,
+        /// The policy file.
+        file: PathBuf,
+    },
+    /// Print the whole policy.
+    Export {
+        #[command(flatten)]
+        store: Store,
     },
 }
 
@@ -155,7 +177,7 @@ async fn run(command: Command) -> Result<(), String> {
             config.engine.listing_cache_ttl = Duration::from_secs(listing_cache_secs);
             config.limits.max_body_bytes = max_body_bytes;
             config.limits.max_sql_bytes = max_sql_bytes;
-            let state = start::open(&config).map_err(|e| e.to_string())?;
+            let state = start::open(&config).await.map_err(|e| e.to_string())?;
             if demo && !demo::exists(&config.data_dir) {
                 let admin = admin_caller(state.engine.catalog())?;
                 demo::build(&config.data_dir, &state.engine, &admin)
@@ -178,7 +200,7 @@ async fn run(command: Command) -> Result<(), String> {
         }
         Command::Demo { store } => {
             let config = store.config();
-            let state = start::open(&config).map_err(|e| e.to_string())?;
+            let state = start::open(&config).await.map_err(|e| e.to_string())?;
             if demo::exists(&config.data_dir) {
                 return Err(format!(
                     "{} already holds a demo",
@@ -203,6 +225,35 @@ async fn run(command: Command) -> Result<(), String> {
                 .issue_token(&principal, "cli")
                 .map_err(|e| e.to_string())?;
             println!("{token}");
+            Ok(())
+        }
+        Command::Policy {
+            command: PolicyCommand::Import { store, file },
+        } => {
+            let state = start::open(&store.config())
+                .await
+                .map_err(|e| e.to_string())?;
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let admin = admin_caller(state.engine.catalog())?;
+            state
+                .engine
+                .import_policy(&admin, &text)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("policy imported from {}", file.display());
+            Ok(())
+        }
+        Command::Policy {
+            command: PolicyCommand::Export { store },
+        } => {
+            let state = start::open(&store.config())
+                .await
+                .map_err(|e| e.to_string())?;
+            print!(
+                "{}",
+                state.engine.export_policy().map_err(|e| e.to_string())?
+            );
             Ok(())
         }
         Command::Jurisdictions {

@@ -88,12 +88,45 @@ pub fn bootstrap_admin(catalog: &Catalog, token: Option<&str>) -> Result<(), Sta
     Ok(())
 }
 
+/// The key of the keyed-hash mask: `<data-dir>/mask.key`, made with 256 random bits on first
+/// start and readable only by the server's user.
+fn mask_key(data_dir: &Path) -> Result<Vec<u8>, StartError> {
+    let path = data_dir.join("mask.key");
+    let io = |source| StartError::Io {
+        path: path.clone(),
+        source,
+    };
+    match std::fs::read(&path) {
+        Ok(key) if key.len() >= 32 => return Ok(key),
+        Ok(_) => {
+            return Err(StartError::Demo(format!(
+                "{} is shorter than 32 bytes",
+                path.display()
+            )));
+        }
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+        Err(_) => {}
+    }
+    let mut key = vec![0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(&path).map_err(io)?, &key).map_err(io)?;
+    Ok(key)
+}
+
 /// Opens everything the API needs.
-pub fn open(config: &ServerConfig) -> Result<AppState, StartError> {
+pub async fn open(config: &ServerConfig) -> Result<AppState, StartError> {
     let catalog = open_catalog(config)?;
     bootstrap_admin(&catalog, config.admin_token.as_deref())?;
     create_dir(&config.engine.spill_dir)?;
-    let engine = Engine::new(catalog, config.engine.clone())?;
+    let mut engine_config = config.engine.clone();
+    if engine_config.mask_key.is_empty() {
+        engine_config.mask_key = mask_key(&config.data_dir)?;
+    }
+    let engine = Engine::new(catalog, engine_config).await?;
     Ok(AppState {
         engine: Arc::new(engine),
         limits: config.limits.clone(),

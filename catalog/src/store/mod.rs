@@ -493,6 +493,157 @@ impl Catalog {
         Ok(())
     }
 
+    // ---- policies ------------------------------------------------------------------------
+
+    /// Every stored policy line.
+    pub fn policies(&self) -> Result<Vec<PolicyRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, role, jurisdiction, object, action, effect FROM policies ORDER BY role, object, action, jurisdiction",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok(PolicyRecord {
+                id: row.get(0)?,
+                role: row.get(1)?,
+                jurisdiction: row.get(2)?,
+                object: row.get(3)?,
+                action: row.get(4)?,
+                effect: row.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Stores a (validated) policy line; the same line twice is a conflict.
+    pub fn insert_policy(&self, line: PolicyRecord, by: &str) -> Result<PolicyRecord> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let record = Self::insert_policy_in(&tx, line)?;
+        Self::audit(
+            &tx,
+            by,
+            "policy.create",
+            &record.id,
+            serde_json::to_value(&record).unwrap_or_default(),
+        )?;
+        tx.commit()?;
+        Ok(record)
+    }
+
+    fn insert_policy_in(tx: &Transaction<'_>, line: PolicyRecord) -> Result<PolicyRecord> {
+        let exists = tx
+            .query_row(
+                "SELECT 1 FROM policies WHERE role = ?1 AND jurisdiction = ?2 AND object = ?3 AND action = ?4 AND effect = ?5",
+                params![line.role, line.jurisdiction, line.object, line.action, line.effect],
+                |_| Ok(()),
+            )
+            .optional()?;
+        if exists.is_some() {
+            return Err(CatalogError::Conflict(
+                "this policy line already exists".into(),
+            ));
+        }
+        let record = PolicyRecord {
+            id: token::new_id("pol"),
+            ..line
+        };
+        tx.execute(
+            "INSERT INTO policies (id, role, jurisdiction, object, action, effect) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![record.id, record.role, record.jurisdiction, record.object, record.action, record.effect],
+        )?;
+        Ok(record)
+    }
+
+    pub fn delete_policy(&self, id: &str, by: &str) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        if tx.execute("DELETE FROM policies WHERE id = ?1", [id])? == 0 {
+            return Err(CatalogError::NotFound(format!("policy {id:?}")));
+        }
+        Self::audit(&tx, by, "policy.delete", id, serde_json::Value::Null)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every role assignment.
+    pub fn role_assignments(&self) -> Result<Vec<RoleAssignment>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT r.id, p.name, r.role, r.jurisdiction FROM role_assignments r JOIN principals p ON p.id = r.principal_id
+             ORDER BY p.name, r.role, r.jurisdiction",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok(RoleAssignment {
+                id: row.get(0)?,
+                principal: row.get(1)?,
+                role: row.get(2)?,
+                jurisdiction: row.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn delete_role_assignment(&self, id: &str, by: &str) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        if tx.execute("DELETE FROM role_assignments WHERE id = ?1", [id])? == 0 {
+            return Err(CatalogError::NotFound(format!("role assignment {id:?}")));
+        }
+        Self::audit(&tx, by, "role.unassign", id, serde_json::Value::Null)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Replaces every policy line and role assignment at once (a policy import). Principals
+    /// named by an assignment are created if missing. The bootstrap assignment (`admin` in `*`)
+    /// survives whatever the file says.
+    pub fn replace_policy(
+        &self,
+        lines: Vec<PolicyRecord>,
+        assignments: Vec<(String, String, String)>,
+        by: &str,
+    ) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM policies", [])?;
+        tx.execute(
+            "DELETE FROM role_assignments WHERE NOT (role = 'admin' AND jurisdiction = '*')",
+            [],
+        )?;
+        for line in lines {
+            Self::insert_policy_in(&tx, line)?;
+        }
+        for (principal, role, jurisdiction) in &assignments {
+            let id: Option<String> = tx
+                .query_row(
+                    "SELECT id FROM principals WHERE name = ?1",
+                    [principal],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            let principal_id = match id {
+                Some(id) => id,
+                None => {
+                    validate_principal_name(principal)?;
+                    Self::insert_principal(&tx, principal)?.id
+                }
+            };
+            tx.execute(
+                "INSERT OR IGNORE INTO role_assignments (id, principal_id, role, jurisdiction) VALUES (?1, ?2, ?3, ?4)",
+                params![token::new_id("ra"), principal_id, role, jurisdiction],
+            )?;
+        }
+        Self::audit(
+            &tx,
+            by,
+            "policy.import",
+            "policies",
+            serde_json::json!({"assignments": assignments.len()}),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     // ---- sources and datasets ------------------------------------------------------------
 
     fn table_name_taken(tx: &Transaction<'_>, name: &str) -> Result<bool> {

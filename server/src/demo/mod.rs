@@ -21,13 +21,13 @@ pub const KAIHUA_DIVISIONS: &str = include_str!("../../../data/kaihua_divisions.
 const RESIDENTS_PER_VILLAGE: usize = 300;
 const SEED: u64 = 330_824;
 
-/// The demo principals: name, role, jurisdiction.
-pub const PRINCIPALS: [(&str, &str, &str); 5] = [
-    ("admin", "admin", "*"),
-    ("county_dispatcher", "dispatcher", "330824000000"),
-    ("majin_dispatcher", "dispatcher", "330824116000"),
-    ("xiashan_official", "village_official", "330824116224"),
-    ("civil_officer", "civil_officer", "330824000000"),
+/// The demo principals; their roles are in `policies/demo.csv`.
+pub const PRINCIPALS: [&str; 5] = [
+    "admin",
+    "county_dispatcher",
+    "majin_dispatcher",
+    "xiashan_official",
+    "civil_officer",
 ];
 
 /// The file the demo principals' tokens are written to.
@@ -114,10 +114,12 @@ pub async fn build(
         )?;
     }
 
+    // the 条/块 policy; importing it creates the principals its role assignments name
+    engine
+        .import_policy(admin, tiaokuai_policies::DEMO_POLICY)
+        .await?;
     let mut tokens = BTreeMap::new();
-    for (name, role, jurisdiction) in PRINCIPALS {
-        catalog.ensure_principal(name)?;
-        catalog.assign_role(name, role, jurisdiction, admin.name())?;
+    for name in PRINCIPALS {
         let (_, token) = catalog.issue_token(name, admin.name())?;
         tokens.insert(name.to_owned(), token);
     }

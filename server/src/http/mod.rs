@@ -7,6 +7,7 @@ pub mod error;
 mod extract;
 mod health;
 mod openapi;
+mod policies;
 mod query;
 mod sources;
 
@@ -94,6 +95,16 @@ pub fn router(state: AppState) -> Router {
             get(admin::list_tokens).post(admin::issue_token),
         )
         .route("/v1/tokens/{id}", delete(admin::revoke_token))
+        .route(
+            "/v1/policies",
+            get(policies::list_policies).post(policies::add_policy),
+        )
+        .route("/v1/policies/{id}", delete(policies::delete_policy))
+        .route(
+            "/v1/role-assignments",
+            get(policies::list_role_assignments).post(policies::assign_role),
+        )
+        .route("/v1/role-assignments/{id}", delete(policies::unassign_role))
         .route("/v1/openapi.json", get(openapi::document))
         .route("/metrics", get(health::metrics))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));

@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
-use super::{admin, catalog, health, query, sources};
+use super::{admin, catalog, health, policies, query, sources};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,6 +15,8 @@ use super::{admin, catalog, health, query, sources};
         sources::register_source, sources::list_sources, sources::get_source, sources::delete_source, sources::check_source,
         sources::create_dataset, sources::list_datasets, sources::get_dataset, sources::delete_dataset,
         admin::create_principal, admin::list_principals, admin::issue_token, admin::list_tokens, admin::revoke_token,
+        policies::add_policy, policies::list_policies, policies::delete_policy,
+        policies::assign_role, policies::list_role_assignments, policies::unassign_role,
         health::healthz, health::readyz, health::metrics,
     ),
     modifiers(&BearerAuth),

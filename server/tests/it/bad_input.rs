@@ -154,9 +154,9 @@ async fn statements_other_than_queries_are_403_for_non_admins() {
         assert_eq!(body["error"]["code"], "permission_denied");
     }
     assert!(!std::path::Path::new("/tmp/tiaokuai-copy-test.csv").exists());
-    // until policies grant more, only admin reads registered tables; the tree is for everyone
-    let (status, _) = server.query(&alice, "SELECT * FROM village.people").await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    // alice holds no role: registered tables do not exist for her; the tree is for everyone
+    let (status, body) = server.query(&alice, "SELECT * FROM village.people").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(
         server
             .rows(&alice, "SELECT count(*) FROM system.jurisdictions")

@@ -12,6 +12,7 @@ async fn the_demo_answers_cross_village_queries() {
     let state = tiaokuai::open(&tiaokuai::ServerConfig::new(
         server.data_dir().join("demo-dir"),
     ))
+    .await
     .unwrap();
     let catalog = state.engine.catalog();
     let admin = catalog.principal_by_name("admin").unwrap().unwrap();
@@ -62,11 +63,75 @@ async fn the_demo_answers_cross_village_queries() {
     for (name, token) in &tokens {
         let whoami: Value = served.get(token, "/v1/whoami").await.json().await.unwrap();
         assert_eq!(&whoami["principal"], name);
-        if name != "admin" {
-            let (status, _) = served
-                .query(token, "SELECT count(*) FROM village.residents")
-                .await;
-            assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
-        }
     }
+
+    // the same question, answered for each principal by role and jurisdiction
+    let count = "SELECT count(*), count(DISTINCT jurisdiction_code) FROM village.residents";
+    let all = served.rows(admin, count).await;
+    let majin_total = served
+        .rows(
+            admin,
+            "SELECT count(*) FROM village.residents WHERE jurisdiction_code LIKE '330824116%'",
+        )
+        .await;
+    let xiashan_total = served
+        .rows(
+            admin,
+            "SELECT count(*) FROM village.residents WHERE jurisdiction_code = '330824116224'",
+        )
+        .await;
+    assert_eq!(all[0][1], json!(269));
+    assert_eq!(served.rows(&tokens["county_dispatcher"], count).await, all);
+    assert_eq!(served.rows(&tokens["civil_officer"], count).await, all);
+    assert_eq!(
+        served.rows(&tokens["majin_dispatcher"], count).await,
+        vec![json!([majin_total[0][0], 37])]
+    );
+    assert_eq!(
+        served.rows(&tokens["xiashan_official"], count).await,
+        vec![json!([xiashan_total[0][0], 1])]
+    );
+
+    let person = "SELECT name, id_card, phone FROM village.residents WHERE jurisdiction_code = '330824116224' AND phone IS NOT NULL ORDER BY resident_id LIMIT 1";
+    let plain = served.rows(admin, person).await[0].clone();
+    let (name, id_card, phone) = (
+        plain[0].as_str().unwrap(),
+        plain[1].as_str().unwrap(),
+        plain[2].as_str().unwrap(),
+    );
+    let masked_name = format!("{}*", name.chars().next().unwrap());
+    let masked_id = format!("{}********{}", &id_card[..6], &id_card[14..]);
+    let masked_phone = format!("{}****{}", &phone[..3], &phone[7..]);
+    assert_eq!(
+        served.rows(&tokens["xiashan_official"], person).await,
+        vec![json!([name, id_card, phone])]
+    );
+    assert_eq!(
+        served.rows(&tokens["civil_officer"], person).await,
+        vec![json!([name, masked_id, phone])]
+    );
+    assert_eq!(
+        served.rows(&tokens["majin_dispatcher"], person).await,
+        vec![json!([masked_name, masked_id, masked_phone])]
+    );
+    assert_eq!(
+        served.rows(&tokens["county_dispatcher"], person).await,
+        vec![json!([masked_name, masked_id, masked_phone])]
+    );
+
+    // 条 and 块: the civil-affairs officer does not see the garden orders it was denied
+    let (status, _) = served
+        .query(
+            &tokens["civil_officer"],
+            "SELECT count(*) FROM village.garden_orders",
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = served
+        .query(
+            &tokens["xiashan_official"],
+            "SELECT count(*) FROM village.garden_orders",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
 }

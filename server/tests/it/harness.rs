@@ -38,7 +38,7 @@ impl TestServer {
 
     /// Starts a server on an existing data directory.
     pub async fn serve(dir: TempDir, config: &ServerConfig) -> Self {
-        let state = tiaokuai::open(config).unwrap();
+        let state = tiaokuai::open(config).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
