@@ -4,7 +4,10 @@
 //! batches through unchanged but lets nothing cross: no filter is pushed into it (so a user
 //! predicate that would fail or be slow on a hidden row is evaluated only on visible rows, never
 //! merged with the row filter), no projection is swapped under it, and it reports no statistics
-//! (so `count(*)` is never answered from the unfiltered files' metadata).
+//! (so `count(*)` is never answered from the unfiltered files' metadata). Nor does it pass on
+//! what the plan below knows about its output: a row filter `code = '…'` makes the code column a
+//! constant below, and a query above (a ROLLUP, whose total row has NULL there) must not plan
+//! as if it still were one.
 
 use std::fmt;
 use std::sync::Arc;
@@ -12,7 +15,7 @@ use std::sync::Arc;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::Result;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 
@@ -20,11 +23,23 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Pla
 pub struct BarrierExec {
     table: String,
     input: Arc<dyn ExecutionPlan>,
+    properties: Arc<PlanProperties>,
 }
 
 impl BarrierExec {
     pub fn new(table: String, input: Arc<dyn ExecutionPlan>) -> Self {
-        Self { table, input }
+        let below = input.properties();
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(input.schema()),
+            below.partitioning.clone(),
+            below.emission_type,
+            below.boundedness,
+        ));
+        Self {
+            table,
+            input,
+            properties,
+        }
     }
 }
 
@@ -40,11 +55,7 @@ impl ExecutionPlan for BarrierExec {
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
-        self.input.properties()
-    }
-
-    fn maintains_input_order(&self) -> Vec<bool> {
-        vec![true]
+        &self.properties
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
@@ -63,10 +74,10 @@ impl ExecutionPlan for BarrierExec {
         mut children: Vec<Arc<dyn ExecutionPlan>>,
         _options: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(BarrierExec {
-            table: self.table.clone(),
-            input: children.swap_remove(0),
-        }))
+        Ok(Arc::new(BarrierExec::new(
+            self.table.clone(),
+            children.swap_remove(0),
+        )))
     }
 
     fn with_new_children(
