@@ -78,6 +78,23 @@ pub async fn probe(spec: &FileSourceSpec, state: &dyn Session) -> Result<Probe> 
             .runtime_env()
             .object_store(url)
             .map_err(|e| ConnectorError::invalid(format!("{shown}: {e}")))?;
+        // a URL that does not end in '/' names one object: it must exist as such (object
+        // stores would otherwise quietly treat it as a prefix)
+        if !url.is_collection() {
+            match store.head(url.prefix()).await {
+                Ok(_) => {}
+                Err(object_store::Error::NotFound { .. }) => {
+                    return Err(ConnectorError::invalid(format!(
+                        "no file at {shown} (a folder or prefix URL ends with '/')"
+                    )));
+                }
+                Err(e) => {
+                    return Err(ConnectorError::invalid(format!(
+                        "cannot reach {shown}: {e}"
+                    )));
+                }
+            }
+        }
         let found: Vec<_> = url
             .list_all_files(state, store.as_ref(), &spec.file_extension)
             .await

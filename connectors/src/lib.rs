@@ -5,7 +5,9 @@
 //!
 //! - [`spec`]: what a file source is (kind, location, options, secret reference), parsed and checked.
 //! - [`secret`]: resolving `env:` and `file:` secret references.
-//! - [`stores`]: object stores (`file://`, `s3://`, `http(s)://`), one per source.
+//! - [`stores`]: object stores (`file://`, `s3://`, `http(s)://`), one per source, each behind a
+//!   [`namespaced`] view so that path-keyed caches never mix sources.
+//! - [`unavailable`]: the stand-in for a source that cannot be opened: it fails, naming it.
 //! - [`file_table`]: Parquet/CSV listing tables with a pinned schema that fail loudly, naming
 //!   their source, when their files are gone.
 //! - [`union_table`]: one logical table over many members, each with a fixed jurisdiction;
@@ -13,12 +15,15 @@
 
 pub mod error;
 pub mod file_table;
+pub mod namespaced;
 pub mod secret;
 pub mod spec;
 pub mod stores;
+pub mod unavailable;
 pub mod union_table;
 
 pub use error::{ConnectorError, Result};
 pub use file_table::{FileTable, Probe, probe};
 pub use spec::{FileFormatKind, FileSourceSpec};
+pub use unavailable::UnavailableTable;
 pub use union_table::{JURISDICTION_COLUMN, UnionMember, UnionTable};

@@ -3,7 +3,9 @@
 //! DataFusion finds a file's store by the `scheme://host` of its URL. Registering each source's
 //! store under `scheme://<source key>` instead of the real bucket or host keeps sources apart: two
 //! departments may use the same bucket with different credentials, and removing one source never
-//! disturbs another. Local files need no store of their own.
+//! disturbs another. The object paths are namespaced by the same key ([`NamespacedStore`]), so
+//! DataFusion's path-keyed caches keep sources apart too. Local files need no store of their
+//! own: their absolute paths are already unique.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +18,7 @@ use object_store::{ClientOptions, ObjectStore, RetryConfig};
 use url::Url;
 
 use crate::error::{ConnectorError, Result};
+use crate::namespaced::NamespacedStore;
 use crate::secret;
 use crate::spec::FileSourceSpec;
 
@@ -57,9 +60,10 @@ pub fn listing_urls(spec: &FileSourceSpec) -> Result<Vec<ListingTableUrl>> {
             let internal = if url.scheme() == "file" {
                 url.clone()
             } else {
-                let mut internal = Url::parse(&format!("{}://{}", url.scheme(), store_host(spec)))
+                let host = store_host(spec);
+                let mut internal = Url::parse(&format!("{}://{host}", url.scheme()))
                     .map_err(|e| ConnectorError::invalid(format!("source key: {e}")))?;
-                internal.set_path(url.path());
+                internal.set_path(&format!("/{host}{}", url.path()));
                 internal
             };
             ListingTableUrl::parse(internal.as_str())
@@ -124,8 +128,9 @@ pub fn register(spec: &FileSourceSpec, runtime: &RuntimeEnv) -> Result<()> {
             )));
         }
     };
-    let key = Url::parse(&format!("{}://{}", first.scheme(), store_host(spec)))
+    let host = store_host(spec);
+    let key = Url::parse(&format!("{}://{host}", first.scheme()))
         .map_err(|e| ConnectorError::invalid(format!("source key: {e}")))?;
-    runtime.register_object_store(&key, store);
+    runtime.register_object_store(&key, Arc::new(NamespacedStore::new(&host, store)));
     Ok(())
 }

@@ -13,7 +13,8 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use serde::Serialize;
 use tiaokuai_catalog::{Binding, Catalog, Classification, Jurisdiction, SourceKind, SourceRecord};
 use tiaokuai_connectors::{
-    FileFormatKind, FileSourceSpec, FileTable, JURISDICTION_COLUMN, UnionMember, UnionTable,
+    FileFormatKind, FileSourceSpec, FileTable, JURISDICTION_COLUMN, UnavailableTable, UnionMember,
+    UnionTable,
 };
 use tiaokuai_policies::JURISDICTIONS_TABLE;
 
@@ -85,8 +86,14 @@ impl TableRegistry {
             let provider = match open_source(&source, runtime) {
                 Ok(provider) => provider,
                 Err(error) => {
-                    tracing::warn!(source = %source.name, %error, "source left out: it cannot be opened");
-                    continue;
+                    // one broken registration must not take every other table down, nor
+                    // disappear: it answers "source unavailable" naming itself
+                    tracing::warn!(source = %source.name, %error, "source cannot be opened");
+                    Arc::new(UnavailableTable::new(
+                        &source.name,
+                        schema::to_schema(&source.columns)?,
+                        &error,
+                    ))
                 }
             };
             if let Some(table) = &source.table {

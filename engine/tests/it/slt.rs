@@ -33,8 +33,6 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use futures::TryStreamExt;
 
-use crate::fixture::World;
-
 #[derive(Debug)]
 enum Record {
     Query {

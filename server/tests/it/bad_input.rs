@@ -251,7 +251,7 @@ async fn bad_source_urls_are_400_and_store_nothing() {
         ("http://127.0.0.1:9/folder/", "cannot list folders"),
         (
             &*fixtures::file_url(&files.join("does-not-exist/")),
-            "no Parquet files",
+            "no file at",
         ),
         (
             &*fixtures::file_url(&files.join("empty")),

@@ -636,7 +636,6 @@ async fn secret_never_appears_in_responses() {
 }
 
 #[tokio::test]
-#[ignore = "product bug: an s3:// prefix URL without a trailing '/' registers (the probe falls back to listing it as a prefix) but every query then fails with 502, because FileTable::ensure_present HEADs the exact key"]
 async fn prefix_url_without_trailing_slash_is_rejected() {
     let Some(endpoint) = endpoint() else { return };
     let bucket = Bucket::create(&endpoint, "noslash").await;
@@ -708,7 +707,6 @@ async fn unreachable_endpoint_is_rejected() {
 }
 
 #[tokio::test]
-#[ignore = "product bug: DataFusion's list-files cache (and Parquet metadata cache) is keyed by the object path only, so two sources with the same prefix in different buckets share listings: the second source's probe never reaches its own store, and its queries read the first source's listing and footers"]
 async fn two_buckets_with_the_same_prefix_stay_apart() {
     let Some(endpoint) = endpoint() else { return };
     let a = Bucket::create(&endpoint, "apart-a").await;
@@ -797,7 +795,6 @@ async fn two_buckets_with_the_same_prefix_stay_apart() {
 }
 
 #[tokio::test]
-#[ignore = "product bug: when a source's secret can no longer be read, TableRegistry::build leaves the source out at the next reload, so its table answers 404 not_found (\"table … not found\") instead of 502 source_unavailable naming the source"]
 async fn unreadable_secret_after_registration_is_source_unavailable() {
     let Some(endpoint) = endpoint() else { return };
     let bucket = Bucket::create(&endpoint, "lostsecret").await;
