@@ -2,8 +2,10 @@
 //!
 //! `cargo bench -p tiaokuai-benches --bench decisions`
 
+use casbin::CoreApi;
 use criterion::{Criterion, criterion_group, criterion_main};
 use tiaokuai_catalog::Principal;
+use tiaokuai_policies::point::{enforcer, subject};
 use tiaokuai_policies::{Action, Caller, PolicyPoint};
 
 fn decisions(c: &mut Criterion) {
@@ -35,7 +37,14 @@ fn decisions(c: &mut Criterion) {
                 .expect("decides")
         })
     });
-    group.bench_function("casbin: one scope, uncached", |b| {
+    group.bench_function("peer: Casbin enforce over every line, one request", |b| {
+        let sub = subject("official100");
+        b.iter(|| {
+            full.enforce((sub.as_str(), village.as_str(), "village.table_4", "read"))
+                .expect("enforces")
+        })
+    });
+    group.bench_function("one scope, uncached (the principal's own enforcer)", |b| {
         b.iter(|| {
             point
                 .scope("official100", "village.table_4", Action::Read)

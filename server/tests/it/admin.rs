@@ -227,3 +227,36 @@ async fn information_schema_lists_only_readable_tables() {
     let tables: Value = server.get(&alice, "/v1/tables").await.json().await.unwrap();
     assert_eq!(tables.as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn the_query_command_prints_tables_csv_and_json() {
+    use tiaokuai::client::{OutputFormat, query};
+    let server = TestServer::start().await;
+    let sql = "SELECT 1 AS one, '开化' AS county";
+    let table = query(&server.url, ADMIN_TOKEN, sql, OutputFormat::Table)
+        .await
+        .unwrap();
+    assert!(table.contains("| one | county |"), "{table}");
+    assert!(table.contains("| 1   | 开化   |"), "{table}");
+    assert_eq!(
+        query(&server.url, ADMIN_TOKEN, sql, OutputFormat::Csv)
+            .await
+            .unwrap(),
+        "one,county\n1,开化\n"
+    );
+    let json: Value = serde_json::from_str(
+        &query(&server.url, ADMIN_TOKEN, sql, OutputFormat::Json)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json["rows"], json!([[1, "开化"]]));
+    let error = query(&server.url, ADMIN_TOKEN, "SELEC 1", OutputFormat::Table)
+        .await
+        .unwrap_err();
+    assert!(error.starts_with("400"), "{error}");
+    let error = query(&server.url, "tk_wrong", "SELECT 1", OutputFormat::Csv)
+        .await
+        .unwrap_err();
+    assert!(error.starts_with("401"), "{error}");
+}

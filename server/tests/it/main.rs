@@ -8,5 +8,6 @@ mod fixtures;
 mod formats;
 mod harness;
 mod http_source;
+mod policies;
 mod s3;
 mod sources;
