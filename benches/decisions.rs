@@ -12,9 +12,18 @@ fn decisions(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (rules, assignments) = tiaokuai_benches::large_policy(10_000);
     let lines = rules.len();
+    let full = runtime
+        .block_on(enforcer(rules.clone(), assignments.clone()))
+        .expect("policy loads");
+    let village = tiaokuai_benches::villages()[100].to_string();
+    let loading = std::time::Instant::now();
     let point = runtime
         .block_on(PolicyPoint::new(rules, assignments))
         .expect("policy loads");
+    println!(
+        "loading the policy point (one enforcer per principal): {:?}",
+        loading.elapsed()
+    );
     let caller = Caller {
         principal: Principal {
             id: "p".into(),
