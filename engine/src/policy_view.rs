@@ -216,6 +216,88 @@ impl TableProvider for PolicyTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::{ColumnInfo, TableInfo, TableKind};
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::datasource::MemTable;
+    use tiaokuai_catalog::Classification;
+
+    fn entry(binding: Binding, columns: &[(&str, DataType, &str)]) -> TableEntry {
+        let schema = Arc::new(Schema::new(
+            columns
+                .iter()
+                .map(|(n, t, _)| Field::new(*n, t.clone(), true))
+                .collect::<Vec<_>>(),
+        ));
+        TableEntry {
+            info: TableInfo {
+                name: "civil.t".into(),
+                kind: TableKind::Source,
+                columns: columns
+                    .iter()
+                    .map(|(n, t, c)| ColumnInfo {
+                        name: (*n).into(),
+                        data_type: t.to_string(),
+                        classification: c.parse::<Classification>().unwrap(),
+                    })
+                    .collect(),
+                binding: Some(binding),
+                id: None,
+            },
+            provider: Arc::new(MemTable::try_new(schema, vec![vec![]]).unwrap()),
+        }
+    }
+
+    fn decision(read: Scope, unmasked: &[(&str, Scope)]) -> TableDecision {
+        TableDecision {
+            read,
+            unmasked: unmasked
+                .iter()
+                .map(|(c, s)| ((*c).into(), s.clone()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn an_inconsistent_policy_fails_closed() {
+        let hash = crate::masks::KeyedHash::udf(b"k");
+        let majin = scope(&[("330824116", true)]);
+        // the binding column is gone
+        let gone = entry(
+            Binding::Column {
+                column: "village_code".into(),
+            },
+            &[("id", DataType::Int64, "public")],
+        );
+        assert!(PolicyTable::build(&gone, &decision(majin.clone(), &[]), &hash).is_err());
+        // the binding column is not text
+        let number = entry(
+            Binding::Column {
+                column: "code".into(),
+            },
+            &[("code", DataType::Int64, "public")],
+        );
+        assert!(PolicyTable::build(&number, &decision(majin.clone(), &[]), &hash).is_err());
+        // a sensitive column with no decision
+        let text = entry(
+            Binding::Column {
+                column: "code".into(),
+            },
+            &[
+                ("code", DataType::Utf8, "public"),
+                ("phone", DataType::Utf8, "sensitive:phone"),
+            ],
+        );
+        assert!(PolicyTable::build(&text, &decision(majin.clone(), &[]), &hash).is_err());
+        let built = PolicyTable::build(&text, &decision(majin, &[("phone", Scope::none())]), &hash)
+            .unwrap();
+        assert!(built.unwrap().row_filter.is_some());
+        // nothing visible: no view at all
+        assert!(
+            PolicyTable::build(&text, &decision(Scope::none(), &[]), &hash)
+                .unwrap()
+                .is_none()
+        );
+    }
 
     fn scope(entries: &[(&str, bool)]) -> Scope {
         Scope::from_decisions(entries.iter().map(|(p, a)| ((*p).to_owned(), *a)))

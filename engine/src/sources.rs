@@ -267,6 +267,17 @@ impl Engine {
                 "classification names {unknown:?}, which is not a column"
             )));
         }
+        // the ID-card, phone and name masks cut text; they cannot fit another type
+        for (name, class) in &table.classification {
+            let data_type = column(name)
+                .map(|c| c.data_type.as_str())
+                .unwrap_or_default();
+            if class.pii.is_some() && !matches!(data_type, "Utf8" | "LargeUtf8" | "Utf8View") {
+                return Err(EngineError::BadRequest(format!(
+                    "column {name:?} is {data_type}; a {class} column must be text"
+                )));
+            }
+        }
         Ok(TableDef {
             name: table.name,
             binding: table.binding,
@@ -306,7 +317,24 @@ impl Engine {
             .datasets()?
             .iter()
             .any(|d| d.members.iter().any(|m| m.source == source.id));
-        let repinned = columns != source.columns && !is_member;
+        // a schema that lost a column the policy depends on is reported, not pinned: the table
+        // keeps its last good schema (and fails its queries, naming the source, until fixed)
+        let needed: Vec<&String> = source
+            .table
+            .iter()
+            .flat_map(|t| {
+                let binding = match &t.binding {
+                    Binding::Column { column } => Some(column),
+                    _ => None,
+                };
+                binding.into_iter().chain(t.classification.keys())
+            })
+            .collect();
+        let lost: Vec<&String> = needed.into_iter().filter(|c| !new.contains(*c)).collect();
+        let repinned = columns != source.columns && !is_member && lost.is_empty();
+        let message = (!lost.is_empty()).then(|| {
+            format!("not re-pinned: the policy depends on {lost:?}, which the source no longer has")
+        });
         if repinned {
             self.catalog
                 .update_source_columns(&source.id, &columns, caller.name())?;
@@ -322,7 +350,7 @@ impl Engine {
             added_columns: added,
             removed_columns: removed,
             repinned,
-            message: None,
+            message,
         })
     }
 

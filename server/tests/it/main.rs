@@ -2,6 +2,7 @@
 
 mod admin;
 mod bad_input;
+mod cli;
 mod datasets;
 mod demo;
 mod fixtures;
