@@ -375,6 +375,34 @@ impl Catalog {
         })
     }
 
+    fn role_assignment_from_row(row: &Row<'_>) -> rusqlite::Result<RoleAssignment> {
+        Ok(RoleAssignment {
+            id: row.get(0)?,
+            principal: row.get(1)?,
+            role: row.get(2)?,
+            jurisdiction: row.get(3)?,
+        })
+    }
+
+    /// Deletes the row with `id` from `table` and records it; `what` names it in "not found".
+    fn delete_by_id(
+        &self,
+        table: &str,
+        id: &str,
+        what: &str,
+        action: &str,
+        by: &str,
+    ) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        if tx.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])? == 0 {
+            return Err(CatalogError::NotFound(format!("{what} {id:?}")));
+        }
+        Self::audit(&tx, by, action, id, serde_json::Value::Null)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// The roles a principal holds.
     pub fn roles_of(&self, principal_id: &str) -> Result<Vec<RoleAssignment>> {
         let conn = self.conn();
@@ -382,14 +410,7 @@ impl Catalog {
             "SELECT r.id, p.name, r.role, r.jurisdiction FROM role_assignments r JOIN principals p ON p.id = r.principal_id
              WHERE r.principal_id = ?1 ORDER BY r.role, r.jurisdiction",
         )?;
-        let rows = stmt.query_map([principal_id], |row| {
-            Ok(RoleAssignment {
-                id: row.get(0)?,
-                principal: row.get(1)?,
-                role: row.get(2)?,
-                jurisdiction: row.get(3)?,
-            })
-        })?;
+        let rows = stmt.query_map([principal_id], Self::role_assignment_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -555,14 +576,7 @@ impl Catalog {
     }
 
     pub fn delete_policy(&self, id: &str, by: &str) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        if tx.execute("DELETE FROM policies WHERE id = ?1", [id])? == 0 {
-            return Err(CatalogError::NotFound(format!("policy {id:?}")));
-        }
-        Self::audit(&tx, by, "policy.delete", id, serde_json::Value::Null)?;
-        tx.commit()?;
-        Ok(())
+        self.delete_by_id("policies", id, "policy", "policy.delete", by)
     }
 
     /// Every role assignment.
@@ -572,26 +586,18 @@ impl Catalog {
             "SELECT r.id, p.name, r.role, r.jurisdiction FROM role_assignments r JOIN principals p ON p.id = r.principal_id
              ORDER BY p.name, r.role, r.jurisdiction",
         )?;
-        let rows = stmt.query_map([], |row| {
-            Ok(RoleAssignment {
-                id: row.get(0)?,
-                principal: row.get(1)?,
-                role: row.get(2)?,
-                jurisdiction: row.get(3)?,
-            })
-        })?;
+        let rows = stmt.query_map([], Self::role_assignment_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     pub fn delete_role_assignment(&self, id: &str, by: &str) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        if tx.execute("DELETE FROM role_assignments WHERE id = ?1", [id])? == 0 {
-            return Err(CatalogError::NotFound(format!("role assignment {id:?}")));
-        }
-        Self::audit(&tx, by, "role.unassign", id, serde_json::Value::Null)?;
-        tx.commit()?;
-        Ok(())
+        self.delete_by_id(
+            "role_assignments",
+            id,
+            "role assignment",
+            "role.unassign",
+            by,
+        )
     }
 
     /// Replaces every policy line and role assignment at once (a policy import). Principals
@@ -973,15 +979,7 @@ impl Catalog {
     }
 
     pub fn delete_dataset(&self, id: &str, by: &str) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let changed = tx.execute("DELETE FROM datasets WHERE id = ?1", [id])?;
-        if changed == 0 {
-            return Err(CatalogError::NotFound(format!("dataset {id:?}")));
-        }
-        Self::audit(&tx, by, "dataset.delete", id, serde_json::Value::Null)?;
-        tx.commit()?;
-        Ok(())
+        self.delete_by_id("datasets", id, "dataset", "dataset.delete", by)
     }
 }
 
