@@ -15,7 +15,7 @@ use tiaokuai_catalog::{
     NewSource, SourceKind, SourceRecord, TableDef, token,
 };
 use tiaokuai_connectors::{JURISDICTION_COLUMN, probe};
-use tiaokuai_policies::Caller;
+use tiaokuai_policies::{Action, Caller};
 
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
@@ -149,7 +149,21 @@ impl Engine {
     }
 
     async fn store_source(&self, caller: &Caller, request: SourceRequest) -> Result<SourceRecord> {
-        require_admin(caller, "registering sources")?;
+        let owner = JurisdictionCode::parse(&request.owner)
+            .map_err(|e| EngineError::BadRequest(format!("owner: {e}")))?;
+        // a department registers in its own jurisdiction: register_source on the table it
+        // shares (or on `*` for a source that only serves as a union member)
+        let object = request.tables.first().map_or("*", |t| t.name.as_str());
+        let allowed = self
+            .policies
+            .allows(caller, object, Action::RegisterSource, &owner)
+            .map_err(|e| EngineError::Internal(e.to_string()))?;
+        if !allowed {
+            return Err(EngineError::PermissionDenied(format!(
+                "{} may not register sources for {object} owned by {owner}",
+                caller.name()
+            )));
+        }
         if !request.kind.is_file() {
             return Err(EngineError::BadRequest(format!(
                 "{} sources are not supported by this version of tiaokuai; use parquet or csv",

@@ -232,3 +232,64 @@ async fn no_header_or_setting_changes_whose_policy_applies() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn departments_register_sources_in_their_own_jurisdiction() {
+    let server = people_server().await;
+    let dept = server.principal("majin_civil").await;
+    server
+        .post(ADMIN_TOKEN, "/v1/policies", json!({"role": "civil_dept", "jurisdiction": "*", "object": "county.*", "action": "register_source"}))
+        .await;
+    server
+        .post(
+            ADMIN_TOKEN,
+            "/v1/role-assignments",
+            json!({"principal": "majin_civil", "role": "civil_dept", "jurisdiction": MAJIN}),
+        )
+        .await;
+    let folder = server.files().join("subsidies");
+    fixtures::write_parquet(
+        &folder.join("a.parquet"),
+        &fixtures::people(&[(1, "张三", XIASHAN)]),
+    );
+    let table = |name: &str| json!({"name": name, "binding": {"column": "village_code"}});
+    let before = catalog_snapshot(&server).await;
+    for (owner, name) in [
+        (CHIHUAI_VILLAGE, "county.subsidies"),
+        (XIASHAN, "civil.subsidies"),
+        ("330824000000", "county.subsidies"),
+    ] {
+        let response = server
+            .post(
+                &dept,
+                "/v1/sources",
+                fixtures::parquet_source(
+                    "subsidies",
+                    &fixtures::file_url(&folder),
+                    owner,
+                    Some(table(name)),
+                ),
+            )
+            .await;
+        assert_error(response, StatusCode::FORBIDDEN, "permission_denied").await;
+    }
+    assert_eq!(catalog_snapshot(&server).await, before);
+    let response = server
+        .post(
+            &dept,
+            "/v1/sources",
+            fixtures::parquet_source(
+                "subsidies",
+                &fixtures::file_url(&folder),
+                XIASHAN,
+                Some(table("county.subsidies")),
+            ),
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::CREATED,
+        "{}",
+        response.text().await.unwrap()
+    );
+}
