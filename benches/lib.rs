@@ -7,7 +7,7 @@ use tiaokuai_policies::{Action, Effect, PolicyRule};
 
 /// The 269 villages of 开化县.
 pub fn villages() -> Vec<JurisdictionCode> {
-    let text = include_str!("../data/kaihua_divisions.csv");
+    let text = include_str!("../reference/kaihua_divisions.csv");
     read_csv(text.as_bytes())
         .expect("the shipped tree parses")
         .into_iter()

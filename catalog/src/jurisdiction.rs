@@ -400,7 +400,7 @@ mod tests {
     fn the_kaihua_tree_is_valid() {
         let file = std::fs::read(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../data/kaihua_divisions.csv"
+            "/../reference/kaihua_divisions.csv"
         ))
         .unwrap();
         let nodes = validate_batch(&read_csv(&file[..]).unwrap(), &HashSet::new()).unwrap();

@@ -15,7 +15,7 @@ use tiaokuai_policies::Caller;
 use crate::start::StartError;
 
 /// The real division codes of 开化县, shipped with the project.
-pub const KAIHUA_DIVISIONS: &str = include_str!("../../../data/kaihua_divisions.csv");
+pub const KAIHUA_DIVISIONS: &str = include_str!("../../../reference/kaihua_divisions.csv");
 
 /// Residents generated per village.
 const RESIDENTS_PER_VILLAGE: usize = 300;
