@@ -114,6 +114,21 @@ impl Catalog {
         Ok(())
     }
 
+    /// Records an event that changes nothing else (a query, say).
+    pub fn record(
+        &self,
+        principal: &str,
+        action: &str,
+        target: &str,
+        detail: serde_json::Value,
+    ) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        Self::audit(&tx, principal, action, target, detail)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// The audit trail, newest first.
     pub fn audit_events(&self, limit: usize) -> Result<Vec<AuditEvent>> {
         let conn = self.conn();

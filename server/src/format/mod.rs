@@ -47,7 +47,7 @@ impl Format {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Format::Json => "json",
             Format::Ndjson => "ndjson",

@@ -10,6 +10,7 @@ use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use tiaokuai_engine::EngineError;
 use tiaokuai_policies::Caller;
 use utoipa::ToSchema;
 
@@ -64,6 +65,31 @@ pub async fn query(
     response
 }
 
+/// The query's audit record, named by its `X-Query-Id`. SQL longer than 4 KiB is cut.
+fn audit(
+    app: &AppState,
+    caller: &Caller,
+    query_id: &str,
+    sql: &str,
+    format: Format,
+    error: Option<&EngineError>,
+) {
+    let mut end = sql.len().min(4096);
+    while !sql.is_char_boundary(end) {
+        end -= 1;
+    }
+    let outcome = error.map_or("started", |e| ApiError::from(e.clone()).code);
+    let detail =
+        serde_json::json!({"sql": &sql[..end], "format": format.name(), "outcome": outcome});
+    if let Err(error) = app
+        .engine
+        .catalog()
+        .record(caller.name(), "query", query_id, detail)
+    {
+        tracing::warn!(%query_id, %error, "the query's audit record could not be written");
+    }
+}
+
 async fn run(
     app: &AppState,
     caller: &Caller,
@@ -88,10 +114,19 @@ async fn run(
     }
     app.metrics.queries_started.fetch_add(1, Ordering::Relaxed);
     tracing::info!(%query_id, principal = %caller.name(), "query");
-    let output = app
+    let outcome = app
         .engine
         .query(caller, &request.sql, &request.params)
-        .await?;
+        .await;
+    audit(
+        app,
+        caller,
+        query_id,
+        &request.sql,
+        format,
+        outcome.as_ref().err(),
+    );
+    let output = outcome?;
     let body = Body::from_stream(format.encode(output.stream));
     Ok(([(CONTENT_TYPE, format.media_type())], body).into_response())
 }

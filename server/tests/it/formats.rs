@@ -93,7 +93,18 @@ fn assert_people(batches: &[RecordBatch]) {
 async fn json_has_columns_rows_and_count() {
     let server = server_with_people().await;
     let (headers, body) = fetch(&server, "application/json", SQL).await;
-    assert!(headers.get("x-query-id").is_some());
+    // the query id names the query's audit record
+    let query_id = headers["x-query-id"].to_str().unwrap();
+    let catalog = tiaokuai_catalog::Catalog::open(&server.data_dir().join("catalog.db")).unwrap();
+    let record = catalog
+        .audit_events(10)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.target == query_id)
+        .unwrap();
+    assert_eq!(record.action, "query");
+    assert_eq!(record.principal, "admin");
+    assert_eq!(record.detail["sql"], SQL);
     assert!(
         headers["content-type"]
             .to_str()
