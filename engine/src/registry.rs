@@ -229,7 +229,11 @@ fn jurisdictions_table(nodes: &[Jurisdiction]) -> Result<TableEntry> {
         .map(|f| ColumnInfo {
             name: f.name().clone(),
             data_type: f.data_type().to_string(),
-            classification: Classification::DEFAULT,
+            // the division-code tree is public information
+            classification: Classification {
+                sensitivity: tiaokuai_catalog::model::Sensitivity::Public,
+                pii: None,
+            },
         })
         .collect();
     Ok(TableEntry {
