@@ -16,16 +16,13 @@ async fn server_with_people() -> TestServer {
     })
     .await;
     server.load_tree().await;
-    let path = server.files().join("people/part-0.parquet");
-    fixtures::write_parquet(&path, &fixtures::people(&[(1, "张三", XIASHAN)]));
-    let url = fixtures::file_url(path.parent().unwrap());
     server
-        .register(fixtures::parquet_source(
-            "people",
-            &url,
+        .register_people(
+            &[(1, "张三", XIASHAN)],
             XIASHAN,
-            Some(json!({"name": "village.people", "binding": {"column": "village_code"}})),
-        ))
+            "village.people",
+            json!({}),
+        )
         .await;
     server
 }

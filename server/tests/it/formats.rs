@@ -6,7 +6,7 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::fixtures::{self, XIASHAN};
+use crate::fixtures::XIASHAN;
 use crate::harness::{ADMIN_TOKEN, TestServer};
 
 const PEOPLE: [(i64, &str, &str); 3] = [
@@ -19,16 +19,8 @@ const SQL: &str = "SELECT id, name FROM village.people ORDER BY id";
 async fn server_with_people() -> TestServer {
     let server = TestServer::start().await;
     server.load_tree().await;
-    let path = server.files().join("people/part-0.parquet");
-    fixtures::write_parquet(&path, &fixtures::people(&PEOPLE));
-    let url = fixtures::file_url(path.parent().unwrap());
     server
-        .register(fixtures::parquet_source(
-            "people",
-            &url,
-            XIASHAN,
-            Some(json!({"name": "village.people", "binding": {"column": "village_code"}})),
-        ))
+        .register_people(&PEOPLE, XIASHAN, "village.people", json!({}))
         .await;
     server
 }

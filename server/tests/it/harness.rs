@@ -173,3 +173,29 @@ pub async fn catalog_snapshot(server: &TestServer) -> Value {
     }
     snapshot
 }
+
+impl TestServer {
+    /// Writes `rows` as the Parquet source `people` owned by `owner` and registers it as
+    /// `table`, bound by its `village_code` column, with `classification`.
+    pub async fn register_people(
+        &self,
+        rows: &[(i64, &str, &str)],
+        owner: &str,
+        table: &str,
+        classification: Value,
+    ) {
+        let folder = self.files().join("people");
+        crate::fixtures::write_parquet(
+            &folder.join("part-0.parquet"),
+            &crate::fixtures::people(rows),
+        );
+        let binding = json!({"name": table, "binding": {"column": "village_code"}, "classification": classification});
+        self.register(crate::fixtures::parquet_source(
+            "people",
+            &crate::fixtures::file_url(&folder),
+            owner,
+            Some(binding),
+        ))
+        .await;
+    }
+}

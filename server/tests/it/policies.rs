@@ -9,22 +9,18 @@ use crate::harness::{ADMIN_TOKEN, TestServer, assert_error, catalog_snapshot};
 async fn people_server() -> TestServer {
     let server = TestServer::start().await;
     server.load_tree().await;
-    let folder = server.files().join("people");
-    fixtures::write_parquet(
-        &folder.join("a.parquet"),
-        &fixtures::people(&[
-            (1, "张三", XIASHAN),
-            (2, "李四", CHIHUAI_VILLAGE),
-            (3, "王五", XIASHAN),
-        ]),
-    );
+    let rows = [
+        (1, "张三", XIASHAN),
+        (2, "李四", CHIHUAI_VILLAGE),
+        (3, "王五", XIASHAN),
+    ];
     server
-        .register(fixtures::parquet_source(
-            "people",
-            &fixtures::file_url(&folder),
+        .register_people(
+            &rows,
             "330824000000",
-            Some(json!({"name": "county.people", "binding": {"column": "village_code"}, "classification": {"name": "sensitive:name"}})),
-        ))
+            "county.people",
+            json!({"name": "sensitive:name"}),
+        )
         .await;
     server
 }
