@@ -59,8 +59,10 @@ pub struct FileSourceSpec {
     pub has_header: bool,
     pub delimiter: u8,
     pub s3: S3Options,
-    /// Reference to the S3 secret access key.
+    /// The S3 secret access key: a reference, or a value sealed with `seal_key`.
     pub secret: Option<String>,
+    /// The server's key for secrets given inline.
+    pub seal_key: Option<secret::SealKey>,
     /// Types that replace inferred ones (CSV inference reads `330824116224` as a number).
     pub column_types: Vec<(String, DataType)>,
 }
@@ -167,6 +169,7 @@ impl FileSourceSpec {
         url: &str,
         options: &Map<String, Value>,
         secret: Option<&str>,
+        seal_key: Option<&secret::SealKey>,
     ) -> Result<Self> {
         if let Some(unknown) = options
             .keys()
@@ -298,6 +301,7 @@ impl FileSourceSpec {
             delimiter,
             s3,
             secret: secret.map(str::to_owned),
+            seal_key: seal_key.cloned(),
         })
     }
 }
@@ -311,7 +315,15 @@ mod tests {
         let Value::Object(options) = options else {
             panic!()
         };
-        FileSourceSpec::parse("t", "src_1", FileFormatKind::Parquet, url, &options, None)
+        FileSourceSpec::parse(
+            "t",
+            "src_1",
+            FileFormatKind::Parquet,
+            url,
+            &options,
+            None,
+            None,
+        )
     }
 
     #[test]

@@ -93,9 +93,13 @@ pub fn register(spec: &FileSourceSpec, runtime: &RuntimeEnv) -> Result<()> {
             match (&spec.s3.access_key_id, &spec.secret, spec.s3.skip_signature) {
                 (_, _, true) => builder = builder.with_skip_signature(true),
                 (Some(key_id), Some(reference), false) => {
-                    builder = builder
-                        .with_access_key_id(key_id)
-                        .with_secret_access_key(secret::resolve(reference)?);
+                    builder =
+                        builder
+                            .with_access_key_id(key_id)
+                            .with_secret_access_key(secret::resolve(
+                                reference,
+                                spec.seal_key.as_ref(),
+                            )?);
                 }
                 // Without credentials the S3 client would ask a cloud metadata service for
                 // some; a county server has none, so refuse instead.

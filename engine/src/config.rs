@@ -21,6 +21,8 @@ pub struct EngineConfig {
     /// Key of the keyed-hash mask. Keep it secret and stable: masked values are comparable
     /// across queries only under the same key.
     pub mask_key: Vec<u8>,
+    /// Key (32 bytes) that seals secrets given inline; without it only references are accepted.
+    pub secret_key: Vec<u8>,
 }
 
 impl Default for EngineConfig {
@@ -34,6 +36,7 @@ impl Default for EngineConfig {
                 .unwrap_or(2),
             listing_cache_ttl: Duration::from_secs(30),
             mask_key: Vec::new(),
+            secret_key: Vec::new(),
         }
     }
 }

@@ -22,6 +22,7 @@ use datafusion::sql::parser::Statement;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use futures::StreamExt;
 use tiaokuai_catalog::Catalog;
+use tiaokuai_connectors::secret::SealKey;
 use tiaokuai_policies::{Caller, PolicyPoint};
 use tokio::time::Instant;
 
@@ -40,6 +41,7 @@ pub struct Engine {
     registry: RwLock<Arc<TableRegistry>>,
     pub(crate) policies: Arc<PolicyPoint>,
     mask_hash: Arc<ScalarUDF>,
+    pub(crate) seal_key: Option<SealKey>,
     config: EngineConfig,
 }
 
@@ -90,7 +92,11 @@ impl Engine {
             .with_runtime_env(runtime)
             .with_default_features()
             .build();
-        let registry = TableRegistry::build(&catalog, base.runtime_env())?;
+        let seal_key = match config.secret_key.as_slice() {
+            [] => None,
+            bytes => Some(SealKey::new(bytes)?),
+        };
+        let registry = TableRegistry::build(&catalog, base.runtime_env(), seal_key.as_ref())?;
         let (rules, assignments) = policy::stored(&catalog)?;
         let policies = PolicyPoint::new(rules, assignments)
             .await
@@ -101,6 +107,7 @@ impl Engine {
             registry: RwLock::new(Arc::new(registry)),
             policies: Arc::new(policies),
             mask_hash: KeyedHash::udf(&config.mask_key),
+            seal_key,
             config,
         })
     }
@@ -125,6 +132,7 @@ impl Engine {
         let fresh = Arc::new(TableRegistry::build(
             &self.catalog,
             self.base.runtime_env(),
+            self.seal_key.as_ref(),
         )?);
         *self.registry.write().unwrap_or_else(|p| p.into_inner()) = fresh;
         // decisions depend on tables' columns and classifications

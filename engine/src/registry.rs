@@ -12,6 +12,7 @@ use datafusion::datasource::MemTable;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use serde::Serialize;
 use tiaokuai_catalog::{Binding, Catalog, Classification, Jurisdiction, SourceKind, SourceRecord};
+use tiaokuai_connectors::secret::SealKey;
 use tiaokuai_connectors::{
     FileFormatKind, FileSourceSpec, FileTable, JURISDICTION_COLUMN, UnavailableTable, UnionMember,
     UnionTable,
@@ -76,14 +77,18 @@ impl TableRegistry {
     /// Builds the registry from the catalog. Opening a source does no I/O, so this is cheap
     /// even with hundreds of sources. A source that cannot be opened is left out and logged:
     /// one broken registration must not take every other table down with it.
-    pub fn build(catalog: &Catalog, runtime: &RuntimeEnv) -> Result<Self> {
+    pub fn build(
+        catalog: &Catalog,
+        runtime: &RuntimeEnv,
+        seal_key: Option<&SealKey>,
+    ) -> Result<Self> {
         let mut tables = BTreeMap::new();
         let jurisdictions = jurisdictions_table(&catalog.jurisdictions()?)?;
         tables.insert(JURISDICTIONS_TABLE.to_owned(), jurisdictions);
 
         let mut providers: HashMap<String, Arc<dyn TableProvider>> = HashMap::new();
         for source in catalog.sources()? {
-            let provider = match open_source(&source, runtime) {
+            let provider = match open_source(&source, runtime, seal_key) {
                 Ok(provider) => provider,
                 Err(error) => {
                     // one broken registration must not take every other table down, nor
@@ -170,7 +175,7 @@ fn column_infos(
 }
 
 /// The file-source description of a stored source.
-pub fn file_spec(source: &SourceRecord) -> Result<FileSourceSpec> {
+pub fn file_spec(source: &SourceRecord, seal_key: Option<&SealKey>) -> Result<FileSourceSpec> {
     let format = match source.kind {
         SourceKind::Parquet => FileFormatKind::Parquet,
         SourceKind::Csv => FileFormatKind::Csv,
@@ -188,11 +193,16 @@ pub fn file_spec(source: &SourceRecord) -> Result<FileSourceSpec> {
         &source.url,
         &source.options,
         source.secret.as_deref(),
+        seal_key,
     )?)
 }
 
-fn open_source(source: &SourceRecord, runtime: &RuntimeEnv) -> Result<Arc<dyn TableProvider>> {
-    let spec = file_spec(source)?;
+fn open_source(
+    source: &SourceRecord,
+    runtime: &RuntimeEnv,
+    seal_key: Option<&SealKey>,
+) -> Result<Arc<dyn TableProvider>> {
+    let spec = file_spec(source, seal_key)?;
     let pinned = schema::to_schema(&source.columns)?;
     Ok(Arc::new(FileTable::open(&spec, pinned, runtime)?))
 }

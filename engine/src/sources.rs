@@ -14,7 +14,7 @@ use tiaokuai_catalog::{
     Binding, Classification, ColumnDef, DatasetMember, DatasetRecord, JurisdictionCode, NewDataset,
     NewSource, SourceKind, SourceRecord, TableDef, token,
 };
-use tiaokuai_connectors::{JURISDICTION_COLUMN, probe};
+use tiaokuai_connectors::{JURISDICTION_COLUMN, probe, secret};
 use tiaokuai_policies::{Action, Caller};
 
 use crate::engine::Engine;
@@ -185,6 +185,19 @@ impl Engine {
             }
             tiaokuai_catalog::store::validate_table_name(&table.name)?;
         }
+        // a secret given inline is sealed with the server's key before anything stores it
+        let secret = match request.secret {
+            Some(value) if !secret::is_reference(&value) => {
+                let key = self.seal_key.as_ref().ok_or_else(|| {
+                    EngineError::BadRequest(
+                        "this server has no key to seal a secret given inline; give a reference (env:NAME, file:/path)"
+                            .into(),
+                    )
+                })?;
+                Some(secret::seal(key, &value))
+            }
+            other => other,
+        };
         let id = token::new_id("src");
         let record = SourceRecord {
             id: id.clone(),
@@ -192,7 +205,7 @@ impl Engine {
             kind: request.kind,
             url: request.url.clone(),
             options: request.options.clone(),
-            secret: request.secret.clone(),
+            secret: secret.clone(),
             owner: owner.clone(),
             table: None,
             columns: Vec::new(),
@@ -200,7 +213,7 @@ impl Engine {
             created_at: String::new(),
             updated_at: String::new(),
         };
-        let spec = file_spec(&record)?;
+        let spec = file_spec(&record, self.seal_key.as_ref())?;
         let found = tokio::time::timeout(PROBE_TIMEOUT, probe(&spec, &self.base))
             .await
             .map_err(|_| {
@@ -219,7 +232,7 @@ impl Engine {
             kind: request.kind,
             url: request.url,
             options: request.options,
-            secret: request.secret,
+            secret,
             owner,
             table,
             columns,
@@ -306,7 +319,7 @@ impl Engine {
             .catalog
             .source(id)?
             .ok_or_else(|| EngineError::NotFound(format!("source {id:?}")))?;
-        let spec = file_spec(&source)?;
+        let spec = file_spec(&source, self.seal_key.as_ref())?;
         let probed = tokio::time::timeout(PROBE_TIMEOUT, probe(&spec, &self.base)).await;
         let found = match probed {
             Ok(Ok(found)) => found,

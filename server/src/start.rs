@@ -88,19 +88,20 @@ pub fn bootstrap_admin(catalog: &Catalog, token: Option<&str>) -> Result<(), Sta
     Ok(())
 }
 
-/// The key of the keyed-hash mask: `<data-dir>/mask.key`, made with 256 random bits on first
-/// start and readable only by the server's user.
-fn mask_key(data_dir: &Path) -> Result<Vec<u8>, StartError> {
-    let path = data_dir.join("mask.key");
+/// A server key in `<data-dir>/<name>`, made with 256 random bits on first start and readable
+/// only by the server's user: `mask.key` for the keyed-hash mask, `secret.key` for sealing
+/// secrets given inline.
+fn server_key(data_dir: &Path, name: &str) -> Result<Vec<u8>, StartError> {
+    let path = data_dir.join(name);
     let io = |source| StartError::Io {
         path: path.clone(),
         source,
     };
     match std::fs::read(&path) {
-        Ok(key) if key.len() >= 32 => return Ok(key),
+        Ok(key) if key.len() == 32 => return Ok(key),
         Ok(_) => {
             return Err(StartError::Demo(format!(
-                "{} is shorter than 32 bytes",
+                "{} is not 32 bytes long",
                 path.display()
             )));
         }
@@ -124,7 +125,10 @@ pub async fn open(config: &ServerConfig) -> Result<AppState, StartError> {
     create_dir(&config.engine.spill_dir)?;
     let mut engine_config = config.engine.clone();
     if engine_config.mask_key.is_empty() {
-        engine_config.mask_key = mask_key(&config.data_dir)?;
+        engine_config.mask_key = server_key(&config.data_dir, "mask.key")?;
+    }
+    if engine_config.secret_key.is_empty() {
+        engine_config.secret_key = server_key(&config.data_dir, "secret.key")?;
     }
     let engine = Engine::new(catalog, engine_config).await?;
     Ok(AppState {

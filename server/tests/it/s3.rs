@@ -845,3 +845,58 @@ async fn unreadable_secret_after_registration_is_source_unavailable() {
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("majin_s3_lostsecret"), "{message}");
 }
+
+/// A secret given inline is sealed with the server's key before it is stored: it works, it never
+/// comes back, it is not in the catalog's files, and it survives a restart.
+#[tokio::test]
+async fn inline_secret_is_sealed_at_rest() {
+    let Some(endpoint) = endpoint() else { return };
+    let bucket = Bucket::create(&endpoint, "inline").await;
+    bucket
+        .put(
+            "people/a.parquet",
+            fixtures::parquet_bytes(&fixtures::people(&[(1, "张三", XIASHAN)])),
+        )
+        .await;
+    let inline = "inline-secret-Hq3xR9-未加密";
+    let server = TestServer::start().await;
+    server.load_tree().await;
+    let created = server
+        .register(s3_source(
+            "inline",
+            "parquet",
+            &bucket.url("people/"),
+            bucket.options(),
+            inline,
+            json!({"name": "s3.inline", "binding": {"fixed": XIASHAN}}),
+        ))
+        .await;
+    assert_no_secret("the registration answer", &created.to_string());
+    let listed = server
+        .get(ADMIN_TOKEN, "/v1/sources")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!listed.contains(inline), "{listed}");
+    assert_eq!(
+        server.rows(ADMIN_TOKEN, "SELECT id FROM s3.inline").await,
+        vec![json!([1])]
+    );
+    for file in ["catalog.db", "catalog.db-wal"] {
+        let bytes = std::fs::read(server.data_dir().join(file)).unwrap_or_default();
+        let found = bytes.windows(inline.len()).any(|w| w == inline.as_bytes());
+        assert!(!found, "the inline secret is stored in clear in {file}");
+    }
+    // the sealed secret opens again after a restart, with the key kept in the data directory
+    let mut server = server;
+    let dir = std::mem::replace(&mut server.dir, tempfile::tempdir().unwrap());
+    drop(server);
+    let mut config = tiaokuai::ServerConfig::new(dir.path());
+    config.admin_token = Some(ADMIN_TOKEN.into());
+    let again = TestServer::serve(dir, &config).await;
+    assert_eq!(
+        again.rows(ADMIN_TOKEN, "SELECT id FROM s3.inline").await,
+        vec![json!([1])]
+    );
+}
