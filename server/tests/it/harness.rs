@@ -36,6 +36,15 @@ impl TestServer {
         Self::serve(dir, &config).await
     }
 
+    /// Stops this server and starts a new one on the same data directory.
+    pub async fn restart(mut self) -> Self {
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        drop(self);
+        let mut config = ServerConfig::new(dir.path());
+        config.admin_token = Some(ADMIN_TOKEN.into());
+        Self::serve(dir, &config).await
+    }
+
     /// Starts a server on an existing data directory.
     pub async fn serve(dir: TempDir, config: &ServerConfig) -> Self {
         let state = tiaokuai::open(config).await.unwrap();

@@ -889,12 +889,7 @@ async fn inline_secret_is_sealed_at_rest() {
         assert!(!found, "the inline secret is stored in clear in {file}");
     }
     // the sealed secret opens again after a restart, with the key kept in the data directory
-    let mut server = server;
-    let dir = std::mem::replace(&mut server.dir, tempfile::tempdir().unwrap());
-    drop(server);
-    let mut config = tiaokuai::ServerConfig::new(dir.path());
-    config.admin_token = Some(ADMIN_TOKEN.into());
-    let again = TestServer::serve(dir, &config).await;
+    let again = server.restart().await;
     assert_eq!(
         again.rows(ADMIN_TOKEN, "SELECT id FROM s3.inline").await,
         vec![json!([1])]

@@ -437,12 +437,7 @@ async fn registrations_survive_a_restart() {
             Some(people_table()),
         ))
         .await;
-    let mut server = server;
-    let dir = std::mem::replace(&mut server.dir, tempfile::tempdir().unwrap());
-    drop(server);
-    let mut config = tiaokuai::ServerConfig::new(dir.path());
-    config.admin_token = Some(crate::harness::ADMIN_TOKEN.into());
-    let again = TestServer::serve(dir, &config).await;
+    let again = server.restart().await;
     assert_eq!(
         again
             .rows(ADMIN_TOKEN, "SELECT name FROM county.people")
