@@ -129,6 +129,7 @@ async fn the_jurisdiction_tree_is_validated_whole() {
             .await;
         assert_error(response, StatusCode::BAD_REQUEST, "bad_request").await;
     }
+    assert_eq!(catalog_snapshot(&server).await, before);
     let alice = server.principal("alice").await;
     let before_alice = catalog_snapshot(&server).await;
     let good =
@@ -140,7 +141,6 @@ async fn the_jurisdiction_tree_is_validated_whole() {
     )
     .await;
     assert_eq!(catalog_snapshot(&server).await, before_alice);
-    let _ = before;
     assert_eq!(
         server
             .post(ADMIN_TOKEN, "/v1/jurisdictions", good)

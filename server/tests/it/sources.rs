@@ -352,6 +352,7 @@ async fn registration_rejects_bad_tables_and_names() {
         let message = assert_error(response, status, code).await;
         assert!(!message.contains("plain-password"), "{message}");
     }
+    assert_eq!(catalog_snapshot(&server).await, before);
     let alice = server.principal("alice").await;
     let before_alice = catalog_snapshot(&server).await;
     let response = server
@@ -369,7 +370,6 @@ async fn registration_rejects_bad_tables_and_names() {
     )
     .await;
     assert_eq!(catalog_snapshot(&server).await, before_alice);
-    let _ = before;
 }
 
 #[tokio::test]
