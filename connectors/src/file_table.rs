@@ -195,10 +195,6 @@ impl FileTable {
         })
     }
 
-    pub fn source_name(&self) -> &str {
-        &self.source_name
-    }
-
     /// Fails, naming the source, unless every location still holds at least one object. Goes
     /// to the store directly so that no listing cache can hide a vanished folder.
     async fn ensure_present(&self, state: &dyn Session) -> Result<()> {

@@ -22,6 +22,10 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::union::UnionExec;
+use futures::{StreamExt, TryStreamExt};
+
+/// How many members are opened at the same time.
+const OPEN_AT_ONCE: usize = 16;
 
 /// The column a union dataset adds.
 pub const JURISDICTION_COLUMN: &str = "jurisdiction_code";
@@ -54,10 +58,6 @@ impl UnionTable {
             schema: Arc::new(Schema::new(fields)),
             members,
         }
-    }
-
-    pub fn members(&self) -> &[UnionMember] {
-        &self.members
     }
 
     /// Members whose code passes every filter that mentions only the jurisdiction column.
@@ -158,12 +158,26 @@ impl TableProvider for UnionTable {
             .filter(|f| !mentions_jurisdiction(f))
             .map(|f| unnormalize_col(f.clone()))
             .collect();
+        // members are opened several at a time: each scan lists its own location, and a union
+        // of many villages on a remote store would otherwise pay its round trips one by one
+        let opening: Vec<_> = members
+            .iter()
+            .map(|member| {
+                let provider = Arc::clone(&member.provider);
+                let (projection, filters) = (member_projection.clone(), member_filters.clone());
+                async move {
+                    provider
+                        .scan(state, Some(&projection), &filters, limit)
+                        .await
+                }
+            })
+            .collect();
+        let scans: Vec<Arc<dyn ExecutionPlan>> = futures::stream::iter(opening)
+            .buffered(OPEN_AT_ONCE)
+            .try_collect()
+            .await?;
         let mut inputs = Vec::with_capacity(members.len());
-        for member in members {
-            let scan = member
-                .provider
-                .scan(state, Some(&member_projection), &member_filters, limit)
-                .await?;
+        for (member, scan) in members.iter().zip(scans) {
             let mut next_member_column = 0;
             let exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = projection
                 .iter()

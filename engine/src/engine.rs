@@ -116,10 +116,6 @@ impl Engine {
         &self.catalog
     }
 
-    pub fn config(&self) -> &EngineConfig {
-        &self.config
-    }
-
     fn registry(&self) -> Arc<TableRegistry> {
         self.registry
             .read()

@@ -22,6 +22,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tiaokuai_catalog::model::PiiKind;
 
+use crate::schema::is_text;
+
 /// The keyed hash mask. It is never registered by name, so SQL cannot call it to hash guesses.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct KeyedHash {
@@ -68,13 +70,6 @@ impl ScalarUDFImpl for KeyedHash {
         let hashed: StringArray = strings.iter().map(|v| v.map(|s| self.hash(s))).collect();
         Ok(ColumnarValue::Array(Arc::new(hashed)))
     }
-}
-
-fn is_text(data_type: &DataType) -> bool {
-    matches!(
-        data_type,
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-    )
 }
 
 /// The masked form of `column` (of type `data_type`), of the same type. NULL stays NULL.

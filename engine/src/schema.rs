@@ -38,7 +38,15 @@ pub fn to_schema(columns: &[ColumnDef]) -> Result<SchemaRef> {
     Ok(Arc::new(Schema::new(fields)))
 }
 
-/// Whether a column can hold division codes.
+/// The Arrow type of one stored column.
+pub fn column_type(column: &ColumnDef) -> Result<DataType> {
+    Ok(to_schema(std::slice::from_ref(column))?
+        .field(0)
+        .data_type()
+        .clone())
+}
+
+/// Whether a column holds text (division codes, masked personal data).
 pub fn is_text(data_type: &DataType) -> bool {
     matches!(
         data_type,

@@ -256,10 +256,7 @@ impl Engine {
                         "binding column {name:?} is not a column of the source"
                     ))
                 })?;
-                let data_type = schema::to_schema(std::slice::from_ref(found))?
-                    .field(0)
-                    .data_type()
-                    .clone();
+                let data_type = schema::column_type(found)?;
                 if !schema::is_text(&data_type) {
                     return Err(EngineError::BadRequest(format!(
                         "binding column {name:?} is {data_type}; division codes must be text (for a CSV source, set options.column_types to {{\"{name}\": \"Utf8\"}})"
@@ -285,21 +282,15 @@ impl Engine {
                 ));
             }
         }
-        if let Some(unknown) = table
-            .classification
-            .keys()
-            .find(|name| column(name).is_none())
-        {
-            return Err(EngineError::BadRequest(format!(
-                "classification names {unknown:?}, which is not a column"
-            )));
-        }
-        // the ID-card, phone and name masks cut text; they cannot fit another type
         for (name, class) in &table.classification {
-            let data_type = column(name)
-                .map(|c| c.data_type.as_str())
-                .unwrap_or_default();
-            if class.pii.is_some() && !matches!(data_type, "Utf8" | "LargeUtf8" | "Utf8View") {
+            let Some(found) = column(name) else {
+                return Err(EngineError::BadRequest(format!(
+                    "classification names {name:?}, which is not a column"
+                )));
+            };
+            // the ID-card, phone and name masks cut text; they cannot fit another type
+            let data_type = schema::column_type(found)?;
+            if class.pii.is_some() && !schema::is_text(&data_type) {
                 return Err(EngineError::BadRequest(format!(
                     "column {name:?} is {data_type}; a {class} column must be text"
                 )));

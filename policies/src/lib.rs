@@ -15,7 +15,7 @@ pub use point::{PolicyError, PolicyPoint, TableDecision};
 pub use rules::{Action, Effect, PolicyRule};
 pub use scope::Scope;
 
-use tiaokuai_catalog::{Principal, RoleAssignment};
+use tiaokuai_catalog::{Catalog, CatalogError, Principal, RoleAssignment};
 
 /// The table every principal may read.
 pub const JURISDICTIONS_TABLE: &str = "system.jurisdictions";
@@ -37,6 +37,20 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The principal with the roles the catalog gives it now.
+    pub fn of(catalog: &Catalog, principal: Principal) -> Result<Self, CatalogError> {
+        let roles = catalog.roles_of(&principal.id)?;
+        Ok(Self { principal, roles })
+    }
+
+    /// The principal of that name, if there is one, with its roles.
+    pub fn named(catalog: &Catalog, name: &str) -> Result<Option<Self>, CatalogError> {
+        catalog
+            .principal_by_name(name)?
+            .map(|principal| Self::of(catalog, principal))
+            .transpose()
+    }
+
     /// Holds `admin` in `*`: reads every row unmasked and administers everything.
     pub fn is_admin(&self) -> bool {
         self.roles

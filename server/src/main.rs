@@ -149,12 +149,9 @@ enum JurisdictionsCommand {
 }
 
 fn admin_caller(catalog: &tiaokuai_catalog::Catalog) -> Result<Caller, String> {
-    let principal = catalog
-        .principal_by_name("admin")
+    Caller::named(catalog, "admin")
         .map_err(|e| e.to_string())?
-        .ok_or("no admin principal")?;
-    let roles = catalog.roles_of(&principal.id).map_err(|e| e.to_string())?;
-    Ok(Caller { principal, roles })
+        .ok_or_else(|| "no admin principal".to_owned())
 }
 
 async fn run(command: Command) -> Result<(), String> {

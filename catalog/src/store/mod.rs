@@ -315,17 +315,6 @@ impl Catalog {
             .optional()?)
     }
 
-    pub fn principal(&self, id: &str) -> Result<Option<Principal>> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT id, name, created_at FROM principals WHERE id = ?1",
-                [id],
-                Self::principal_from_row,
-            )
-            .optional()?)
-    }
-
     /// Gives a principal a role in a jurisdiction (`*` for all); assigning twice is a no-op.
     pub fn assign_role(
         &self,

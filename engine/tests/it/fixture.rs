@@ -290,7 +290,5 @@ pub async fn world() -> World {
 }
 
 pub fn caller(catalog: &Catalog, name: &str) -> Caller {
-    let principal = catalog.principal_by_name(name).unwrap().unwrap();
-    let roles = catalog.roles_of(&principal.id).unwrap();
-    Caller { principal, roles }
+    Caller::named(catalog, name).unwrap().unwrap()
 }

@@ -9,9 +9,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tiaokuai_policies::Caller;
 
-use super::AppState;
 use super::error::ApiError;
 use super::extract::ApiJson;
+use super::{AppState, to_json};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,10 +36,7 @@ pub async fn create_principal(
         .engine
         .catalog()
         .create_principal(&request.name, caller.name())?;
-    Ok((
-        StatusCode::CREATED,
-        Json(serde_json::to_value(principal).expect("serialises")),
-    ))
+    Ok((StatusCode::CREATED, to_json(principal)))
 }
 
 #[utoipa::path(get, path = "/v1/principals", responses((status = 200, description = "the principals")))]
@@ -48,9 +45,7 @@ pub async fn list_principals(
     Extension(caller): Extension<Arc<Caller>>,
 ) -> Result<Json<Value>, ApiError> {
     app.engine.require_admin(&caller, "listing principals")?;
-    Ok(Json(
-        serde_json::to_value(app.engine.catalog().principals()?).expect("serialises"),
-    ))
+    Ok(to_json(app.engine.catalog().principals()?))
 }
 
 /// Issues a token; the token is in this response only and is stored hashed.
@@ -79,9 +74,7 @@ pub async fn list_tokens(
     Extension(caller): Extension<Arc<Caller>>,
 ) -> Result<Json<Value>, ApiError> {
     app.engine.require_admin(&caller, "listing tokens")?;
-    Ok(Json(
-        serde_json::to_value(app.engine.catalog().tokens()?).expect("serialises"),
-    ))
+    Ok(to_json(app.engine.catalog().tokens()?))
 }
 
 #[utoipa::path(delete, path = "/v1/tokens/{id}", responses((status = 204, description = "revoked"), (status = 404, description = "unknown or already revoked")))]

@@ -39,8 +39,7 @@ pub async fn authenticate(
         let Some(principal) = catalog.authenticate(&token)? else {
             return Ok(None);
         };
-        let roles = catalog.roles_of(&principal.id)?;
-        Ok(Some(Caller { principal, roles }))
+        Ok(Some(Caller::of(&catalog, principal)?))
     })
     .await
     .map_err(|e| ApiError::from(tiaokuai_engine::EngineError::Internal(e.to_string())))??

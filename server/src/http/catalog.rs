@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 use tiaokuai_catalog::jurisdiction::RawJurisdiction;
 use tiaokuai_policies::Caller;
 
-use super::AppState;
 use super::error::ApiError;
 use super::extract::ApiJson;
+use super::{AppState, to_json};
 
 /// Who the caller is and what roles it holds.
 #[utoipa::path(get, path = "/v1/whoami", responses((status = 200, description = "the caller")))]
@@ -27,9 +27,7 @@ pub async fn whoami(Extension(caller): Extension<Arc<Caller>>) -> Json<Value> {
 #[utoipa::path(get, path = "/v1/jurisdictions", responses((status = 200, description = "[{code, name, level, parent}]")))]
 pub async fn list_jurisdictions(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
     let nodes = app.engine.catalog().jurisdictions()?;
-    Ok(Json(
-        serde_json::to_value(nodes).expect("jurisdictions serialise"),
-    ))
+    Ok(to_json(nodes))
 }
 
 /// Adds or updates nodes (`admin`). The whole batch is validated first; on any error nothing is stored.
@@ -49,5 +47,5 @@ pub async fn tables(
     State(app): State<AppState>,
     Extension(caller): Extension<Arc<Caller>>,
 ) -> Json<Value> {
-    Json(serde_json::to_value(app.engine.tables_for(&caller)).expect("tables serialise"))
+    to_json(app.engine.tables_for(&caller))
 }

@@ -9,13 +9,9 @@ use serde_json::Value;
 use tiaokuai_engine::{PolicyRequest, RoleAssignmentRequest};
 use tiaokuai_policies::Caller;
 
-use super::AppState;
 use super::error::ApiError;
 use super::extract::ApiJson;
-
-fn to_json<T: serde::Serialize>(value: T) -> Json<Value> {
-    Json(serde_json::to_value(value).expect("records serialise"))
-}
+use super::{AppState, to_json};
 
 /// Adds a policy line: `{"role", "jurisdiction", "object", "action", "effect"}`.
 #[utoipa::path(post, path = "/v1/policies", responses((status = 201, description = "the stored line with its id"), (status = 400, description = "malformed line"), (status = 409, description = "the line exists")))]

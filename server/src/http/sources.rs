@@ -9,13 +9,9 @@ use serde_json::Value;
 use tiaokuai_engine::{DatasetRequest, SourceRequest};
 use tiaokuai_policies::Caller;
 
-use super::AppState;
 use super::error::ApiError;
 use super::extract::ApiJson;
-
-fn to_json<T: serde::Serialize>(value: T) -> Json<Value> {
-    Json(serde_json::to_value(value).expect("records serialise"))
-}
+use super::{AppState, to_json};
 
 /// Registers a source: connects, reads and pins its schema, then stores it.
 #[utoipa::path(post, path = "/v1/sources", responses((status = 201, description = "the source, without its secret"), (status = 400, description = "bad URL, options or binding; nothing at the URL"), (status = 403, description = "not allowed"), (status = 409, description = "name taken")))]

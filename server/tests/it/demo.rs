@@ -15,12 +15,9 @@ async fn the_demo_answers_cross_village_queries() {
     .await
     .unwrap();
     let catalog = state.engine.catalog();
-    let admin = catalog.principal_by_name("admin").unwrap().unwrap();
-    let roles = catalog.roles_of(&admin.id).unwrap();
-    let caller = tiaokuai_policies::Caller {
-        principal: admin,
-        roles,
-    };
+    let caller = tiaokuai_policies::Caller::named(catalog, "admin")
+        .unwrap()
+        .unwrap();
     let data_dir = server.data_dir().join("demo-dir");
     let tokens = demo::build(&data_dir, &state.engine, &caller)
         .await

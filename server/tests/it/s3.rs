@@ -412,6 +412,21 @@ async fn single_object_url() {
     );
 }
 
+/// Runs `sql`, which must fail with 502 `source_unavailable` naming `source`, without the secret.
+async fn assert_unavailable(server: &TestServer, sql: &str, source: &str) {
+    let response = server
+        .post(ADMIN_TOKEN, "/v1/query", json!({"sql": sql}))
+        .await;
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_no_secret("the failing query's error", &text);
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert_eq!(body["error"]["code"], "source_unavailable", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains(source), "{message}");
+}
+
 /// Posts a registration that must fail with 400 `bad_request`, leaving the catalog as it was;
 /// returns the message.
 async fn rejected(server: &TestServer, body: Value) -> String {
@@ -618,21 +633,7 @@ async fn secret_never_appears_in_responses() {
     for key in keys {
         bucket.delete(key).await;
     }
-    let response = server
-        .post(
-            ADMIN_TOKEN,
-            "/v1/query",
-            json!({"sql": "SELECT id FROM s3.people"}),
-        )
-        .await;
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    assert_no_secret("the failing query's error", &text);
-    let body: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
-    assert_eq!(body["error"]["code"], "source_unavailable", "{body}");
-    let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("majin_s3_secret"), "{message}");
+    assert_unavailable(&server, "SELECT id FROM s3.people", "majin_s3_secret").await;
 }
 
 #[tokio::test]
@@ -829,21 +830,7 @@ async fn unreadable_secret_after_registration_is_source_unavailable() {
         .await;
     assert_eq!(response.status(), StatusCode::OK);
 
-    let response = server
-        .post(
-            ADMIN_TOKEN,
-            "/v1/query",
-            json!({"sql": "SELECT id FROM s3.people"}),
-        )
-        .await;
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    assert_no_secret("the failing query's error", &text);
-    let body: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
-    assert_eq!(body["error"]["code"], "source_unavailable", "{body}");
-    let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("majin_s3_lostsecret"), "{message}");
+    assert_unavailable(&server, "SELECT id FROM s3.people", "majin_s3_lostsecret").await;
 }
 
 /// A secret given inline is sealed with the server's key before it is stored: it works, it never
