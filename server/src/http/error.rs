@@ -41,28 +41,34 @@ impl ApiError {
     }
 }
 
+/// The status and code of an engine error.
+pub fn status_of(error: &EngineError) -> (StatusCode, &'static str) {
+    match error {
+        EngineError::InvalidSql(_) => (StatusCode::BAD_REQUEST, "invalid_sql"),
+        EngineError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+        EngineError::PermissionDenied(_) => (StatusCode::FORBIDDEN, "permission_denied"),
+        EngineError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+        EngineError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+        EngineError::SourceUnavailable(_) => (StatusCode::BAD_GATEWAY, "source_unavailable"),
+        EngineError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
+        EngineError::ResourcesExhausted(_) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "resources_exhausted")
+        }
+        EngineError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+    }
+}
+
 impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> Self {
-        let (status, code) = match &error {
-            EngineError::InvalidSql(_) => (StatusCode::BAD_REQUEST, "invalid_sql"),
-            EngineError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            EngineError::PermissionDenied(_) => (StatusCode::FORBIDDEN, "permission_denied"),
-            EngineError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            EngineError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            EngineError::SourceUnavailable(_) => (StatusCode::BAD_GATEWAY, "source_unavailable"),
-            EngineError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
-            EngineError::ResourcesExhausted(_) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "resources_exhausted")
-            }
-            EngineError::Internal(detail) => {
-                tracing::error!(%detail, "internal error");
-                return Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error; the details are in the server log",
-                );
-            }
-        };
+        let (status, code) = status_of(&error);
+        if let EngineError::Internal(detail) = &error {
+            tracing::error!(%detail, "internal error");
+            return Self::new(
+                status,
+                code,
+                "internal error; the details are in the server log",
+            );
+        }
         Self::new(status, code, error.to_string())
     }
 }

@@ -15,7 +15,7 @@ use tiaokuai_policies::Caller;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, status_of};
 use super::extract::ApiJson;
 use crate::format::Format;
 
@@ -66,7 +66,7 @@ pub async fn query(
 }
 
 /// The query's audit record, named by its `X-Query-Id`. SQL longer than 4 KiB is cut.
-fn audit(
+async fn audit(
     app: &AppState,
     caller: &Caller,
     query_id: &str,
@@ -78,15 +78,20 @@ fn audit(
     while !sql.is_char_boundary(end) {
         end -= 1;
     }
-    let outcome = error.map_or("started", |e| ApiError::from(e.clone()).code);
+    let outcome = error.map_or("started", |e| status_of(e).1);
     let detail =
         serde_json::json!({"sql": &sql[..end], "format": format.name(), "outcome": outcome});
-    if let Err(error) = app
-        .engine
-        .catalog()
-        .record(caller.name(), "query", query_id, detail)
-    {
-        tracing::warn!(%query_id, %error, "the query's audit record could not be written");
+    // the catalog is a blocking store: keep the write off the async workers
+    let (catalog, principal, target) = (
+        app.engine.catalog().clone(),
+        caller.name().to_owned(),
+        query_id.to_owned(),
+    );
+    let written =
+        tokio::task::spawn_blocking(move || catalog.record(&principal, "query", &target, detail))
+            .await;
+    if !matches!(written, Ok(Ok(()))) {
+        tracing::warn!(%query_id, "the query's audit record could not be written");
     }
 }
 
@@ -125,7 +130,8 @@ async fn run(
         &request.sql,
         format,
         outcome.as_ref().err(),
-    );
+    )
+    .await;
     let output = outcome?;
     let body = Body::from_stream(format.encode(output.stream));
     Ok(([(CONTENT_TYPE, format.media_type())], body).into_response())
