@@ -59,6 +59,11 @@ pub enum StartError {
     Engine(#[from] EngineError),
     #[error("demo: {0}")]
     Demo(String),
+    /// A server key file exists but is not a key.
+    #[error(
+        "{0} is not a 32-byte key; remove it to have a new one made (what it sealed is then lost)"
+    )]
+    BadKey(PathBuf),
 }
 
 fn create_dir(path: &Path) -> Result<(), StartError> {
@@ -99,12 +104,7 @@ fn server_key(data_dir: &Path, name: &str) -> Result<Vec<u8>, StartError> {
     };
     match std::fs::read(&path) {
         Ok(key) if key.len() == 32 => return Ok(key),
-        Ok(_) => {
-            return Err(StartError::Demo(format!(
-                "{} is not 32 bytes long",
-                path.display()
-            )));
-        }
+        Ok(_) => return Err(StartError::BadKey(path)),
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
         Err(_) => {}
     }

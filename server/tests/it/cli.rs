@@ -106,3 +106,16 @@ fn jurisdictions_tokens_and_policy_round_trip() {
     let (_, unchanged, _) = tiaokuai(dir.path(), &["policy", "export"]);
     assert_eq!(unchanged, exported);
 }
+
+#[test]
+fn a_damaged_key_file_stops_the_server_instead_of_being_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret.key"), b"short").unwrap();
+    let (ok, _, err) = tiaokuai(dir.path(), &["policy", "export"]);
+    assert!(!ok);
+    assert!(err.contains("secret.key is not a 32-byte key"), "{err}");
+    assert_eq!(
+        std::fs::read(dir.path().join("secret.key")).unwrap(),
+        b"short"
+    );
+}
