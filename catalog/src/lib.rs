@@ -20,7 +20,8 @@ pub use error::{CatalogError, Result};
 pub use jurisdiction::{Jurisdiction, JurisdictionCode, Level};
 pub use model::{
     AuditEvent, Binding, Classification, ColumnDef, DatasetMember, DatasetRecord, NewDataset,
-    NewSource, PolicyRecord, Principal, RoleAssignment, SourceKind, SourceRecord, TableDef,
+    NewSource, PolicyRecord, Principal, RemoteTableDef, RoleAssignment, SkippedColumn, SourceKind,
+    SourceRecord, TableDef,
     TokenInfo,
 };
 pub use store::Catalog;

@@ -86,6 +86,16 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (role, jurisdiction, object, action, effect)
     );
     "#,
+    // 3: the tables of database sources, several per source, each with its pinned schema
+    r#"
+    CREATE TABLE source_tables (
+        source_id  TEXT NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+        position   INTEGER NOT NULL,
+        name       TEXT NOT NULL UNIQUE,
+        definition TEXT NOT NULL,
+        PRIMARY KEY (source_id, position)
+    );
+    "#,
 ];
 
 /// Brings the database up to the newest schema version.

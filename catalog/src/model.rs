@@ -197,6 +197,27 @@ pub struct TableDef {
     pub classification: BTreeMap<String, Classification>,
 }
 
+/// A remote column a database table has but tiaokuai does not serve, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedColumn {
+    pub column: String,
+    pub remote_type: String,
+    pub reason: String,
+}
+
+/// One table of a database source, with its pinned schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteTableDef {
+    #[serde(flatten)]
+    pub table: TableDef,
+    /// The table's name inside the database (`schema.table` or `table`).
+    pub remote: String,
+    pub columns: Vec<ColumnDef>,
+    /// Columns left out because no Arrow type maps them.
+    #[serde(default)]
+    pub skipped: Vec<SkippedColumn>,
+}
+
 /// A source to be registered.
 #[derive(Debug, Clone)]
 pub struct NewSource {
@@ -214,6 +235,8 @@ pub struct NewSource {
     /// The table the source exposes by itself; `None` for a source used only as a union member.
     pub table: Option<TableDef>,
     pub columns: Vec<ColumnDef>,
+    /// The tables of a database source; empty for a file source.
+    pub tables: Vec<RemoteTableDef>,
     pub created_by: String,
 }
 
@@ -230,6 +253,9 @@ pub struct SourceRecord {
     pub owner: JurisdictionCode,
     pub table: Option<TableDef>,
     pub columns: Vec<ColumnDef>,
+    /// The tables of a database source; empty for a file source.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub tables: Vec<RemoteTableDef>,
     pub created_by: String,
     pub created_at: String,
     pub updated_at: String,

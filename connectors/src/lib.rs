@@ -10,9 +10,11 @@
 //! - [`unavailable`]: the stand-in for a source that cannot be opened: it fails, naming it.
 //! - [`file_table`]: Parquet/CSV listing tables with a pinned schema that fail loudly, naming
 //!   their source, when their files are gone.
+//! - [`database`]: PostgreSQL, MySQL/MariaDB and SQLite tables, with safe pushdown.
 //! - [`union_table`]: one logical table over many members, each with a fixed jurisdiction;
 //!   members that a filter on the jurisdiction column excludes are never opened.
 
+pub mod database;
 pub mod error;
 pub mod file_table;
 pub mod namespaced;

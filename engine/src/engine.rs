@@ -91,12 +91,15 @@ impl Engine {
             .with_config(session_config)
             .with_runtime_env(runtime)
             .with_default_features()
+            // sub-plans over one database go to it, where that gives the same answer
+            .with_optimizer_rules(tiaokuai_connectors::database::optimizer_rules())
+            .with_query_planner(Arc::new(crate::planner::Planner))
             .build();
         let seal_key = match config.secret_key.as_slice() {
             [] => None,
             bytes => Some(SealKey::new(bytes)?),
         };
-        let registry = TableRegistry::build(&catalog, base.runtime_env(), seal_key.as_ref())?;
+        let registry = TableRegistry::build(&catalog, base.runtime_env(), seal_key.as_ref(), None)?;
         let (rules, assignments) = policy::stored(&catalog)?;
         let policies = PolicyPoint::new(rules, assignments)
             .await
@@ -125,10 +128,12 @@ impl Engine {
 
     /// Rebuilds the served tables from the catalog; queries already running keep theirs.
     pub fn reload(&self) -> Result<()> {
+        let previous = self.registry();
         let fresh = Arc::new(TableRegistry::build(
             &self.catalog,
             self.base.runtime_env(),
             self.seal_key.as_ref(),
+            Some(&previous),
         )?);
         *self.registry.write().unwrap_or_else(|p| p.into_inner()) = fresh;
         // decisions depend on tables' columns and classifications

@@ -7,6 +7,7 @@
 //! query (WHERE, JOIN, GROUP BY, ORDER BY, functions, aggregates) sees only what comes out
 //! of the barrier: the visible rows, with masked values.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -16,10 +17,11 @@ use datafusion::common::Column;
 use datafusion::datasource::{TableType, provider_as_source};
 use datafusion::error::Result as DfResult;
 use datafusion::functions::expr_fn::character_length;
-use datafusion::logical_expr::{Expr, LogicalPlanBuilder, ScalarUDF, lit, when};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, ScalarUDF, lit, when};
 use datafusion::physical_plan::ExecutionPlan;
 use tiaokuai_catalog::Binding;
 use tiaokuai_catalog::model::Sensitivity;
+use tiaokuai_connectors::database::PolicyFence;
 use tiaokuai_policies::{Scope, TableDecision};
 
 use crate::barrier::BarrierExec;
@@ -37,6 +39,10 @@ pub struct PolicyTable {
     row_filter: Option<Expr>,
     /// One expression per column: the column itself, or its mask, named as the column.
     outputs: Vec<Expr>,
+    /// For a database table, the view as a fenced logical plan, which the planner inlines:
+    /// the database can then evaluate the caller's own predicates, joins and aggregates on the
+    /// visible rows (the fence keeps them out of the view itself).
+    fenced: Option<LogicalPlan>,
 }
 
 fn column(name: &str) -> Expr {
@@ -170,13 +176,39 @@ impl PolicyTable {
                 }
             }
         }
-        Ok(Some(Self {
+        let mut view = Self {
             table: table.clone(),
             inner: entry.provider.clone(),
             schema: Arc::new(Schema::new(fields)),
             row_filter,
             outputs,
-        }))
+            fenced: None,
+        };
+        if entry.remote {
+            view.fenced = Some(view.fenced_plan(None)?);
+        }
+        Ok(Some(view))
+    }
+
+    /// Scan, row filter and masks, as one plan.
+    fn view_plan(&self, projection: Option<&Vec<usize>>) -> DfResult<LogicalPlan> {
+        let mut plan =
+            LogicalPlanBuilder::scan("base", provider_as_source(self.inner.clone()), None)?;
+        if let Some(filter) = &self.row_filter {
+            plan = plan.filter(filter.clone())?;
+        }
+        let outputs: Vec<Expr> = match projection {
+            Some(indices) => indices.iter().map(|i| self.outputs[*i].clone()).collect(),
+            None => self.outputs.clone(),
+        };
+        plan.project(outputs)?.build()
+    }
+
+    fn fenced_plan(&self, projection: Option<&Vec<usize>>) -> Result<LogicalPlan> {
+        let plan = self
+            .view_plan(projection)
+            .map_err(|e| EngineError::Internal(format!("the view of {}: {e}", self.table)))?;
+        Ok(PolicyFence::plan(plan))
     }
 }
 
@@ -190,6 +222,10 @@ impl TableProvider for PolicyTable {
         TableType::Base
     }
 
+    fn get_logical_plan(&self) -> Option<Cow<'_, LogicalPlan>> {
+        self.fenced.as_ref().map(Cow::Borrowed)
+    }
+
     /// User filters are never pushed into the view: they run above the barrier, on visible rows.
     async fn scan(
         &self,
@@ -198,16 +234,7 @@ impl TableProvider for PolicyTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let mut plan =
-            LogicalPlanBuilder::scan("base", provider_as_source(self.inner.clone()), None)?;
-        if let Some(filter) = &self.row_filter {
-            plan = plan.filter(filter.clone())?;
-        }
-        let outputs: Vec<Expr> = match projection {
-            Some(indices) => indices.iter().map(|i| self.outputs[*i].clone()).collect(),
-            None => self.outputs.clone(),
-        };
-        let plan = plan.project(outputs)?.build()?;
+        let plan = self.view_plan(projection)?;
         let physical = state.create_physical_plan(&plan).await?;
         Ok(Arc::new(BarrierExec::new(self.table.clone(), physical)))
     }
@@ -244,6 +271,7 @@ mod tests {
                 id: None,
             },
             provider: Arc::new(MemTable::try_new(schema, vec![vec![]]).unwrap()),
+            remote: false,
         }
     }
 

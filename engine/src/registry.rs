@@ -12,6 +12,7 @@ use datafusion::datasource::MemTable;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use serde::Serialize;
 use tiaokuai_catalog::{Binding, Catalog, Classification, Jurisdiction, SourceKind, SourceRecord};
+use tiaokuai_connectors::database::{DatabaseKind, DatabaseSource, DatabaseSpec, RemoteName, RemoteTable};
 use tiaokuai_connectors::secret::SealKey;
 use tiaokuai_connectors::{
     FileFormatKind, FileSourceSpec, FileTable, JURISDICTION_COLUMN, UnavailableTable, UnionMember,
@@ -57,12 +58,17 @@ pub struct TableInfo {
 pub struct TableEntry {
     pub info: TableInfo,
     pub provider: Arc<dyn TableProvider>,
+    /// Whether the table lives in a database, which can evaluate a caller's view of it.
+    pub remote: bool,
 }
 
 /// All served tables, by `schema.table`.
 #[derive(Debug, Default)]
 pub struct TableRegistry {
     tables: BTreeMap<String, TableEntry>,
+    /// Open database sources by source id, with the registration they were opened from: a
+    /// rebuild keeps the pools of the sources that did not change.
+    databases: HashMap<String, (String, Arc<DatabaseSource>)>,
 }
 
 impl TableRegistry {
@@ -74,6 +80,11 @@ impl TableRegistry {
         self.tables.values()
     }
 
+    /// The open database source with this id.
+    pub fn database(&self, id: &str) -> Option<&Arc<DatabaseSource>> {
+        self.databases.get(id).map(|(_, source)| source)
+    }
+
     /// Builds the registry from the catalog. Opening a source does no I/O, so this is cheap
     /// even with hundreds of sources. A source that cannot be opened is left out and logged:
     /// one broken registration must not take every other table down with it.
@@ -81,13 +92,30 @@ impl TableRegistry {
         catalog: &Catalog,
         runtime: &RuntimeEnv,
         seal_key: Option<&SealKey>,
+        previous: Option<&TableRegistry>,
     ) -> Result<Self> {
         let mut tables = BTreeMap::new();
         let jurisdictions = jurisdictions_table(&catalog.jurisdictions()?)?;
         tables.insert(JURISDICTIONS_TABLE.to_owned(), jurisdictions);
 
         let mut providers: HashMap<String, Arc<dyn TableProvider>> = HashMap::new();
+        let mut databases = HashMap::new();
         for source in catalog.sources()? {
+            if !source.kind.is_file() {
+                let kept = previous.and_then(|p| p.databases.get(&source.id));
+                let opened = open_database(&source, seal_key, kept);
+                if let Some(database) = &opened.database {
+                    databases.insert(
+                        source.id.clone(),
+                        (fingerprint(&source), database.clone()),
+                    );
+                }
+                if let [(_, only)] = opened.tables.as_slice() {
+                    providers.insert(source.id.clone(), only.provider.clone());
+                }
+                tables.extend(opened.tables);
+                continue;
+            }
             let provider = match open_source(&source, runtime, seal_key) {
                 Ok(provider) => provider,
                 Err(error) => {
@@ -114,6 +142,7 @@ impl TableRegistry {
                     TableEntry {
                         info,
                         provider: provider.clone(),
+                        remote: false,
                     },
                 );
             }
@@ -148,9 +177,16 @@ impl TableRegistry {
                 id: Some(dataset.id.clone()),
             };
             let provider = Arc::new(UnionTable::new(&member_schema, members));
-            tables.insert(dataset.name.clone(), TableEntry { info, provider });
+            tables.insert(
+                dataset.name.clone(),
+                TableEntry {
+                    info,
+                    provider,
+                    remote: false,
+                },
+            );
         }
-        Ok(Self { tables })
+        Ok(Self { tables, databases })
     }
 }
 
@@ -207,6 +243,98 @@ fn open_source(
     Ok(Arc::new(FileTable::open(&spec, pinned, runtime)?))
 }
 
+/// What a database source's pool depends on: a change to any of it opens a new pool.
+fn fingerprint(source: &SourceRecord) -> String {
+    format!(
+        "{}|{}|{}|{}",
+        source.url,
+        serde_json::Value::Object(source.options.clone()),
+        source.secret.as_deref().unwrap_or(""),
+        source.kind.as_str()
+    )
+}
+
+fn database_kind(kind: SourceKind) -> Option<DatabaseKind> {
+    match kind {
+        SourceKind::Postgres => Some(DatabaseKind::Postgres),
+        SourceKind::Mysql => Some(DatabaseKind::Mysql),
+        SourceKind::Sqlite => Some(DatabaseKind::Sqlite),
+        SourceKind::Parquet | SourceKind::Csv => None,
+    }
+}
+
+/// The connection description of a stored database source.
+pub fn database_spec(source: &SourceRecord, seal_key: Option<&SealKey>) -> Result<DatabaseSpec> {
+    let kind = database_kind(source.kind)
+        .ok_or_else(|| EngineError::Internal(format!("{} is not a database", source.name)))?;
+    Ok(DatabaseSpec::parse(
+        &source.name,
+        kind,
+        &source.url,
+        &source.options,
+        source.secret.as_deref(),
+        seal_key,
+    )?)
+}
+
+struct OpenedDatabase {
+    database: Option<Arc<DatabaseSource>>,
+    tables: Vec<(String, TableEntry)>,
+}
+
+/// The tables of a database source. Nothing connects here; a source whose description no
+/// longer parses (its secret is gone) serves tables that fail naming it.
+fn open_database(
+    source: &SourceRecord,
+    seal_key: Option<&SealKey>,
+    kept: Option<&(String, Arc<DatabaseSource>)>,
+) -> OpenedDatabase {
+    let database = match kept {
+        Some((print, database)) if *print == fingerprint(source) => Ok(database.clone()),
+        _ => database_spec(source, seal_key).map(|spec| Arc::new(DatabaseSource::new(spec))),
+    };
+    if let Err(error) = &database {
+        tracing::warn!(source = %source.name, %error, "source cannot be opened");
+    }
+    let tables = source
+        .tables
+        .iter()
+        .map(|table| {
+            let provider = database
+                .as_ref()
+                .map_err(|e| e.to_string())
+                .and_then(|database| {
+                    let name = RemoteName::parse(database.kind(), &table.remote)
+                        .map_err(|e| e.to_string())?;
+                    let pinned = schema::to_schema(&table.columns).map_err(|e| e.to_string())?;
+                    Ok(RemoteTable::provider(database.clone(), name, pinned))
+                })
+                .unwrap_or_else(|reason| {
+                    let pinned = schema::to_schema(&table.columns)
+                        .unwrap_or_else(|_| Arc::new(Schema::empty()));
+                    Arc::new(UnavailableTable::new(&source.name, pinned, reason))
+                });
+            let info = TableInfo {
+                name: table.table.name.clone(),
+                kind: TableKind::Source,
+                columns: column_infos(&table.columns, &table.table.classification, None),
+                binding: Some(table.table.binding.clone()),
+                id: Some(source.id.clone()),
+            };
+            let entry = TableEntry {
+                info,
+                provider,
+                remote: true,
+            };
+            (table.table.name.clone(), entry)
+        })
+        .collect();
+    OpenedDatabase {
+        database: database.ok(),
+        tables,
+    }
+}
+
 fn jurisdictions_table(nodes: &[Jurisdiction]) -> Result<TableEntry> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("code", DataType::Utf8, false),
@@ -255,5 +383,6 @@ fn jurisdictions_table(nodes: &[Jurisdiction]) -> Result<TableEntry> {
             id: None,
         },
         provider: Arc::new(provider),
+        remote: false,
     })
 }

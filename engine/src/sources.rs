@@ -12,14 +12,16 @@ use serde_json::{Map, Value};
 use tiaokuai_catalog::jurisdiction::RawJurisdiction;
 use tiaokuai_catalog::{
     Binding, Classification, ColumnDef, DatasetMember, DatasetRecord, JurisdictionCode, NewDataset,
-    NewSource, SourceKind, SourceRecord, TableDef, token,
+    NewSource, RemoteTableDef, SkippedColumn, SourceKind, SourceRecord, TableDef, token,
 };
+use std::sync::Arc;
+use tiaokuai_connectors::database::DatabaseSource;
 use tiaokuai_connectors::{JURISDICTION_COLUMN, probe, secret};
 use tiaokuai_policies::{Action, Caller};
 
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
-use crate::registry::file_spec;
+use crate::registry::{database_spec, file_spec};
 use crate::schema;
 
 /// How long registration waits for a source to answer.
@@ -164,13 +166,10 @@ impl Engine {
                 caller.name()
             )));
         }
-        if !request.kind.is_file() {
-            return Err(EngineError::BadRequest(format!(
-                "{} sources are not supported by this version of tiaokuai; use parquet or csv",
-                request.kind.as_str()
-            )));
-        }
         let owner = known_code(self, &request.owner, "owner")?;
+        if !request.kind.is_file() {
+            return self.store_database(caller, request, owner).await;
+        }
         if request.tables.len() > 1 {
             return Err(EngineError::BadRequest(
                 "a file source exposes at most one table".into(),
@@ -185,19 +184,7 @@ impl Engine {
             }
             tiaokuai_catalog::store::validate_table_name(&table.name)?;
         }
-        // a secret given inline is sealed with the server's key before anything stores it
-        let secret = match request.secret {
-            Some(value) if !secret::is_reference(&value) => {
-                let key = self.seal_key.as_ref().ok_or_else(|| {
-                    EngineError::BadRequest(
-                        "this server has no key to seal a secret given inline; give a reference (env:NAME, file:/path)"
-                            .into(),
-                    )
-                })?;
-                Some(secret::seal(key, &value))
-            }
-            other => other,
-        };
+        let secret = self.sealed(request.secret.clone())?;
         let id = token::new_id("src");
         let record = SourceRecord {
             id: id.clone(),
@@ -209,6 +196,7 @@ impl Engine {
             owner: owner.clone(),
             table: None,
             columns: Vec::new(),
+            tables: Vec::new(),
             created_by: caller.name().to_owned(),
             created_at: String::new(),
             updated_at: String::new(),
@@ -236,9 +224,113 @@ impl Engine {
             owner,
             table,
             columns,
+            tables: Vec::new(),
             created_by: caller.name().to_owned(),
         })?;
         Ok(stored)
+    }
+
+    /// A secret given inline is sealed with the server's key before anything stores it.
+    fn sealed(&self, given: Option<String>) -> Result<Option<String>> {
+        match given {
+            Some(value) if !secret::is_reference(&value) => {
+                let key = self.seal_key.as_ref().ok_or_else(|| {
+                    EngineError::BadRequest(
+                        "this server has no key to seal a secret given inline; give a reference (env:NAME, file:/path)"
+                            .into(),
+                    )
+                })?;
+                Ok(Some(secret::seal(key, &value)))
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// Registers a database: connects, reads and pins each listed table's schema, and stores
+    /// the source only if every table checks out.
+    async fn store_database(
+        &self,
+        caller: &Caller,
+        request: SourceRequest,
+        owner: JurisdictionCode,
+    ) -> Result<SourceRecord> {
+        if request.tables.is_empty() {
+            return Err(EngineError::BadRequest(
+                "a database source lists the tables it shares".into(),
+            ));
+        }
+        let secret = self.sealed(request.secret.clone())?;
+        let record = SourceRecord {
+            id: String::new(),
+            name: request.name.clone(),
+            kind: request.kind,
+            url: request.url.clone(),
+            options: request.options.clone(),
+            secret: secret.clone(),
+            owner: owner.clone(),
+            table: None,
+            columns: Vec::new(),
+            tables: Vec::new(),
+            created_by: caller.name().to_owned(),
+            created_at: String::new(),
+            updated_at: String::new(),
+        };
+        let spec = database_spec(&record, self.seal_key.as_ref())?;
+        let database = Arc::new(DatabaseSource::new(spec));
+        let mut seen = HashSet::new();
+        let mut tables = Vec::with_capacity(request.tables.len());
+        for table in request.tables {
+            tiaokuai_catalog::store::validate_table_name(&table.name)?;
+            if !seen.insert(table.name.clone()) {
+                return Err(EngineError::BadRequest(format!(
+                    "table {:?} is listed twice",
+                    table.name
+                )));
+            }
+            let remote = table.remote.clone().ok_or_else(|| {
+                EngineError::BadRequest(format!(
+                    "table {:?} needs \"remote\": its name in the database",
+                    table.name
+                ))
+            })?;
+            let found = database
+                .table_schema(&remote)
+                .await
+                .map_err(|e| EngineError::BadRequest(format!("registration failed: {e}")))?;
+            let columns = schema::to_columns(&found.schema);
+            let skipped = found
+                .skipped
+                .into_iter()
+                .map(|s| SkippedColumn {
+                    column: s.column,
+                    remote_type: s.remote_type,
+                    reason: s.reason,
+                })
+                .collect::<Vec<_>>();
+            for column in &skipped {
+                tracing::warn!(source = %request.name, table = %remote, column = %column.column, remote_type = %column.remote_type, "column left out: its type has no Arrow mapping");
+            }
+            let table = self.check_table(table, &columns, &owner)?;
+            tables.push(RemoteTableDef {
+                table,
+                remote,
+                columns,
+                skipped,
+            });
+        }
+        Ok(self.catalog.insert_source(NewSource {
+            id: token::new_id("src"),
+            name: request.name,
+            kind: request.kind,
+            url: request.url,
+            options: request.options,
+            secret,
+            owner,
+            table: None,
+            columns: Vec::new(),
+            tables,
+            created_by: caller.name().to_owned(),
+        })?)
     }
 
     /// Checks a requested table against the schema found.
@@ -310,6 +402,9 @@ impl Engine {
             .catalog
             .source(id)?
             .ok_or_else(|| EngineError::NotFound(format!("source {id:?}")))?;
+        if !source.kind.is_file() {
+            return Ok(self.check_database(&source).await);
+        }
         let spec = file_spec(&source, self.seal_key.as_ref())?;
         let probed = tokio::time::timeout(PROBE_TIMEOUT, probe(&spec, &self.base)).await;
         let found = match probed {
@@ -372,6 +467,58 @@ impl Engine {
         })
     }
 
+    /// Connects to a database source, and compares each table with its pinned schema. Drift
+    /// is reported; the pinned schema stays until the source is registered again.
+    async fn check_database(&self, source: &SourceRecord) -> CheckReport {
+        let database = match database_spec(source, self.seal_key.as_ref()) {
+            Ok(spec) => Arc::new(DatabaseSource::new(spec)),
+            Err(error) => return unavailable(source, error.to_string()),
+        };
+        let latency = match database.ping().await {
+            Ok(latency) => latency,
+            Err(error) => return unavailable(source, error.to_string()),
+        };
+        let mut added = Vec::new();
+        let mut removed = Vec::new();
+        let mut notes = Vec::new();
+        for table in &source.tables {
+            match database.table_schema(&table.remote).await {
+                Ok(found) => {
+                    let now = schema::to_columns(&found.schema);
+                    for c in &now {
+                        if !table.columns.iter().any(|p| p.name == c.name) {
+                            added.push(format!("{}.{}", table.table.name, c.name));
+                        }
+                    }
+                    for c in &table.columns {
+                        if !now.iter().any(|n| n.name == c.name && n.data_type == c.data_type) {
+                            removed.push(format!("{}.{}", table.table.name, c.name));
+                        }
+                    }
+                    for s in &found.skipped {
+                        notes.push(format!(
+                            "{}.{} ({}) is left out: {}",
+                            table.table.name, s.column, s.remote_type, s.reason
+                        ));
+                    }
+                }
+                Err(error) => return unavailable(source, error.to_string()),
+            }
+        }
+        CheckReport {
+            source: source.id.clone(),
+            status: "ok",
+            latency_ms: latency.as_millis() as u64,
+            files: 0,
+            bytes: 0,
+            columns: source.tables.iter().flat_map(|t| t.columns.clone()).collect(),
+            added_columns: added,
+            removed_columns: removed,
+            repinned: false,
+            message: (!notes.is_empty()).then(|| notes.join("; ")),
+        }
+    }
+
     pub fn delete_source(&self, caller: &Caller, id: &str) -> Result<()> {
         require_admin(caller, "deleting sources")?;
         self.catalog.delete_source(id, caller.name())?;
@@ -415,9 +562,25 @@ impl Engine {
                     source.name
                 )));
             }
+            let source_columns = match (source.kind.is_file(), source.tables.as_slice()) {
+                (true, _) => source.columns.clone(),
+                (false, [only]) => only.columns.clone(),
+                (false, _) => {
+                    return Err(EngineError::BadRequest(format!(
+                        "member {:?} is a database with several tables; register the member table as a source of its own",
+                        source.name
+                    )));
+                }
+            };
+            if source_columns.iter().any(|c| c.name == JURISDICTION_COLUMN) {
+                return Err(EngineError::BadRequest(format!(
+                    "member {:?} already has a {JURISDICTION_COLUMN} column, which the dataset adds",
+                    source.name
+                )));
+            }
             match &columns {
-                None => columns = Some((source.name.clone(), source.columns.clone())),
-                Some((first, expected)) if !same_columns(expected, &source.columns) => {
+                None => columns = Some((source.name.clone(), source_columns)),
+                Some((first, expected)) if !same_columns(expected, &source_columns) => {
                     return Err(EngineError::BadRequest(format!(
                         "member {:?} has a different schema from member {first:?}",
                         source.name

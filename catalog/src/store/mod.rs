@@ -667,7 +667,14 @@ impl Catalog {
         let in_datasets = tx
             .query_row("SELECT 1 FROM datasets WHERE name = ?1", [name], |_| Ok(()))
             .optional()?;
-        Ok(in_sources.is_some() || in_datasets.is_some())
+        let in_databases = tx
+            .query_row(
+                "SELECT 1 FROM source_tables WHERE name = ?1",
+                [name],
+                |_| Ok(()),
+            )
+            .optional()?;
+        Ok(in_sources.is_some() || in_datasets.is_some() || in_databases.is_some())
     }
 
     /// Stores a registered source. Its name and its table's name must both be new.
@@ -679,6 +686,16 @@ impl Catalog {
         }
         if let Some(table) = &new.table {
             validate_table_name(&table.name)?;
+        }
+        let mut names = std::collections::HashSet::new();
+        for table in &new.tables {
+            validate_table_name(&table.table.name)?;
+            if !names.insert(table.table.name.as_str()) {
+                return Err(CatalogError::invalid(format!(
+                    "table {:?} is listed twice",
+                    table.table.name
+                )));
+            }
         }
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -693,13 +710,17 @@ impl Catalog {
                 new.name
             )));
         }
-        if let Some(table) = &new.table
-            && Self::table_name_taken(&tx, &table.name)?
+        for name in new
+            .table
+            .iter()
+            .map(|t| &t.name)
+            .chain(new.tables.iter().map(|t| &t.table.name))
         {
-            return Err(CatalogError::Conflict(format!(
-                "a table named {:?} already exists",
-                table.name
-            )));
+            if Self::table_name_taken(&tx, name)? {
+                return Err(CatalogError::Conflict(format!(
+                    "a table named {name:?} already exists"
+                )));
+            }
         }
         let at = now();
         let record = SourceRecord {
@@ -712,6 +733,7 @@ impl Catalog {
             owner: new.owner,
             table: new.table,
             columns: new.columns,
+            tables: new.tables,
             created_by: new.created_by,
             created_at: at.clone(),
             updated_at: at,
@@ -735,6 +757,12 @@ impl Catalog {
                 record.updated_at,
             ],
         )?;
+        for (position, table) in record.tables.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO source_tables (source_id, position, name, definition) VALUES (?1, ?2, ?3, ?4)",
+                params![record.id, position, table.table.name, to_json(table)],
+            )?;
+        }
         Self::audit(
             &tx,
             &record.created_by,
@@ -785,6 +813,7 @@ impl Catalog {
                 .map_err(|e| CatalogError::Corrupt(e.to_string()))?,
             table: table.map(|t| from_json(&t)).transpose()?,
             columns: from_json(&text(columns)?)?,
+            tables: Vec::new(),
             created_by: text(created_by)?,
             created_at: text(created_at)?,
             updated_at: text(updated_at)?,
@@ -800,7 +829,22 @@ impl Catalog {
             Self::SOURCE_COLUMNS
         ))?;
         let rows = stmt.query_map([], Self::source_from_row)?;
-        rows.map(|row| Self::decode_source(row?)).collect()
+        let mut sources = rows
+            .map(|row| Self::decode_source(row?))
+            .collect::<Result<Vec<_>>>()?;
+        drop(stmt);
+        for source in &mut sources {
+            source.tables = Self::source_tables(&conn, &source.id)?;
+        }
+        Ok(sources)
+    }
+
+    fn source_tables(conn: &Connection, id: &str) -> Result<Vec<RemoteTableDef>> {
+        let mut stmt = conn.prepare(
+            "SELECT definition FROM source_tables WHERE source_id = ?1 ORDER BY position",
+        )?;
+        let rows = stmt.query_map([id], |row| row.get::<_, String>(0))?;
+        rows.map(|row| from_json(&row?)).collect()
     }
 
     pub fn source(&self, id: &str) -> Result<Option<SourceRecord>> {
@@ -812,7 +856,12 @@ impl Catalog {
                 Self::source_from_row,
             )
             .optional()?;
-        found.map(Self::decode_source).transpose()
+        let Some(fields) = found else {
+            return Ok(None);
+        };
+        let mut source = Self::decode_source(fields)?;
+        source.tables = Self::source_tables(&self.conn(), id)?;
+        Ok(Some(source))
     }
 
     /// Re-pins a source's schema after a check.
@@ -864,6 +913,7 @@ impl Catalog {
                 record.name
             )));
         }
+        tx.execute("DELETE FROM source_tables WHERE source_id = ?1", [id])?;
         tx.execute("DELETE FROM sources WHERE id = ?1", [id])?;
         Self::audit(
             &tx,

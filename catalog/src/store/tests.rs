@@ -38,6 +38,7 @@ fn source(name: &str, table: Option<&str>) -> NewSource {
             data_type: "Int64".into(),
             nullable: true,
         }],
+        tables: Vec::new(),
         created_by: "admin".into(),
     }
 }

@@ -1,0 +1,444 @@
+//! One registered database: its connection pool (opened on first use, one per source, shared
+//! by all its tables), a cap on the queries it runs at once, and the time limits.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::{Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::common::TableReference;
+use datafusion::error::DataFusionError;
+use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion_table_providers::UnsupportedTypeAction;
+use datafusion_table_providers::sql::db_connection_pool::dbconnection::{get_schema, query_arrow};
+use datafusion_table_providers::sql::db_connection_pool::mysqlpool::MySQLConnectionPool;
+use datafusion_table_providers::sql::db_connection_pool::postgrespool::PostgresConnectionPool;
+use datafusion_table_providers::sql::db_connection_pool::{
+    DbConnectionPool, StaticPasswordProvider,
+};
+use datafusion_table_providers::util::secrets::to_secret_map;
+use futures::StreamExt;
+use tokio::sync::{OnceCell, Semaphore};
+
+use super::spec::{DatabaseKind, DatabaseSpec, Location, TlsMode};
+use super::types::{Skipped, conform};
+use super::{sql, sqlite};
+use crate::error::ConnectorError;
+
+enum Backend {
+    Postgres(Arc<PostgresConnectionPool>),
+    Mysql(Arc<MySQLConnectionPool>),
+    Sqlite(PathBuf),
+}
+
+/// A database source. Cheap to create: nothing connects until the first query.
+pub struct DatabaseSource {
+    spec: DatabaseSpec,
+    backend: OnceCell<Backend>,
+    permits: Arc<Semaphore>,
+}
+
+impl fmt::Debug for DatabaseSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSource")
+            .field("name", &self.spec.name)
+            .field("kind", &self.spec.kind)
+            .finish()
+    }
+}
+
+/// A remote table's columns as read from the database.
+#[derive(Debug, Clone)]
+pub struct RemoteSchema {
+    pub schema: SchemaRef,
+    pub skipped: Vec<Skipped>,
+}
+
+impl DatabaseSource {
+    pub fn new(spec: DatabaseSpec) -> Self {
+        let permits = Arc::new(Semaphore::new(spec.limits.max_concurrent_queries));
+        Self {
+            spec,
+            backend: OnceCell::new(),
+            permits,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    pub fn kind(&self) -> DatabaseKind {
+        self.spec.kind
+    }
+
+    /// The query time limit.
+    pub fn query_timeout(&self) -> Duration {
+        self.spec.limits.query_timeout
+    }
+
+    fn unavailable(&self, message: impl fmt::Display) -> ConnectorError {
+        ConnectorError::unavailable(&self.spec.name, self.spec.redact(&message.to_string()))
+    }
+
+    async fn backend(&self) -> Result<&Backend, ConnectorError> {
+        let limit = self.spec.limits.connect_timeout;
+        let opened = tokio::time::timeout(limit, self.backend.get_or_try_init(|| self.open()));
+        match opened.await {
+            Ok(result) => result,
+            Err(_) => Err(self.unavailable(format!("it did not answer within {limit:?}"))),
+        }
+    }
+
+    async fn open(&self) -> Result<Backend, ConnectorError> {
+        let spec = &self.spec;
+        match (&spec.location, spec.kind) {
+            (Location::File(path), _) => {
+                let path = path.clone();
+                let timeout = spec.limits.connect_timeout;
+                let probe = path.clone();
+                tokio::task::spawn_blocking(move || sqlite::open(&probe, timeout).map(drop))
+                    .await
+                    .map_err(|e| self.unavailable(e))?
+                    .map_err(|e| self.unavailable(e))?;
+                Ok(Backend::Sqlite(path))
+            }
+            (
+                Location::Server {
+                    host,
+                    port,
+                    user,
+                    database,
+                },
+                DatabaseKind::Postgres,
+            ) => {
+                let seconds = spec.limits.connect_timeout.as_secs().max(1);
+                let mut params = HashMap::from([
+                    (
+                        "connection_string".to_owned(),
+                        format!(
+                            "host={host} port={port} user={user} dbname={database} connect_timeout={seconds}"
+                        ),
+                    ),
+                    (
+                        "sslmode".to_owned(),
+                        match spec.tls {
+                            TlsMode::Disable => "disable",
+                            TlsMode::Prefer => "prefer",
+                            TlsMode::Require => "require",
+                        }
+                        .to_owned(),
+                    ),
+                    ("connection_pool_size".to_owned(), spec.limits.pool_size.to_string()),
+                    ("application_name".to_owned(), "tiaokuai".to_owned()),
+                ]);
+                // read-only sessions in the engine's time zone, so that date and time
+                // expressions give the same answer pushed down or run locally
+                params.insert(
+                    "options".to_owned(),
+                    format!(
+                        "-c TimeZone=UTC -c default_transaction_read_only=on -c statement_timeout={}",
+                        spec.limits.query_timeout.as_millis()
+                    ),
+                );
+                let params = to_secret_map(params);
+                let pool = match spec.password() {
+                    Some(password) => {
+                        let provider = StaticPasswordProvider::new(password.to_owned().into());
+                        PostgresConnectionPool::new_with_password_provider(
+                            params,
+                            Arc::new(provider),
+                        )
+                        .await
+                    }
+                    None => PostgresConnectionPool::new(params).await,
+                }
+                .map_err(|e| self.unavailable(e))?;
+                Ok(Backend::Postgres(Arc::new(
+                    pool.with_unsupported_type_action(UnsupportedTypeAction::Warn),
+                )))
+            }
+            (
+                Location::Server {
+                    host,
+                    port,
+                    user,
+                    database,
+                },
+                _,
+            ) => {
+                let mut params = HashMap::from([
+                    ("host".to_owned(), host.clone()),
+                    ("tcp_port".to_owned(), port.to_string()),
+                    ("user".to_owned(), user.clone()),
+                    ("db".to_owned(), database.clone()),
+                    ("pool_min".to_owned(), "0".to_owned()),
+                    ("pool_max".to_owned(), spec.limits.pool_size.to_string()),
+                    (
+                        "sslmode".to_owned(),
+                        match spec.tls {
+                            TlsMode::Disable => "disabled",
+                            TlsMode::Prefer => "preferred",
+                            TlsMode::Require => "required",
+                        }
+                        .to_owned(),
+                    ),
+                ]);
+                if let Some(password) = spec.password() {
+                    params.insert("pass".to_owned(), password.to_owned());
+                }
+                let pool = MySQLConnectionPool::new(to_secret_map(params))
+                    .await
+                    .map_err(|e| self.unavailable(e))?;
+                Ok(Backend::Mysql(Arc::new(pool)))
+            }
+        }
+    }
+
+    /// Connects and reads a table's columns. Columns of types tiaokuai cannot map are left out
+    /// and listed.
+    pub async fn table_schema(&self, remote: &str) -> Result<RemoteSchema, ConnectorError> {
+        let started = Instant::now();
+        let reference = sql::RemoteName::parse(self.spec.kind, remote)?;
+        let limit = self.spec.limits.connect_timeout + self.spec.limits.query_timeout;
+        let work = async {
+            match self.backend().await? {
+                Backend::Sqlite(path) => {
+                    let path = path.clone();
+                    let table = reference.table.clone();
+                    let timeout = self.spec.limits.connect_timeout;
+                    let (schema, skipped) = tokio::task::spawn_blocking(move || {
+                        let connection = sqlite::open(&path, timeout)?;
+                        sqlite::table_schema(&connection, &table)
+                    })
+                    .await
+                    .map_err(|e| self.unavailable(e))?
+                    .map_err(|e| self.missing_or_unavailable(remote, e))?;
+                    Ok(RemoteSchema {
+                        schema: Arc::new(schema),
+                        skipped,
+                    })
+                }
+                backend => self.server_table_schema(backend, &reference).await,
+            }
+        };
+        let found = tokio::time::timeout(limit, work)
+            .await
+            .map_err(|_| self.unavailable(format!("it did not answer within {limit:?}")))??;
+        tracing::debug!(source = %self.spec.name, table = remote, elapsed = ?started.elapsed(), "read a table's schema");
+        Ok(found)
+    }
+
+    fn missing_or_unavailable(&self, remote: &str, message: String) -> ConnectorError {
+        if message.contains("does not exist") {
+            ConnectorError::invalid(format!(
+                "table {remote:?} does not exist in source {:?}",
+                self.spec.name
+            ))
+        } else {
+            self.unavailable(message)
+        }
+    }
+
+    async fn server_table_schema(
+        &self,
+        backend: &Backend,
+        reference: &sql::RemoteName,
+    ) -> Result<RemoteSchema, ConnectorError> {
+        // every column the database has, to tell which ones the reader left out
+        let listing = sql::columns_query(self.spec.kind, reference);
+        let listed = self.collect(&listing).await?;
+        let mut columns = Vec::new();
+        for batch in &listed {
+            let names = strings(batch, 0)?;
+            let types = strings(batch, 1)?;
+            for (name, remote_type) in names.into_iter().zip(types) {
+                columns.push((name, remote_type));
+            }
+        }
+        if columns.is_empty() {
+            return Err(ConnectorError::invalid(format!(
+                "table {:?} does not exist in source {:?}",
+                reference.display(),
+                self.spec.name
+            )));
+        }
+        let table_ref = match &reference.schema {
+            Some(schema) => TableReference::partial(schema.as_str(), reference.table.as_str()),
+            None => TableReference::bare(reference.table.as_str()),
+        };
+        let schema = match backend {
+            Backend::Postgres(pool) => {
+                let connection = pool.connect().await.map_err(|e| self.unavailable(e))?;
+                get_schema(connection, &table_ref).await
+            }
+            Backend::Mysql(pool) => {
+                let connection = pool.connect().await.map_err(|e| self.unavailable(e))?;
+                get_schema(connection, &table_ref).await
+            }
+            Backend::Sqlite(_) => unreachable!("SQLite schemas are read directly"),
+        }
+        .map_err(|e| self.unavailable(e))?;
+        let skipped = columns
+            .into_iter()
+            .filter(|(name, _)| schema.field_with_name(name).is_err())
+            .map(|(column, remote_type)| Skipped {
+                column,
+                remote_type,
+                reason: "no Arrow type maps this database type".into(),
+            })
+            .collect();
+        Ok(RemoteSchema { schema, skipped })
+    }
+
+    /// Runs a statement whose columns are all text, for catalog lookups.
+    async fn collect(&self, statement: &str) -> Result<Vec<RecordBatch>, ConnectorError> {
+        let stream = self.open_stream(statement.to_owned(), None).await?;
+        stream
+            .map(|batch| batch.map_err(|e| self.unavailable(e)))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    async fn open_stream(
+        &self,
+        statement: String,
+        schema: Option<SchemaRef>,
+    ) -> Result<SendableRecordBatchStream, ConnectorError> {
+        match self.backend().await? {
+            Backend::Postgres(pool) => {
+                let connection = self.connected(pool.connect()).await?;
+                query_arrow(connection, statement, None)
+                    .await
+                    .map_err(|e| self.unavailable(e))
+            }
+            Backend::Mysql(pool) => {
+                let connection = self.connected(pool.connect()).await?;
+                query_arrow(connection, statement, None)
+                    .await
+                    .map_err(|e| self.unavailable(e))
+            }
+            Backend::Sqlite(path) => {
+                let schema = schema.ok_or_else(|| {
+                    self.unavailable("a SQLite statement needs its expected columns")
+                })?;
+                Ok(self.sqlite_stream(path.clone(), statement, schema))
+            }
+        }
+    }
+
+    async fn connected<T, E: fmt::Display>(
+        &self,
+        connecting: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, ConnectorError> {
+        let limit = self.spec.limits.connect_timeout;
+        match tokio::time::timeout(limit, connecting).await {
+            Ok(result) => result.map_err(|e| self.unavailable(e)),
+            Err(_) => Err(self.unavailable(format!("no connection within {limit:?}"))),
+        }
+    }
+
+    fn sqlite_stream(
+        &self,
+        path: PathBuf,
+        statement: String,
+        schema: SchemaRef,
+    ) -> SendableRecordBatchStream {
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<Result<RecordBatch, String>>(2);
+        let timeout = self.spec.limits.connect_timeout;
+        let expected = schema.clone();
+        tokio::task::spawn_blocking(move || {
+            let outcome = sqlite::open(&path, timeout).and_then(|connection| {
+                sqlite::run(&connection, &statement, &expected, &mut |batch| {
+                    sender.blocking_send(Ok(batch)).is_ok()
+                })
+            });
+            if let Err(message) = outcome {
+                let _ = sender.blocking_send(Err(message));
+            }
+        });
+        let stream = async_stream::stream! {
+            while let Some(item) = receiver.recv().await {
+                yield item.map_err(|m| DataFusionError::Execution(m));
+            }
+        };
+        Box::pin(RecordBatchStreamAdapter::new(schema, stream))
+    }
+
+    /// Runs a statement and streams its rows cast to `schema`. The query waits for one of the
+    /// source's permits and holds it until its last row; the whole of it, waiting included,
+    /// is bounded by the source's query time limit.
+    pub fn query(self: &Arc<Self>, statement: String, schema: SchemaRef) -> SendableRecordBatchStream {
+        let source = Arc::clone(self);
+        let expected = schema.clone();
+        let limit = self.spec.limits.query_timeout;
+        let stream = async_stream::stream! {
+            let deadline = tokio::time::Instant::now() + limit;
+            let timed_out = || -> DataFusionError {
+                source.unavailable(format!("the query did not finish within {limit:?}")).into()
+            };
+            let permit = match tokio::time::timeout_at(deadline, source.permits.clone().acquire_owned()).await {
+                Ok(Ok(permit)) => permit,
+                Ok(Err(_)) => { yield Err(source.unavailable("the source is closing").into()); return; }
+                Err(_) => { yield Err(timed_out()); return; }
+            };
+            let opened = tokio::time::timeout_at(deadline, source.open_stream(statement, Some(expected.clone()))).await;
+            let mut rows = match opened {
+                Ok(Ok(rows)) => rows,
+                Ok(Err(error)) => { yield Err(error.into()); return; }
+                Err(_) => { yield Err(timed_out()); return; }
+            };
+            loop {
+                match tokio::time::timeout_at(deadline, rows.next()).await {
+                    Ok(Some(Ok(batch))) => {
+                        match conform(&batch, &expected) {
+                            Ok(batch) => yield Ok(batch),
+                            Err(message) => { yield Err(source.unavailable(message).into()); return; }
+                        }
+                    }
+                    Ok(Some(Err(error))) => { yield Err(source.unavailable(error).into()); return; }
+                    Ok(None) => break,
+                    Err(_) => { yield Err(timed_out()); return; }
+                }
+            }
+            drop(permit);
+        };
+        Box::pin(RecordBatchStreamAdapter::new(schema, stream))
+    }
+
+    /// Connects and runs a trivial statement: whether the source answers, and how fast.
+    pub async fn ping(self: &Arc<Self>) -> Result<Duration, ConnectorError> {
+        let started = Instant::now();
+        let schema = Arc::new(Schema::new(vec![datafusion::arrow::datatypes::Field::new(
+            "one",
+            datafusion::arrow::datatypes::DataType::Int64,
+            true,
+        )]));
+        let mut rows = self.query("SELECT 1".to_owned(), schema);
+        while let Some(batch) = rows.next().await {
+            batch.map_err(|e| self.unavailable(e))?;
+        }
+        Ok(started.elapsed())
+    }
+}
+
+fn strings(batch: &RecordBatch, index: usize) -> Result<Vec<String>, ConnectorError> {
+    let column = datafusion::arrow::compute::cast(
+        batch.column(index),
+        &datafusion::arrow::datatypes::DataType::Utf8,
+    )
+    .map_err(|e| ConnectorError::invalid(e.to_string()))?;
+    let column = column
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .expect("cast to Utf8");
+    Ok((0..column.len())
+        .map(|i| column.value(i).to_owned())
+        .collect())
+}
