@@ -28,6 +28,7 @@ use datafusion::logical_expr::{
     Expr, Extension, LogicalPlan, TableProviderFilterPushDown, TableScan, TableSource,
     UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
 };
+use datafusion::optimizer::optimize_projections::OptimizeProjections;
 use datafusion::optimizer::optimizer::{Optimizer, OptimizerConfig, OptimizerRule};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
@@ -207,6 +208,12 @@ impl UserDefinedLogicalNodeCore for PolicyFence {
             input: inputs.swap_remove(0),
         })
     }
+
+    /// The fence passes columns through: a column nobody reads above it need not be computed
+    /// (nor masked, nor fetched) below it. Rows are untouched.
+    fn necessary_children_exprs(&self, output_columns: &[usize]) -> Option<Vec<Vec<usize>>> {
+        Some(vec![output_columns.to_vec()])
+    }
 }
 
 /// Whether `plan` is a policy fence; its input if so.
@@ -279,8 +286,10 @@ impl OptimizerRule for PushdownRule {
     fn rewrite(
         &self,
         plan: LogicalPlan,
-        _config: &dyn OptimizerConfig,
+        config: &dyn OptimizerConfig,
     ) -> Result<Transformed<LogicalPlan>> {
+        // read only the columns the sub-plan uses: the scans' projections then name them
+        let plan = OptimizeProjections::new().rewrite(plan, config)?.data;
         Ok(Transformed::yes(self.push(plan)?))
     }
 }

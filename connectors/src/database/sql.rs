@@ -153,8 +153,25 @@ pub trait Leaves {
 #[derive(Debug, Clone)]
 pub struct Fragment {
     pub sql: String,
-    /// Whether the fragment ends in `ORDER BY`: nothing may wrap it.
-    pub ordered: bool,
+    /// For a fragment that ends in `ORDER BY`, its parts: nothing may wrap it in another
+    /// `SELECT`, but a projection or a limit above it joins the same `SELECT`.
+    pub ordered: Option<Ordered>,
+}
+
+/// `SELECT items FROM (inner) q ORDER BY keys LIMIT … OFFSET …`.
+#[derive(Debug, Clone)]
+pub struct Ordered {
+    items: Vec<String>,
+    inner: String,
+    keys: String,
+    skip: usize,
+    fetch: Option<usize>,
+}
+
+impl Fragment {
+    fn plain(sql: String) -> Self {
+        Self { sql, ordered: None }
+    }
 }
 
 /// Writes SQL for `kind`.
@@ -232,7 +249,7 @@ impl Writer<'_> {
             LogicalPlan::Projection(projection) => self.projection(projection),
             LogicalPlan::Filter(filter) => self.filter(filter),
             LogicalPlan::Aggregate(aggregate) => self.aggregate(aggregate),
-            LogicalPlan::Sort(sort) => self.sort(sort, None),
+            LogicalPlan::Sort(sort) => self.sort(sort),
             LogicalPlan::Limit(limit) => self.limit(limit),
             LogicalPlan::Join(join) => self.join(join),
             _ => None,
@@ -242,7 +259,7 @@ impl Writer<'_> {
     /// The SQL of an input that another `SELECT` wraps; an ordered input cannot be wrapped.
     fn input(&self, plan: &LogicalPlan) -> Option<String> {
         let fragment = self.plan(plan)?;
-        (!fragment.ordered).then_some(fragment.sql)
+        fragment.ordered.is_none().then_some(fragment.sql)
     }
 
     fn columns(scope_alias: &str, width: usize) -> Vec<String> {
@@ -261,10 +278,7 @@ impl Writer<'_> {
                 .collect::<Option<_>>()?,
             None => columns.iter().map(String::as_str).collect(),
         };
-        Some(Fragment {
-            sql: scan_statement(self.kind, &name, &projected),
-            ordered: false,
-        })
+        Some(Fragment::plain(scan_statement(self.kind, &name, &projected)))
     }
 
     fn fence(&self, plan: &LogicalPlan, input: &LogicalPlan) -> Option<Fragment> {
@@ -275,17 +289,14 @@ impl Writer<'_> {
             DatabaseKind::Mysql => "LIMIT 18446744073709551615",
             DatabaseKind::Sqlite => "LIMIT -1",
         };
-        Some(Fragment {
-            sql: format!(
+        Some(Fragment::plain(format!(
                 "SELECT {} FROM ({inner}) q {fence}",
                 select_list(Self::columns("q", width))
-            ),
-            ordered: false,
-        })
+            )))
     }
 
     fn projection(&self, projection: &Projection) -> Option<Fragment> {
-        let inner = self.input(&projection.input)?;
+        let input = self.plan(&projection.input)?;
         let scope = Scope::one(projection.input.schema());
         let items = projection
             .expr
@@ -293,10 +304,12 @@ impl Writer<'_> {
             .enumerate()
             .map(|(i, e)| Some(format!("{} AS c{i}", self.expr(e, &scope)?)))
             .collect::<Option<Vec<_>>>()?;
-        Some(Fragment {
-            sql: format!("SELECT {} FROM ({inner}) q", select_list(items)),
-            ordered: false,
-        })
+        // the ordered input's columns are the ones its ORDER BY sees: the projection joins it
+        if let Some(ordered) = input.ordered {
+            return Some(self.ordered(Ordered { items, ..ordered }));
+        }
+        let inner = input.sql;
+        Some(Fragment::plain(format!("SELECT {} FROM ({inner}) q", select_list(items))))
     }
 
     fn filter(&self, filter: &Filter) -> Option<Fragment> {
@@ -304,13 +317,10 @@ impl Writer<'_> {
         let scope = Scope::one(filter.input.schema());
         let predicate = self.expr(&filter.predicate, &scope)?;
         let width = filter.input.schema().fields().len();
-        Some(Fragment {
-            sql: format!(
+        Some(Fragment::plain(format!(
                 "SELECT {} FROM ({inner}) q WHERE {predicate}",
                 select_list(Self::columns("q", width))
-            ),
-            ordered: false,
-        })
+            )))
     }
 
     fn aggregate(&self, aggregate: &Aggregate) -> Option<Fragment> {
@@ -348,10 +358,7 @@ impl Writer<'_> {
         } else {
             format!(" GROUP BY {}", keys.join(", "))
         };
-        Some(Fragment {
-            sql: format!("SELECT {} FROM ({inner}) q{group_by}", select_list(items)),
-            ordered: false,
-        })
+        Some(Fragment::plain(format!("SELECT {} FROM ({inner}) q{group_by}", select_list(items))))
     }
 
     fn aggregate_expr(&self, expr: &Expr, scope: &Scope) -> Option<String> {
@@ -444,25 +451,32 @@ impl Writer<'_> {
         }
     }
 
-    fn sort(&self, sort: &Sort, limit: Option<(usize, Option<usize>)>) -> Option<Fragment> {
+    fn ordered(&self, ordered: Ordered) -> Fragment {
+        let sql = format!(
+            "SELECT {} FROM ({}) q ORDER BY {}{}",
+            select_list(ordered.items.clone()),
+            ordered.inner,
+            ordered.keys,
+            self.limit_clause(ordered.skip, ordered.fetch)
+        );
+        Fragment {
+            sql,
+            ordered: Some(ordered),
+        }
+    }
+
+    fn sort(&self, sort: &Sort) -> Option<Fragment> {
         let inner = self.input(&sort.input)?;
         let scope = Scope::one(sort.input.schema());
         let keys = self.sort_keys(&sort.expr, &scope)?;
-        // a Sort with a fetch of its own, under a Limit: both bounds apply
-        let (skip, fetch) = match (limit, sort.fetch) {
-            (None, fetch) => (0, fetch),
-            (Some((skip, fetch)), None) => (skip, fetch),
-            (Some(_), Some(_)) => return None,
-        };
         let width = sort.input.schema().fields().len();
-        Some(Fragment {
-            sql: format!(
-                "SELECT {} FROM ({inner}) q ORDER BY {keys}{}",
-                select_list(Self::columns("q", width)),
-                self.limit_clause(skip, fetch)
-            ),
-            ordered: true,
-        })
+        Some(self.ordered(Ordered {
+            items: Self::columns("q", width),
+            inner,
+            keys,
+            skip: 0,
+            fetch: sort.fetch,
+        }))
     }
 
     fn limit(&self, limit: &Limit) -> Option<Fragment> {
@@ -472,19 +486,27 @@ impl Writer<'_> {
         let FetchType::Literal(fetch) = limit.get_fetch_type().ok()? else {
             return None;
         };
-        if let LogicalPlan::Sort(sort) = limit.input.as_ref() {
-            return self.sort(sort, Some((skip, fetch)));
+        let input = self.plan(&limit.input)?;
+        if let Some(ordered) = input.ordered {
+            // the limit applies to the ordered rows that the input's own bounds leave
+            let fetch = match (ordered.fetch, fetch) {
+                (None, fetch) => fetch,
+                (Some(before), None) => Some(before.saturating_sub(skip)),
+                (Some(before), Some(fetch)) => Some(before.saturating_sub(skip).min(fetch)),
+            };
+            return Some(self.ordered(Ordered {
+                skip: ordered.skip + skip,
+                fetch,
+                ..ordered
+            }));
         }
-        let inner = self.input(&limit.input)?;
         let width = limit.input.schema().fields().len();
-        Some(Fragment {
-            sql: format!(
-                "SELECT {} FROM ({inner}) q{}",
-                select_list(Self::columns("q", width)),
-                self.limit_clause(skip, fetch)
-            ),
-            ordered: false,
-        })
+        Some(Fragment::plain(format!(
+            "SELECT {} FROM ({}) q{}",
+            select_list(Self::columns("q", width)),
+            input.sql,
+            self.limit_clause(skip, fetch)
+        )))
     }
 
     fn join(&self, join: &Join) -> Option<Fragment> {
@@ -517,14 +539,11 @@ impl Writer<'_> {
             .map(|i| format!("l.c{i} AS c{i}"))
             .chain((0..right_width).map(|i| format!("r.c{i} AS c{}", left_width + i)))
             .collect();
-        Some(Fragment {
-            sql: format!(
+        Some(Fragment::plain(format!(
                 "SELECT {} FROM ({left}) l {kind} ({right}) r ON {}",
                 select_list(items),
                 conditions.join(" AND ")
-            ),
-            ordered: false,
-        })
+            )))
     }
 
     fn type_family(&self, expr: &Expr, scope: &Scope) -> Option<Family> {
