@@ -150,6 +150,11 @@ impl Engine {
         }
     }
 
+    /// The live state of a database source: its last statement's outcome and how many run.
+    pub fn source_state(&self, id: &str) -> Option<tiaokuai_connectors::database::SourceState> {
+        self.registry().database(id).map(|d| d.state())
+    }
+
     /// The tables the caller may read.
     pub fn tables_for(&self, caller: &Caller) -> Vec<TableInfo> {
         let view = self.view_for(caller);

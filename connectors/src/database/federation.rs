@@ -32,6 +32,7 @@ use datafusion::optimizer::optimize_projections::OptimizeProjections;
 use datafusion::optimizer::optimizer::{Optimizer, OptimizerConfig, OptimizerRule};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
@@ -382,6 +383,8 @@ pub struct RemoteExec {
     sql: String,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
+    /// `output_rows` is the number of rows the database sent.
+    metrics: ExecutionPlanMetricsSet,
 }
 
 impl RemoteExec {
@@ -397,6 +400,7 @@ impl RemoteExec {
             sql,
             schema,
             properties,
+            metrics: ExecutionPlanMetricsSet::new(),
         }
     }
 
@@ -454,8 +458,19 @@ impl ExecutionPlan for RemoteExec {
                 "RemoteQueryExec has one partition, not {partition}"
             )));
         }
+        let baseline = BaselineMetrics::new(&self.metrics, partition);
         if !self.schema.fields().is_empty() {
-            return Ok(self.source.query(self.sql.clone(), self.schema.clone()));
+            let rows = self.source.query(self.sql.clone(), self.schema.clone());
+            let counted = rows.map(move |batch| {
+                if let Ok(batch) = &batch {
+                    baseline.record_output(batch.num_rows());
+                }
+                batch
+            });
+            return Ok(Box::pin(RecordBatchStreamAdapter::new(
+                self.schema.clone(),
+                counted,
+            )));
         }
         // no column is needed, only the number of rows: the statement selects a placeholder
         let counted = Arc::new(Schema::new(vec![Field::new("c_rows", DataType::Int64, true)]));
@@ -463,10 +478,15 @@ impl ExecutionPlan for RemoteExec {
         let schema = self.schema.clone();
         let stream = rows.map(move |batch| {
             let batch = batch?;
+            baseline.record_output(batch.num_rows());
             let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
             Ok(RecordBatch::try_new_with_options(schema.clone(), Vec::new(), &options)?)
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream)))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
     }
 
     fn partition_statistics(&self, _partition: Option<usize>) -> Result<Arc<Statistics>> {

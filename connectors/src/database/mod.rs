@@ -16,7 +16,7 @@ pub mod sqlite;
 pub mod types;
 
 pub use federation::{PolicyFence, RemoteExec, RemotePlanner, RemoteTable, fence_input};
-pub use source::{DatabaseSource, RemoteSchema};
+pub use source::{DatabaseSource, RemoteSchema, SourceState};
 pub use spec::{DatabaseKind, DatabaseSpec};
 pub use sql::RemoteName;
 pub use types::Skipped;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{Array, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
 use datafusion::physical_plan::SendableRecordBatchStream;
@@ -25,9 +25,34 @@ use futures::StreamExt;
 use tokio::sync::{OnceCell, Semaphore};
 
 use super::spec::{DatabaseKind, DatabaseSpec, Location, TlsMode};
-use super::types::{Skipped, conform};
+use super::types::{Skipped, conform, mysql_type, served_type};
 use super::{sql, sqlite};
 use crate::error::ConnectorError;
+
+/// PostgreSQL types (as `information_schema.columns.data_type` names them) whose values the
+/// reader converts; columns of other types are left out at registration.
+const POSTGRES_READABLE: [&str; 20] = [
+    "smallint",
+    "integer",
+    "bigint",
+    "numeric",
+    "real",
+    "double precision",
+    "boolean",
+    "text",
+    "character varying",
+    "character",
+    "date",
+    "timestamp without time zone",
+    "timestamp with time zone",
+    "time without time zone",
+    "interval",
+    "bytea",
+    "json",
+    "uuid",
+    "USER-DEFINED",
+    "ARRAY",
+];
 
 enum Backend {
     Postgres(Arc<PostgresConnectionPool>),
@@ -40,6 +65,21 @@ pub struct DatabaseSource {
     spec: DatabaseSpec,
     backend: OnceCell<Backend>,
     permits: Arc<Semaphore>,
+    state: std::sync::Mutex<SourceState>,
+}
+
+/// How the source's last statement went, for `GET /v1/sources/{id}`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SourceState {
+    /// `unknown` (nothing ran yet), `ok` or `unavailable`.
+    pub status: &'static str,
+    /// RFC 3339 time of the last statement's outcome.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Statements running now.
+    pub running: usize,
 }
 
 impl fmt::Debug for DatabaseSource {
@@ -65,6 +105,36 @@ impl DatabaseSource {
             spec,
             backend: OnceCell::new(),
             permits,
+            state: std::sync::Mutex::new(SourceState {
+                status: "unknown",
+                ..SourceState::default()
+            }),
+        }
+    }
+
+    /// How the last statement went and how many run now.
+    pub fn state(&self) -> SourceState {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        state.running = self.spec.limits.max_concurrent_queries - self.permits.available_permits();
+        state
+    }
+
+    fn record(&self, outcome: Result<(), &DataFusionError>) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        match outcome {
+            Ok(()) => {
+                state.status = "ok";
+                state.message = None;
+            }
+            Err(error) => {
+                state.status = "unavailable";
+                let message = match error {
+                    DataFusionError::External(inner) => inner.to_string(),
+                    other => other.to_string(),
+                };
+                state.message = Some(self.spec.redact(&message));
+            }
         }
     }
 
@@ -274,15 +344,36 @@ impl DatabaseSource {
         let schema = match backend {
             Backend::Postgres(pool) => {
                 let connection = pool.connect().await.map_err(|e| self.unavailable(e))?;
-                get_schema(connection, &table_ref).await
+                let read = get_schema(connection, &table_ref)
+                    .await
+                    .map_err(|e| self.unavailable(e))?;
+                // only types whose values the reader converts (it maps some, such as inet,
+                // that it then fails to read)
+                let readable = |name: &str| {
+                    columns
+                        .iter()
+                        .any(|(c, t)| c == name && POSTGRES_READABLE.contains(&t.as_str()))
+                };
+                Arc::new(Schema::new(
+                    read.fields()
+                        .iter()
+                        .filter(|f| readable(f.name()))
+                        .map(|f| f.as_ref().clone().with_data_type(served_type(f.data_type())))
+                        .collect::<Vec<_>>(),
+                ))
             }
-            Backend::Mysql(pool) => {
-                let connection = pool.connect().await.map_err(|e| self.unavailable(e))?;
-                get_schema(connection, &table_ref).await
-            }
+            // the MySQL reader rejects a whole table for one column it cannot map; the types
+            // are read here column by column instead, as that reader reads their values
+            Backend::Mysql(_) => Arc::new(Schema::new(
+                columns
+                    .iter()
+                    .filter_map(|(name, declared)| {
+                        mysql_type(declared).map(|t| Field::new(name.as_str(), t, true))
+                    })
+                    .collect::<Vec<_>>(),
+            )),
             Backend::Sqlite(_) => unreachable!("SQLite schemas are read directly"),
-        }
-        .map_err(|e| self.unavailable(e))?;
+        };
         let skipped = columns
             .into_iter()
             .filter(|(name, _)| schema.field_with_name(name).is_err())
@@ -352,6 +443,7 @@ impl DatabaseSource {
     ) -> SendableRecordBatchStream {
         let (sender, mut receiver) = tokio::sync::mpsc::channel::<Result<RecordBatch, String>>(2);
         let timeout = self.spec.limits.connect_timeout;
+        let schema = sqlite::reading_schema(&schema);
         let expected = schema.clone();
         tokio::task::spawn_blocking(move || {
             let outcome = sqlite::open(&path, timeout).and_then(|connection| {
@@ -378,6 +470,7 @@ impl DatabaseSource {
         let source = Arc::clone(self);
         let expected = schema.clone();
         let limit = self.spec.limits.query_timeout;
+        let recorder = Arc::clone(self);
         let stream = async_stream::stream! {
             let deadline = tokio::time::Instant::now() + limit;
             let timed_out = || -> DataFusionError {
@@ -409,6 +502,23 @@ impl DatabaseSource {
             }
             drop(permit);
         };
+        // the source's state follows the outcome of each statement
+        let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = Arc::clone(&failed);
+        let stream = stream.map(move |item: Result<RecordBatch, DataFusionError>| {
+            if let Err(error) = &item {
+                seen.store(true, std::sync::atomic::Ordering::Relaxed);
+                recorder.record(Err(error));
+            }
+            item
+        });
+        let recorder = Arc::clone(self);
+        let stream = stream.chain(futures::stream::poll_fn(move |_| {
+            if !failed.load(std::sync::atomic::Ordering::Relaxed) {
+                recorder.record(Ok(()));
+            }
+            std::task::Poll::Ready(None)
+        }));
         Box::pin(RecordBatchStreamAdapter::new(schema, stream))
     }
 

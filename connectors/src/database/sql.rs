@@ -110,7 +110,7 @@ pub fn columns_query(kind: DatabaseKind, name: &RemoteName) -> String {
             quote(&name.table)
         ),
         _ => format!(
-            "SELECT CAST(column_name AS CHAR), CAST(column_type AS CHAR) FROM information_schema.columns \
+            "SELECT CAST(column_name AS CHAR(64)), CAST(column_type AS CHAR(255)) FROM information_schema.columns \
              WHERE table_schema = {} AND table_name = {} ORDER BY ordinal_position",
             name.schema
                 .as_deref()
@@ -674,6 +674,37 @@ impl Writer<'_> {
                             DatabaseKind::Sqlite => format!("length({arg})"),
                         })
                     }
+                    // the pieces the masks are made of: character positions and lengths
+                    // given as literals, which every database counts alike
+                    ("substr", [text, start, length])
+                        if self.type_family(text, scope)? == Family::Text =>
+                    {
+                        let (Some(start), Some(length)) = (positive(start), positive(length)) else {
+                            return None;
+                        };
+                        if start == 0 {
+                            return None;
+                        }
+                        let text = self.expr(text, scope)?;
+                        Some(match self.kind {
+                            DatabaseKind::Mysql => format!("SUBSTRING({text}, {start}, {length})"),
+                            _ => format!("substr({text}, {start}, {length})"),
+                        })
+                    }
+                    // DataFusion's concat skips NULLs (and gives '' for none), as COALESCE does
+                    ("concat", parts) if !parts.is_empty() => {
+                        let parts = parts
+                            .iter()
+                            .map(|p| {
+                                (self.type_family(p, scope)? == Family::Text)
+                                    .then(|| Some(format!("COALESCE({}, '')", self.expr(p, scope)?)))?
+                            })
+                            .collect::<Option<Vec<_>>>()?;
+                        Some(match self.kind {
+                            DatabaseKind::Mysql => format!("CONCAT({})", parts.join(", ")),
+                            _ => format!("({})", parts.join(" || ")),
+                        })
+                    }
                     _ => None,
                 }
             }
@@ -759,7 +790,8 @@ impl Writer<'_> {
 
     fn literal(&self, value: &ScalarValue) -> Option<String> {
         if value.is_null() {
-            return None;
+            // typed by its context (a CASE branch, a comparison that is NULL anyway)
+            return family(&value.data_type()).map(|_| "NULL".to_owned());
         }
         match value {
             ScalarValue::Int8(Some(v)) => Some(v.to_string()),
@@ -789,6 +821,19 @@ impl Writer<'_> {
             other => text_value(other).and_then(|t| self.literal_text(t)),
         }
     }
+}
+
+/// A non-negative integer literal.
+fn positive(expr: &Expr) -> Option<u64> {
+    let Expr::Literal(value, _) = expr else {
+        return None;
+    };
+    let number = match value {
+        ScalarValue::Int64(Some(v)) => *v,
+        ScalarValue::Int32(Some(v)) => i64::from(*v),
+        _ => return None,
+    };
+    u64::try_from(number).ok()
 }
 
 fn text_value(value: &ScalarValue) -> Option<&str> {

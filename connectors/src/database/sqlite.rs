@@ -114,6 +114,28 @@ pub fn table_schema(connection: &Connection, table: &str) -> Result<(Schema, Vec
     Ok((Schema::new(fields), skipped))
 }
 
+/// The schema rows are read in for an expected schema: SQLite has one integer and one real
+/// type, so narrower numbers are read wide and cast afterwards (with overflow checked).
+pub fn reading_schema(expected: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = expected
+        .fields()
+        .iter()
+        .map(|f| {
+            let data_type = match f.data_type() {
+                t if t.is_integer() => DataType::Int64,
+                t if t.is_floating() => DataType::Float64,
+                DataType::Timestamp(_, _) => DataType::Timestamp(TimeUnit::Microsecond, None),
+                DataType::Boolean | DataType::Binary | DataType::Date32 | DataType::Decimal128(_, _) => {
+                    f.data_type().clone()
+                }
+                _ => DataType::Utf8,
+            };
+            Field::new(f.name(), data_type, true)
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
 /// Runs `sql` and sends its rows, `schema`'s columns in order, a batch at a time. Stops when
 /// the receiver is gone.
 pub fn run(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::{CastOptions, cast_with_options};
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use datafusion::arrow::util::display::FormatOptions;
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +44,79 @@ pub fn parse_decimal(text: &str, precision: u8, scale: i8) -> Option<i128> {
     }
     value *= 10i128.pow((scale - fraction.len()) as u32);
     Some(if negative { -value } else { value })
+}
+
+/// The Arrow type of a MySQL/MariaDB column type (`SHOW COLUMNS` text, e.g. `int(11) unsigned`),
+/// as its rows are read; `None` for a type tiaokuai does not read (bit fields, geometry).
+/// `tinyint(1)` is MySQL's BOOLEAN.
+pub fn mysql_type(declared: &str) -> Option<DataType> {
+    let t = declared.trim().to_ascii_lowercase();
+    let unsigned = t.contains("unsigned");
+    let starts = |p: &str| t.starts_with(p);
+    let integer = |signed: DataType, unsigned_type: DataType| {
+        Some(if unsigned { unsigned_type } else { signed })
+    };
+    if starts("tinyint(1)") && !unsigned {
+        return Some(DataType::Boolean);
+    }
+    if starts("bool") {
+        return Some(DataType::Boolean);
+    }
+    if starts("decimal") || starts("numeric") || starts("dec(") || starts("fixed") {
+        let inside = t.split_once('(')?.1.split_once(')')?.0;
+        let (p, s) = inside.split_once(',').unwrap_or((inside, "0"));
+        let (p, s): (u8, i8) = (p.trim().parse().ok()?, s.trim().parse().ok()?);
+        return (p <= 38).then_some(DataType::Decimal128(p, s));
+    }
+    if starts("tinyint") {
+        return integer(DataType::Int8, DataType::UInt8);
+    }
+    if starts("smallint") || starts("year") {
+        return integer(DataType::Int16, DataType::UInt16);
+    }
+    if starts("mediumint") || starts("int") {
+        return integer(DataType::Int32, DataType::UInt32);
+    }
+    if starts("bigint") {
+        return integer(DataType::Int64, DataType::UInt64);
+    }
+    if starts("float") {
+        return Some(DataType::Float32);
+    }
+    if starts("double") || starts("real") {
+        return Some(DataType::Float64);
+    }
+    if starts("datetime") || starts("timestamp") {
+        return Some(DataType::Timestamp(TimeUnit::Microsecond, None));
+    }
+    if starts("date") {
+        return Some(DataType::Date32);
+    }
+    if starts("time") {
+        return Some(DataType::Time64(TimeUnit::Nanosecond));
+    }
+    let text = ["char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set", "json"];
+    if text.iter().any(|p| starts(p)) {
+        return Some(DataType::Utf8);
+    }
+    let bytes = ["binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"];
+    if bytes.iter().any(|p| starts(p)) {
+        return Some(DataType::Binary);
+    }
+    None
+}
+
+/// The type tiaokuai serves for a type a reader produces: one kind of text (enums and large
+/// text become `Utf8`), one kind of bytes.
+pub fn served_type(data_type: &DataType) -> DataType {
+    match data_type {
+        DataType::LargeUtf8 | DataType::Utf8View => DataType::Utf8,
+        DataType::Dictionary(_, value) if matches!(value.as_ref(), DataType::Utf8 | DataType::LargeUtf8) => {
+            DataType::Utf8
+        }
+        DataType::LargeBinary | DataType::BinaryView => DataType::Binary,
+        other => other.clone(),
+    }
 }
 
 /// Casts a batch a database sent to the schema tiaokuai expects. A value that does not fit
@@ -85,6 +158,18 @@ pub fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mysql_types() {
+        assert_eq!(mysql_type("int(11) unsigned"), Some(DataType::UInt32));
+        assert_eq!(mysql_type("tinyint(1)"), Some(DataType::Boolean));
+        assert_eq!(mysql_type("year(4)"), Some(DataType::Int16));
+        assert_eq!(mysql_type("decimal(12,2)"), Some(DataType::Decimal128(12, 2)));
+        assert_eq!(mysql_type("datetime(3)"), Some(DataType::Timestamp(TimeUnit::Microsecond, None)));
+        assert_eq!(mysql_type("enum('ok','sad')"), Some(DataType::Utf8));
+        assert_eq!(mysql_type("bit(8)"), None);
+        assert_eq!(mysql_type("point"), None);
+    }
 
     #[test]
     fn decimals_are_exact() {

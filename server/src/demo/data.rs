@@ -232,7 +232,7 @@ fn write_parquet(
 
 /// A per-village, per-table generator: the seed and the code are mixed into one 64-bit seed
 /// (FNV-1a, then SplitMix64 to spread similar codes apart) so villages are independent.
-fn village_rng(seed: u64, code: &str, stream: u64) -> ChaCha8Rng {
+pub(crate) fn village_rng(seed: u64, code: &str, stream: u64) -> ChaCha8Rng {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in code.bytes() {
         hash ^= u64::from(byte);
@@ -344,7 +344,7 @@ const PHONE_PREFIXES: [u16; 30] = [
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Gender {
+pub(crate) enum Gender {
     Male,
     Female,
 }
@@ -502,12 +502,12 @@ fn generate_people(rng: &mut ChaCha8Rng, target: usize) -> Vec<Person> {
     people
 }
 
-fn surname(rng: &mut ChaCha8Rng) -> &'static str {
+pub(crate) fn surname(rng: &mut ChaCha8Rng) -> &'static str {
     pick_weighted(rng, &SURNAMES, |s| s.1).0
 }
 
 /// Ages of old people: from `min` up to 98, thinning out with age.
-fn elder_age(rng: &mut ChaCha8Rng, min: u8) -> u8 {
+pub(crate) fn elder_age(rng: &mut ChaCha8Rng, min: u8) -> u8 {
     let span = f64::from(MAX_AGE - min + 1);
     let age = min + (span * rng.random::<f64>().powf(1.6)) as u8;
     age.min(MAX_AGE)
@@ -700,7 +700,7 @@ fn add_grandparent_led(rng: &mut ChaCha8Rng, hh: &mut Household<'_>, family: &'s
 }
 
 /// Surname plus one or two given-name characters, mostly matching the gender.
-fn chinese_name(rng: &mut ChaCha8Rng, surname: &str, gender: Gender) -> String {
+pub(crate) fn chinese_name(rng: &mut ChaCha8Rng, surname: &str, gender: Gender) -> String {
     let mut name = String::with_capacity(9);
     name.push_str(surname);
     let chars = if rng.random_bool(0.7) { 2 } else { 1 };
@@ -720,7 +720,7 @@ fn chinese_name(rng: &mut ChaCha8Rng, surname: &str, gender: Gender) -> String {
 
 /// A birth date that makes the person exactly `age` on [`AS_OF`] (a 1 January): any day from
 /// 2 January of the year `age + 1` years earlier up to 1 January `age` years earlier.
-fn birth_date(rng: &mut ChaCha8Rng, age: u8) -> NaiveDate {
+pub(crate) fn birth_date(rng: &mut ChaCha8Rng, age: u8) -> NaiveDate {
     let year = AS_OF.year() - i32::from(age) - 1;
     let start = jan_first(year);
     let days_in_year = jan_first(year + 1).signed_duration_since(start).num_days();
@@ -754,7 +754,7 @@ fn id_check_char(first17: &[u8]) -> char {
 }
 
 /// `330824` + YYYYMMDD + 3-digit sequence + check character.
-fn id_number(birth: NaiveDate, sequence: u16) -> String {
+pub(crate) fn id_number(birth: NaiveDate, sequence: u16) -> String {
     let mut id = format!(
         "330824{:04}{:02}{:02}{:03}",
         birth.year(),
@@ -801,7 +801,7 @@ fn unique_id(
 }
 
 /// Most children under 12 and some old people have no phone of their own.
-fn phone_number(rng: &mut ChaCha8Rng, age: u8) -> Option<String> {
+pub(crate) fn phone_number(rng: &mut ChaCha8Rng, age: u8) -> Option<String> {
     let p_none = match age {
         0..=11 => 0.92,
         12..=17 => 0.3,

@@ -1,14 +1,15 @@
 //! The 开化县 demo: the real division-code tree (1 county, 14 townships, 269 villages), per-village
 //! Parquet data, one union dataset per village table, and principals for the 条/块 roles.
 
+pub mod civil;
 pub mod data;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use tiaokuai_catalog::jurisdiction::{self, RawJurisdiction};
-use tiaokuai_catalog::{Level, SourceKind};
-use tiaokuai_engine::sources::MemberRequest;
+use tiaokuai_catalog::{Binding, Level, SourceKind};
+use tiaokuai_engine::sources::{MemberRequest, TableRequest};
 use tiaokuai_engine::{DatasetRequest, Engine, SourceRequest};
 use tiaokuai_policies::Caller;
 
@@ -115,6 +116,15 @@ pub async fn build(
     }
 
     // the 条/块 policy; importing it creates the principals its role assignments name
+    // the civil-affairs department's own database, registered as departments register theirs
+    let civil_db = data_dir.join("demo").join("civil_affairs.db");
+    civil::write(&civil_db, &villages, SEED).map_err(demo_error)?;
+    let civil_url = url::Url::from_file_path(&civil_db)
+        .map_err(|_| StartError::Demo(format!("{} is not an absolute path", civil_db.display())))?;
+    engine
+        .register_source(admin, civil_source(civil_url.to_string()))
+        .await?;
+
     engine
         .import_policy(admin, tiaokuai_policies::DEMO_POLICY)
         .await?;
@@ -130,6 +140,42 @@ pub async fn build(
 }
 
 /// Personal columns of the demo tables.
+/// The county civil-affairs database: three tables, each bound to its village column.
+fn civil_source(url: String) -> SourceRequest {
+    let table = |name: &str, remote: &str, classified: &[(&str, &str)]| TableRequest {
+        name: name.to_owned(),
+        remote: Some(remote.to_owned()),
+        binding: Binding::Column {
+            column: "village_code".to_owned(),
+        },
+        classification: classified
+            .iter()
+            .map(|(c, k)| ((*c).to_owned(), k.parse().expect("valid classification")))
+            .collect(),
+    };
+    SourceRequest {
+        name: "county_civil_affairs".to_owned(),
+        kind: SourceKind::Sqlite,
+        url,
+        secret: None,
+        owner: "330824000000".to_owned(),
+        options: Default::default(),
+        tables: vec![
+            table(
+                "civil.elderly_alone",
+                "elderly_alone",
+                &[
+                    ("name", "sensitive:name"),
+                    ("id_card", "sensitive:id_card"),
+                    ("phone", "sensitive:phone"),
+                ],
+            ),
+            table("civil.subsidies", "subsidies", &[]),
+            table("civil.visits", "visits", &[]),
+        ],
+    }
+}
+
 fn classification(table: &str) -> BTreeMap<String, tiaokuai_catalog::Classification> {
     let pairs: &[(&str, &str)] = match table {
         "residents" => &[

@@ -46,7 +46,11 @@ pub async fn get_source(
         .catalog()
         .source(&id)?
         .ok_or_else(|| ApiError::not_found(format!("source {id:?} not found")))?;
-    Ok(to_json(source))
+    let mut answer = to_json(source).0;
+    if let (Some(state), Value::Object(fields)) = (app.engine.source_state(&id), &mut answer) {
+        fields.insert("state".into(), serde_json::to_value(state).unwrap_or(Value::Null));
+    }
+    Ok(Json(answer))
 }
 
 #[utoipa::path(delete, path = "/v1/sources/{id}", responses((status = 204, description = "deleted"), (status = 404, description = "unknown id"), (status = 409, description = "a dataset uses it")))]
