@@ -329,7 +329,13 @@ impl Writer<'_> {
         let mut items = Vec::new();
         let mut keys = Vec::new();
         for group in &aggregate.group_expr {
-            if matches!(group, Expr::GroupingSet(_)) {
+            // a constant key (decorrelated subqueries group by `true`) is not valid SQL
+            // everywhere, and dropping it would turn no rows into one
+            let bare = match group {
+                Expr::Alias(Alias { expr, .. }) => expr.as_ref(),
+                other => other,
+            };
+            if matches!(bare, Expr::GroupingSet(_) | Expr::Literal(..)) {
                 return None;
             }
             let sql = self.expr(group, &scope)?;
@@ -384,6 +390,15 @@ impl Writer<'_> {
                 return Some("count(*)".to_owned());
             }
         }
+        // an integer sum widened to an exact decimal (see the engine's checked sum)
+        if name == "sum"
+            && !params.distinct
+            && let Expr::Cast(Cast { expr: inner, field }) = argument
+            && *field.data_type() == DataType::Decimal128(38, 0)
+            && self.type_family(inner, scope)? == Family::Integer
+        {
+            return Some(self.exact_sum(&self.expr(inner, scope)?));
+        }
         let family = self.type_family(argument, scope)?;
         let sql = self.expr(argument, scope)?;
         match (name, params.distinct, family) {
@@ -395,7 +410,11 @@ impl Writer<'_> {
             ("count", true, _) => Some(format!("count(DISTINCT {sql})")),
             // the database's exact sum comes back as a decimal and is cast to DataFusion's
             // type with overflow checked; SQLite stops with an overflow error
-            ("sum", false, Family::Integer | Family::Decimal) => Some(format!("sum({sql})")),
+            ("sum", false, Family::Integer) => Some(self.exact_sum(&sql)),
+            // SQLite keeps decimals as floating point: its sums are not exact
+            ("sum", false, Family::Decimal) if self.kind != DatabaseKind::Sqlite => {
+                Some(format!("sum({sql})"))
+            }
             ("min" | "max", false, Family::Integer | Family::Decimal | Family::Date) => {
                 Some(format!("{name}({sql})"))
             }
@@ -403,6 +422,15 @@ impl Writer<'_> {
                 Some(format!("{name}({sql} COLLATE \"C\")"))
             }
             _ => None,
+        }
+    }
+
+    /// The exact sum of integers: PostgreSQL and MySQL sum into decimals (PostgreSQL's untyped
+    /// numeric is given a scale of 0 so that it arrives whole); SQLite stops with an error.
+    fn exact_sum(&self, sql: &str) -> String {
+        match self.kind {
+            DatabaseKind::Postgres => format!("CAST(sum({sql}) AS NUMERIC(38,0))"),
+            _ => format!("sum({sql})"),
         }
     }
 

@@ -10,7 +10,8 @@
 //!
 //! Answers are compared as text: every cell is rendered canonically, so the kinds may map a
 //! column to different Arrow types of the same values (`integer` to Int32 or Int64, DECIMAL to
-//! Decimal128 or Float64, TIMESTAMP with or without a time zone) without a false alarm.
+//! Decimal128 or Float64, TIMESTAMP with or without a time zone, MariaDB's BOOLEAN read as a
+//! tiny integer) without a false alarm.
 //! Numbers with a fraction are compared to four decimals; timestamps are rendered in UTC.
 
 use std::collections::BTreeMap;
@@ -666,6 +667,97 @@ const CORPUS: &[Case] = &[
         InOrder,
         "SELECT id, ' LIMIT 99 ' AS tag FROM {s}.people ORDER BY id DESC LIMIT 2",
     ),
+    // ---- filters a database could compute with its own, different semantics
+    case(
+        "where_not_equal_padded",
+        AnyOrder,
+        "SELECT id, name FROM {s}.people WHERE name <> 'Li' AND name LIKE '%i%'",
+    ),
+    case(
+        "where_integer_division",
+        AnyOrder,
+        "SELECT id, age FROM {s}.people WHERE age / 10 = 5",
+    ),
+    case(
+        "where_modulo",
+        AnyOrder,
+        "SELECT id FROM {s}.visits WHERE minutes % 7 = 3 AND id % 2 = 0",
+    ),
+    case(
+        "where_pipes",
+        AnyOrder,
+        "SELECT id FROM {s}.people WHERE name || '!' = 'Li!' OR concat(name, '?') = 'li?'",
+    ),
+    case(
+        "where_character_length",
+        AnyOrder,
+        "SELECT id, name, character_length(name), length(name) FROM {s}.people WHERE character_length(name) = 2",
+    ),
+    case(
+        "where_lower_non_ascii",
+        AnyOrder,
+        "SELECT id, name FROM {s}.people WHERE lower(name) = 'ängel' OR upper(name) = 'ÉMILE' OR lower(name) = 'müller'",
+    ),
+    case(
+        "where_substring_chinese",
+        AnyOrder,
+        "SELECT id, substr(name, 2, 2) FROM {s}.people WHERE substr(name, 1, 1) = '张'",
+    ),
+    case(
+        "where_trim",
+        AnyOrder,
+        "SELECT id, name FROM {s}.people WHERE trim(name) = 'Li'",
+    ),
+    case(
+        "where_empty_string",
+        AnyOrder,
+        "SELECT id FROM {s}.people WHERE name = ''",
+    ),
+    case(
+        "where_ilike_non_ascii",
+        AnyOrder,
+        "SELECT id, name FROM {s}.people WHERE name ILIKE '%ü%' OR name ILIKE 'é%'",
+    ),
+    case(
+        "where_extract_year",
+        AnyOrder,
+        "SELECT id FROM {s}.people WHERE EXTRACT(YEAR FROM born) = 1950 OR EXTRACT(MONTH FROM born) = 2 AND EXTRACT(DAY FROM born) = 29",
+    ),
+    case(
+        "where_cast_to_text",
+        AnyOrder,
+        "SELECT id FROM {s}.people WHERE CAST(age AS VARCHAR) = '52' OR CAST(income AS VARCHAR) = '1000.50'",
+    ),
+    case(
+        "where_not_boolean",
+        AnyOrder,
+        "SELECT id FROM {s}.people WHERE NOT active AND id < 50",
+    ),
+    case(
+        "where_decimal_division",
+        AnyOrder,
+        "SELECT id, income / 3 FROM {s}.people WHERE income / 3 > 33000",
+    ),
+    case(
+        "where_note_in_list",
+        AnyOrder,
+        "SELECT id FROM {s}.visits WHERE note IN ('电话回访', '入户走访') AND visit_date < DATE '2023-04-01'",
+    ),
+    case(
+        "order_by_name_desc_limit",
+        InOrder,
+        "SELECT id, name FROM {s}.people ORDER BY name DESC, id LIMIT 9",
+    ),
+    case(
+        "count_distinct_name",
+        AnyOrder,
+        "SELECT COUNT(DISTINCT name), COUNT(DISTINCT upper(name)) FROM {s}.people",
+    ),
+    case(
+        "avg_of_integers",
+        AnyOrder,
+        "SELECT village_code, AVG(minutes), SUM(minutes) / COUNT(minutes) FROM {s}.visits GROUP BY village_code",
+    ),
     // ---- bigint overflow: every kind fails, or every kind gives the same number
     case("sum_overflow", AnyOrder, "SELECT SUM(v) FROM {s}.big"),
     case(
@@ -1058,6 +1150,13 @@ fn arrow_cell(array: &dyn Array, row: usize, formatter: &ArrayFormatter) -> Stri
         | DataType::Decimal64(..)
         | DataType::Decimal128(..)
         | DataType::Decimal256(..) => number(&formatter.value(row).to_string()),
+        // MariaDB's BOOLEAN is TINYINT(1), which reads as Int8; the dataset has no other
+        // 8-bit integers, so an Int8 0 or 1 is the boolean it stands for
+        DataType::Int8 => match formatter.value(row).to_string().as_str() {
+            "0" => "false".into(),
+            "1" => "true".into(),
+            other => other.into(),
+        },
         DataType::Date32 => date_text(i64::from(
             array
                 .as_primitive::<datafusion::arrow::datatypes::Date32Type>()

@@ -1,0 +1,126 @@
+//! Integer sums that fail instead of wrapping.
+//!
+//! DataFusion adds integers with wrapping arithmetic, so `SUM` of large `BIGINT`s can return a
+//! wrapped, wrong number without any error. This analyzer rule sums integers as
+//! `DECIMAL(38,0)` (exact for any realistic row count) and casts the total back to the
+//! integer type, which fails with an overflow error when it does not fit: the same outcome
+//! whether the data is in files or in a database, which sums exactly and is cast back the same
+//! way.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::Transformed;
+use datafusion::common::{Column, Result};
+use datafusion::logical_expr::expr::{AggregateFunction, AggregateFunctionParams, Alias};
+use datafusion::logical_expr::{
+    Aggregate, Expr, ExprSchemable, LogicalPlan, Projection, cast,
+};
+use datafusion::optimizer::AnalyzerRule;
+
+const EXACT: DataType = DataType::Decimal128(38, 0);
+
+#[derive(Debug, Default)]
+pub struct CheckedIntegerSum;
+
+impl AnalyzerRule for CheckedIntegerSum {
+    fn name(&self) -> &str {
+        "tiaokuai_checked_integer_sum"
+    }
+
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(rewrite).map(|t| t.data)
+    }
+}
+
+fn is_integer_sum(expr: &Expr, input: &LogicalPlan) -> bool {
+    let inner = match expr {
+        Expr::Alias(Alias { expr, .. }) => expr.as_ref(),
+        other => other,
+    };
+    match inner {
+        Expr::AggregateFunction(AggregateFunction { func, params }) => {
+            func.name() == "sum"
+                && !params.distinct
+                && params.args.len() == 1
+                && params.args[0]
+                    .get_type(input.schema())
+                    .is_ok_and(|t| t.is_integer())
+        }
+        _ => false,
+    }
+}
+
+fn widened(expr: &Expr) -> Expr {
+    match expr {
+        Expr::Alias(Alias {
+            expr,
+            relation,
+            name,
+            metadata,
+        }) => Expr::Alias(Alias {
+            expr: Box::new(widened(expr)),
+            relation: relation.clone(),
+            name: name.clone(),
+            metadata: metadata.clone(),
+        }),
+        Expr::AggregateFunction(AggregateFunction { func, params }) => {
+            Expr::AggregateFunction(AggregateFunction {
+                func: Arc::clone(func),
+                params: AggregateFunctionParams {
+                    args: vec![cast(params.args[0].clone(), EXACT)],
+                    ..params.clone()
+                },
+            })
+        }
+        other => other.clone(),
+    }
+}
+
+fn rewrite(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    let LogicalPlan::Aggregate(aggregate) = &plan else {
+        return Ok(Transformed::no(plan));
+    };
+    if !aggregate
+        .aggr_expr
+        .iter()
+        .any(|e| is_integer_sum(e, &aggregate.input))
+    {
+        return Ok(Transformed::no(plan));
+    }
+    let old_schema = aggregate.schema.clone();
+    let groups = aggregate.group_expr.len();
+    let mut aggr_expr = Vec::with_capacity(aggregate.aggr_expr.len());
+    let mut rewritten = Vec::new();
+    for (i, expr) in aggregate.aggr_expr.iter().enumerate() {
+        if is_integer_sum(expr, &aggregate.input) {
+            // keep the output name, so that HAVING and the projection above still find it
+            let name = old_schema.field(groups + i).name().clone();
+            aggr_expr.push(widened(expr).alias(name));
+            rewritten.push(groups + i);
+        } else {
+            aggr_expr.push(expr.clone());
+        }
+    }
+    let new = Aggregate::try_new(
+        aggregate.input.clone(),
+        aggregate.group_expr.clone(),
+        aggr_expr,
+    )?;
+    let new_schema = new.schema.clone();
+    let outputs = (0..old_schema.fields().len())
+        .map(|i| {
+            let (qualifier, field) = old_schema.qualified_field(i);
+            let column = Expr::Column(Column::from(new_schema.qualified_field(i)));
+            let value = if rewritten.contains(&i) {
+                cast(column, field.data_type().clone())
+            } else {
+                column
+            };
+            value.alias_qualified(qualifier.cloned(), field.name())
+        })
+        .collect();
+    let projection = Projection::try_new(outputs, Arc::new(LogicalPlan::Aggregate(new)))?;
+    Ok(Transformed::yes(LogicalPlan::Projection(projection)))
+}
