@@ -3,7 +3,9 @@
 mod admin;
 mod bad_input;
 mod cli;
+mod databases;
 mod datasets;
+mod dbs;
 mod demo;
 mod fixtures;
 mod formats;

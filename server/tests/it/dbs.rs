@@ -1,0 +1,731 @@
+//! Real PostgreSQL and MariaDB for the database-source tests.
+//!
+//! Each test gets a database of its own, dropped afterwards even when the test fails; a TCP
+//! proxy in front of a database stalls or cuts it on demand; the statements a database received
+//! are read back from its own log; and the server can run as a separate process so that its
+//! whole log can be read.
+//!
+//! The database servers come from `TIAOKUAI_TEST_POSTGRES_URL` (e.g.
+//! `postgres://postgres@127.0.0.1:5432/test`) and `TIAOKUAI_TEST_MYSQL_URL` (e.g.
+//! `mysql://root@127.0.0.1:3306/test`), each naming a user that may create databases (and, for
+//! MariaDB, users) and logs in without a password: the sources the tests register use the same
+//! user, and a source URL may not hold a password. Without them the tests are skipped locally
+//! and fail under CI.
+//! `TIAOKUAI_TEST_POSTGRES_LOG` names the PostgreSQL server's log file, read to see the SQL it
+//! received.
+
+use std::io::{BufRead, Read, Seek, SeekFrom};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use url::Url;
+
+pub const POSTGRES_VAR: &str = "TIAOKUAI_TEST_POSTGRES_URL";
+pub const MYSQL_VAR: &str = "TIAOKUAI_TEST_MYSQL_URL";
+pub const POSTGRES_LOG_VAR: &str = "TIAOKUAI_TEST_POSTGRES_LOG";
+
+/// The database server named by `var`, or `None` (after saying so) when the tests are skipped.
+fn server_url(var: &str) -> Option<Url> {
+    match std::env::var(var) {
+        Ok(value) if !value.trim().is_empty() => {
+            let url = Url::parse(value.trim())
+                .unwrap_or_else(|e| panic!("{var}={value:?} is no URL: {e}"));
+            assert!(
+                url.password().is_none(),
+                "{var} holds a password: name a user that logs in without one"
+            );
+            Some(url)
+        }
+        _ if std::env::var_os("CI").is_some() => panic!(
+            "{var} is not set, but CI is: the database-source tests need a running PostgreSQL \
+             and MariaDB ({POSTGRES_VAR}=postgres://postgres@127.0.0.1:5432/test, \
+             {MYSQL_VAR}=mysql://root@127.0.0.1:3306/test)"
+        ),
+        _ => {
+            println!("database-source test skipped: {var} is not set");
+            None
+        }
+    }
+}
+
+/// A name no other test run uses: `tk_<test>_<random>`.
+pub fn unique_name(test: &str) -> String {
+    format!("tk_{}_{:08x}", test.to_lowercase(), rand::random::<u32>())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dbms {
+    Postgres,
+    Mysql,
+}
+
+/// A database created for one test, dropped with it (with the MariaDB users the test made).
+pub struct TestDb {
+    pub dbms: Dbms,
+    pub name: String,
+    /// The server as configured, connected to its own database.
+    server: Url,
+    users: Vec<String>,
+}
+
+impl TestDb {
+    pub async fn postgres(test: &str) -> Option<Self> {
+        let server = server_url(POSTGRES_VAR)?;
+        Some(Self::create(Dbms::Postgres, server, test).await)
+    }
+
+    pub async fn mysql(test: &str) -> Option<Self> {
+        let server = server_url(MYSQL_VAR)?;
+        Some(Self::create(Dbms::Mysql, server, test).await)
+    }
+
+    async fn create(dbms: Dbms, server: Url, test: &str) -> Self {
+        let name = unique_name(test);
+        let statement = match dbms {
+            Dbms::Postgres => format!("CREATE DATABASE \"{name}\" ENCODING 'UTF8'"),
+            Dbms::Mysql => format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"),
+        };
+        execute(dbms, &server, &[&statement]).await;
+        Self {
+            dbms,
+            name,
+            server,
+            users: Vec::new(),
+        }
+    }
+
+    /// This database's URL, as the configured user and without a password.
+    pub fn url(&self) -> Url {
+        let mut url = self.server.clone();
+        url.set_path(&format!("/{}", self.name));
+        url
+    }
+
+    /// The URL of this database for `user`, without a password.
+    pub fn url_as(&self, user: &str) -> Url {
+        let mut url = self.url();
+        url.set_username(user).unwrap();
+        url
+    }
+
+    /// The database server's address, for a proxy in front of it.
+    pub fn address(&self) -> SocketAddr {
+        let default = match self.dbms {
+            Dbms::Postgres => 5432,
+            Dbms::Mysql => 3306,
+        };
+        self.server.socket_addrs(|| Some(default)).unwrap()[0]
+    }
+
+    /// Runs statements in this database, one after the other.
+    pub async fn execute(&self, statements: &[&str]) {
+        execute(self.dbms, &self.url(), statements).await;
+    }
+
+    /// Creates a MariaDB user that reads this database only, with `password`.
+    pub async fn create_reader(&mut self, user: &str, password: &str) {
+        assert_eq!(self.dbms, Dbms::Mysql, "users are made on MariaDB only");
+        self.users.push(user.to_owned());
+        let name = &self.name;
+        execute(
+            self.dbms,
+            &self.server,
+            &[
+                &format!("CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'"),
+                &format!("GRANT SELECT ON `{name}`.* TO '{user}'@'%'"),
+            ],
+        )
+        .await;
+    }
+
+    /// Gives a MariaDB user a new password and ends its sessions, so that the next connection
+    /// has to log in again (MariaDB keeps sessions open across a password change).
+    pub async fn change_password(&self, user: &str, password: &str) {
+        execute(
+            self.dbms,
+            &self.server,
+            &[&format!(
+                "ALTER USER '{user}'@'%' IDENTIFIED BY '{password}'"
+            )],
+        )
+        .await;
+        kill_sessions(&self.server, &format!("user = '{user}'")).await;
+    }
+
+    /// Drops the database and users; `Drop` cannot wait on the test's runtime, so this runs on
+    /// its own.
+    fn cleanup(&self) -> Result<(), String> {
+        let (dbms, server, name, users) = (
+            self.dbms,
+            self.server.clone(),
+            self.name.clone(),
+            self.users.clone(),
+        );
+        on_own_runtime(async move {
+            match dbms {
+                Dbms::Postgres => {
+                    let client = postgres(&server).await?;
+                    // FORCE ends the server's pooled sessions, which would otherwise block it
+                    let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                    client.batch_execute(&drop).await.map_err(|e| e.to_string())
+                }
+                Dbms::Mysql => {
+                    let filter = format!("db = '{name}'");
+                    kill_sessions(&server, &filter).await;
+                    let mut conn = mysql(&server).await?;
+                    let mut statements = vec![format!("DROP DATABASE IF EXISTS `{name}`")];
+                    statements.extend(
+                        users
+                            .iter()
+                            .map(|u| format!("DROP USER IF EXISTS '{u}'@'%'")),
+                    );
+                    for statement in statements {
+                        conn.query_drop(&statement)
+                            .await
+                            .map_err(|e| format!("{statement}: {e}"))?;
+                    }
+                    conn.disconnect().await.map_err(|e| e.to_string())
+                }
+            }
+        })
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Err(error) = self.cleanup() {
+            eprintln!("could not drop test database {}: {error}", self.name);
+        }
+    }
+}
+
+/// Runs `work` to completion on a runtime of its own thread, so that it can be waited for from
+/// `Drop`, inside or outside a test's runtime.
+fn on_own_runtime<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, String>> + Send + 'static,
+) -> Result<T, String> {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?
+            .block_on(work)
+    })
+    .join()
+    .map_err(|_| "the clean-up thread panicked".to_owned())?
+}
+
+async fn postgres(url: &Url) -> Result<tokio_postgres::Client, String> {
+    let (client, connection) = tokio_postgres::connect(url.as_str(), tokio_postgres::NoTls)
+        .await
+        .map_err(|e| format!("connecting to {url}: {e}"))?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+async fn mysql(url: &Url) -> Result<mysql_async::Conn, String> {
+    let opts = mysql_async::Opts::from_url(url.as_str()).map_err(|e| e.to_string())?;
+    mysql_async::Conn::new(opts)
+        .await
+        .map_err(|e| format!("connecting to {url}: {e}"))
+}
+
+async fn execute(dbms: Dbms, url: &Url, statements: &[&str]) {
+    match dbms {
+        Dbms::Postgres => {
+            let client = postgres(url).await.unwrap();
+            for statement in statements {
+                client
+                    .batch_execute(statement)
+                    .await
+                    .unwrap_or_else(|e| panic!("{statement}: {e}"));
+            }
+        }
+        Dbms::Mysql => {
+            let mut conn = mysql(url).await.unwrap();
+            for statement in statements {
+                conn.query_drop(*statement)
+                    .await
+                    .unwrap_or_else(|e| panic!("{statement}: {e}"));
+            }
+            conn.disconnect().await.unwrap();
+        }
+    }
+}
+
+async fn rows(dbms: Dbms, url: &Url, sql: &str) -> Vec<Vec<Option<String>>> {
+    match dbms {
+        Dbms::Postgres => {
+            let client = postgres(url).await.unwrap();
+            let messages = client
+                .simple_query(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            messages
+                .iter()
+                .filter_map(|message| match message {
+                    tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                        (0..row.len())
+                            .map(|i| row.get(i).map(str::to_owned))
+                            .collect(),
+                    ),
+                    _ => None,
+                })
+                .collect()
+        }
+        Dbms::Mysql => {
+            let mut conn = mysql(url).await.unwrap();
+            let found: Vec<mysql_async::Row> = conn
+                .query(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            conn.disconnect().await.unwrap();
+            found
+                .into_iter()
+                .map(|row| row.unwrap().into_iter().map(mysql_text).collect())
+                .collect()
+        }
+    }
+}
+
+fn mysql_text(value: mysql_async::Value) -> Option<String> {
+    match value {
+        mysql_async::Value::NULL => None,
+        mysql_async::Value::Bytes(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        mysql_async::Value::Int(n) => Some(n.to_string()),
+        mysql_async::Value::UInt(n) => Some(n.to_string()),
+        other => Some(format!("{other:?}")),
+    }
+}
+
+/// Ends the MariaDB sessions that `filter` (a condition on `information_schema.processlist`)
+/// selects, other than the one asking.
+async fn kill_sessions(server: &Url, filter: &str) {
+    let sql = format!(
+        "SELECT id FROM information_schema.processlist WHERE {filter} AND id <> CONNECTION_ID()"
+    );
+    let Ok(mut conn) = mysql(server).await else {
+        return;
+    };
+    let ids: Vec<u64> = conn.query(&sql).await.unwrap_or_default();
+    for id in ids {
+        // a session may end by itself in between
+        let _ = conn.query_drop(format!("KILL CONNECTION {id}")).await;
+    }
+    let _ = conn.disconnect().await;
+}
+
+/// The state of the link a [`Proxy`] stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// Bytes pass both ways.
+    Up,
+    /// Connections are accepted and kept open, but no byte passes either way: a database that
+    /// hangs, or a network that drops packets.
+    Stalled,
+    /// Every connection is closed at once, new ones included: a database that went away.
+    Down,
+    /// The proxy is shutting down.
+    Gone,
+}
+
+/// A TCP proxy in front of a database, whose link can be stalled or cut.
+///
+/// It runs on a thread and runtime of its own, so that nothing the server under test does on
+/// the test's runtime can hold it up. A connection that stalled stays stalled until the link
+/// goes `Down`; to model a database that comes back, go `Down` before `Up`.
+pub struct Proxy {
+    pub address: SocketAddr,
+    link: watch::Sender<Link>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    pub fn start(upstream: SocketAddr) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let address = listener.local_addr().unwrap();
+        let (link, watcher) = watch::channel(Link::Up);
+        let thread = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(accept(listener, upstream, watcher));
+        });
+        Self {
+            address,
+            link,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn set(&self, link: Link) {
+        self.link.send_replace(link);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.set(Link::Gone);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn accept(
+    listener: std::net::TcpListener,
+    upstream: SocketAddr,
+    watcher: watch::Receiver<Link>,
+) {
+    let listener = TcpListener::from_std(listener).unwrap();
+    let mut shutdown = watcher.clone();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                if let Ok((client, _)) = accepted {
+                    tokio::spawn(relay(client, upstream, watcher.clone()));
+                }
+            }
+            _ = shutdown.wait_for(|link| *link == Link::Gone) => return,
+        }
+    }
+}
+
+async fn relay(mut client: TcpStream, upstream: SocketAddr, mut watcher: watch::Receiver<Link>) {
+    let link = *watcher.borrow();
+    match link {
+        Link::Down | Link::Gone => return,
+        Link::Stalled => {}
+        Link::Up => {
+            let Ok(mut server) = TcpStream::connect(upstream).await else {
+                return;
+            };
+            tokio::select! {
+                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
+                _ = watcher.wait_for(|link| *link != Link::Up) => {}
+            }
+        }
+    }
+    // hold the connection, silent both ways, until the link goes down
+    let _ = watcher
+        .wait_for(|link| matches!(link, Link::Down | Link::Gone))
+        .await;
+}
+
+/// Where the SQL that a database received can be read back from.
+pub enum ReceivedSql {
+    /// PostgreSQL's log file, read from the offset of the last mark.
+    Postgres { path: PathBuf, offset: u64 },
+    /// MariaDB's general log, kept in the table `mysql.general_log` while the guard lives.
+    Mysql(GeneralLog),
+    /// Nowhere: the checks of received SQL are skipped.
+    Unknown,
+}
+
+impl ReceivedSql {
+    /// Has PostgreSQL log every statement of sessions opened from now on in `db`; `Unknown`
+    /// (after saying so) when its log file is not known or not readable.
+    pub async fn postgres(db: &TestDb) -> Self {
+        let Some(path) = std::env::var_os(POSTGRES_LOG_VAR).map(PathBuf::from) else {
+            println!("PostgreSQL statements not checked: {POSTGRES_LOG_VAR} is not set");
+            return Self::Unknown;
+        };
+        if let Err(error) = std::fs::File::open(&path) {
+            println!(
+                "PostgreSQL statements not checked: {} is not readable: {error}",
+                path.display()
+            );
+            return Self::Unknown;
+        }
+        db.execute(&[&format!(
+            "ALTER DATABASE \"{}\" SET log_statement = 'all'",
+            db.name
+        )])
+        .await;
+        let offset = std::fs::metadata(&path).unwrap().len();
+        Self::Postgres { path, offset }
+    }
+
+    /// Turns MariaDB's general log on, into its table, until the guard drops.
+    pub async fn mysql(db: &TestDb) -> Self {
+        Self::Mysql(GeneralLog::enable(&db.server).await)
+    }
+
+    /// Forgets what was received so far.
+    pub async fn mark(&mut self) {
+        match self {
+            Self::Postgres { path, offset } => *offset = std::fs::metadata(path).unwrap().len(),
+            Self::Mysql(log) => log.mark().await,
+            Self::Unknown => {}
+        }
+    }
+
+    /// The statements received since the last mark that contain `marker`, waiting a little for
+    /// them to reach the log; `None` when they cannot be known.
+    pub async fn statements(&self, marker: &str) -> Option<Vec<String>> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let found = match self {
+                Self::Postgres { path, offset } => postgres_statements(path, *offset, marker),
+                Self::Mysql(log) => log.statements(marker).await,
+                Self::Unknown => return None,
+            };
+            if !found.is_empty() || Instant::now() > deadline {
+                return Some(found);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The entries of a PostgreSQL log past `offset` that contain `marker`. An entry is a line
+/// that starts with the timestamp, with its continuation lines; a `DETAIL` entry (the bound
+/// parameters of a statement) is joined to the entry before it from the same process.
+fn postgres_statements(path: &Path, offset: u64, marker: &str) -> Vec<String> {
+    let mut file = std::fs::File::open(path).unwrap();
+    file.seek(SeekFrom::Start(offset)).unwrap();
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    let mut entries: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        let starts_entry = line.len() > 4
+            && line.as_bytes()[..4].iter().all(u8::is_ascii_digit)
+            && line.as_bytes()[4] == b'-';
+        if !starts_entry {
+            if let Some((_, entry)) = entries.last_mut() {
+                entry.push('\n');
+                entry.push_str(line);
+            }
+            continue;
+        }
+        let process = line
+            .split_once(" [")
+            .and_then(|(_, rest)| rest.split_once(']'))
+            .map_or(String::new(), |(pid, _)| pid.to_owned());
+        if line.contains("DETAIL:")
+            && let Some((_, entry)) = entries.iter_mut().rev().find(|(p, _)| *p == process)
+        {
+            entry.push('\n');
+            entry.push_str(line);
+            continue;
+        }
+        entries.push((process, line.to_owned()));
+    }
+    entries
+        .into_iter()
+        .map(|(_, entry)| entry)
+        .filter(|entry| entry.contains(marker))
+        .collect()
+}
+
+/// MariaDB's general log, turned on into its table for one test and restored on drop.
+pub struct GeneralLog {
+    server: Url,
+    previous: (String, String),
+    since: String,
+}
+
+impl GeneralLog {
+    async fn enable(server: &Url) -> Self {
+        let found = rows(
+            Dbms::Mysql,
+            server,
+            "SELECT @@global.general_log, @@global.log_output, NOW(6)",
+        )
+        .await;
+        let [general_log, log_output, now] = &found[0][..] else {
+            panic!("{found:?}")
+        };
+        execute(
+            Dbms::Mysql,
+            server,
+            &[
+                "SET GLOBAL log_output = 'TABLE'",
+                "SET GLOBAL general_log = 1",
+            ],
+        )
+        .await;
+        Self {
+            server: server.clone(),
+            previous: (general_log.clone().unwrap(), log_output.clone().unwrap()),
+            since: now.clone().unwrap(),
+        }
+    }
+
+    async fn mark(&mut self) {
+        let found = rows(Dbms::Mysql, &self.server, "SELECT NOW(6)").await;
+        self.since = found[0][0].clone().unwrap();
+    }
+
+    async fn statements(&self, marker: &str) -> Vec<String> {
+        // the log also holds this very query, which names the marker: leave it out
+        let sql = format!(
+            "SELECT CONVERT(argument USING utf8mb4) FROM mysql.general_log \
+             WHERE event_time >= '{}' AND command_type IN ('Query', 'Execute', 'Prepare') \
+             AND argument LIKE '%{marker}%' AND argument NOT LIKE '%general_log%' \
+             ORDER BY event_time",
+            self.since
+        );
+        rows(Dbms::Mysql, &self.server, &sql)
+            .await
+            .into_iter()
+            .filter_map(|row| row.into_iter().next().flatten())
+            .collect()
+    }
+}
+
+impl Drop for GeneralLog {
+    fn drop(&mut self) {
+        let server = self.server.clone();
+        let (general_log, log_output) = self.previous.clone();
+        let restored = on_own_runtime(async move {
+            let mut conn = mysql(&server).await?;
+            for statement in [
+                format!("SET GLOBAL general_log = {general_log}"),
+                format!("SET GLOBAL log_output = '{log_output}'"),
+            ] {
+                conn.query_drop(&statement)
+                    .await
+                    .map_err(|e| format!("{statement}: {e}"))?;
+            }
+            conn.disconnect().await.map_err(|e| e.to_string())
+        });
+        if let Err(error) = restored {
+            eprintln!("could not restore MariaDB's general log settings: {error}");
+        }
+    }
+}
+
+/// The `tiaokuai` server run as its own process, with everything it logs captured.
+pub struct ServerProcess {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    client: reqwest::Client,
+    child: Child,
+    log: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl ServerProcess {
+    /// Starts `tiaokuai serve` on a loopback port with a fresh data directory, logging at
+    /// `filter`, and waits until it serves.
+    pub async fn start(admin_token: &str, filter: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tiaokuai"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("TIAOKUAI_DATA_DIR", dir.path())
+            .env("TIAOKUAI_ADMIN_TOKEN", admin_token)
+            .env("TIAOKUAI_LOG", filter)
+            .env("RUST_LOG", filter)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let readers = vec![
+            capture(child.stdout.take().unwrap(), log.clone()),
+            capture(child.stderr.take().unwrap(), log.clone()),
+        ];
+        let mut server = Self {
+            url: String::new(),
+            dir,
+            client: reqwest::Client::new(),
+            child,
+            log,
+            readers,
+        };
+        server.url = format!("http://{}", server.wait_for_address().await);
+        server
+    }
+
+    /// The address from the `serving` line of the log.
+    async fn wait_for_address(&mut self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let found = self.log.lock().unwrap().lines().find_map(|line| {
+                let (_, rest) = line.split_once("serving")?;
+                let (_, address) = rest.split_once("address=")?;
+                Some(address.split_whitespace().next()?.to_owned())
+            });
+            if let Some(address) = found {
+                return address;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "the server exited with {status}:\n{}",
+                    self.log.lock().unwrap()
+                );
+            }
+            assert!(Instant::now() < deadline, "the server did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends a request; returns the status and the body as text.
+    pub async fn send(
+        &self,
+        method: Method,
+        token: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, String) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.text().await.unwrap())
+    }
+
+    /// Stops the server and returns everything it wrote to stdout and stderr.
+    pub fn stop(mut self) -> String {
+        self.halt();
+        self.log.lock().unwrap().clone()
+    }
+
+    fn halt(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+fn capture(
+    stream: impl Read + Send + 'static,
+    log: Arc<Mutex<String>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut reader = std::io::BufReader::new(stream);
+        let mut line = Vec::new();
+        while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+            log.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&line));
+            line.clear();
+        }
+    })
+}
