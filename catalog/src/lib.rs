@@ -21,7 +21,6 @@ pub use jurisdiction::{Jurisdiction, JurisdictionCode, Level};
 pub use model::{
     AuditEvent, Binding, Classification, ColumnDef, DatasetMember, DatasetRecord, NewDataset,
     NewSource, PolicyRecord, Principal, RemoteTableDef, RoleAssignment, SkippedColumn, SourceKind,
-    SourceRecord, TableDef,
-    TokenInfo,
+    SourceRecord, TableDef, TokenInfo,
 };
 pub use store::Catalog;

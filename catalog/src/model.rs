@@ -216,6 +216,9 @@ pub struct RemoteTableDef {
     /// Columns left out because no Arrow type maps them.
     #[serde(default)]
     pub skipped: Vec<SkippedColumn>,
+    /// Each served column's type as the database names it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub remote_types: BTreeMap<String, String>,
 }
 
 /// A source to be registered.

@@ -14,9 +14,7 @@ use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Column, Result};
 use datafusion::logical_expr::expr::{AggregateFunction, AggregateFunctionParams, Alias};
-use datafusion::logical_expr::{
-    Aggregate, Expr, ExprSchemable, LogicalPlan, Projection, cast,
-};
+use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, LogicalPlan, Projection, cast};
 use datafusion::optimizer::AnalyzerRule;
 
 const EXACT: DataType = DataType::Decimal128(38, 0);

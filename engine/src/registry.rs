@@ -12,7 +12,9 @@ use datafusion::datasource::MemTable;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use serde::Serialize;
 use tiaokuai_catalog::{Binding, Catalog, Classification, Jurisdiction, SourceKind, SourceRecord};
-use tiaokuai_connectors::database::{DatabaseKind, DatabaseSource, DatabaseSpec, RemoteName, RemoteTable};
+use tiaokuai_connectors::database::{
+    DatabaseKind, DatabaseSource, DatabaseSpec, RemoteName, RemoteTable,
+};
 use tiaokuai_connectors::secret::SealKey;
 use tiaokuai_connectors::{
     FileFormatKind, FileSourceSpec, FileTable, JURISDICTION_COLUMN, UnavailableTable, UnionMember,
@@ -105,10 +107,7 @@ impl TableRegistry {
                 let kept = previous.and_then(|p| p.databases.get(&source.id));
                 let opened = open_database(&source, seal_key, kept);
                 if let Some(database) = &opened.database {
-                    databases.insert(
-                        source.id.clone(),
-                        (fingerprint(&source), database.clone()),
-                    );
+                    databases.insert(source.id.clone(), (fingerprint(&source), database.clone()));
                 }
                 if let [(_, only)] = opened.tables.as_slice() {
                     providers.insert(source.id.clone(), only.provider.clone());
@@ -307,7 +306,12 @@ fn open_database(
                     let name = RemoteName::parse(database.kind(), &table.remote)
                         .map_err(|e| e.to_string())?;
                     let pinned = schema::to_schema(&table.columns).map_err(|e| e.to_string())?;
-                    Ok(RemoteTable::provider(database.clone(), name, pinned))
+                    Ok(RemoteTable::provider(
+                        database.clone(),
+                        name,
+                        pinned,
+                        &table.remote_types,
+                    ))
                 })
                 .unwrap_or_else(|reason| {
                     let pinned = schema::to_schema(&table.columns)

@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 use tiaokuai_catalog::jurisdiction::RawJurisdiction;
 use tiaokuai_catalog::{
     Binding, Classification, ColumnDef, DatasetMember, DatasetRecord, JurisdictionCode, NewDataset,
     NewSource, RemoteTableDef, SkippedColumn, SourceKind, SourceRecord, TableDef, token,
 };
-use std::sync::Arc;
 use tiaokuai_connectors::database::DatabaseSource;
 use tiaokuai_connectors::{JURISDICTION_COLUMN, probe, secret};
 use tiaokuai_policies::{Action, Caller};
@@ -316,6 +316,7 @@ impl Engine {
                 remote,
                 columns,
                 skipped,
+                remote_types: found.remote_types,
             });
         }
         Ok(self.catalog.insert_source(NewSource {
@@ -491,7 +492,10 @@ impl Engine {
                         }
                     }
                     for c in &table.columns {
-                        if !now.iter().any(|n| n.name == c.name && n.data_type == c.data_type) {
+                        if !now
+                            .iter()
+                            .any(|n| n.name == c.name && n.data_type == c.data_type)
+                        {
                             removed.push(format!("{}.{}", table.table.name, c.name));
                         }
                     }
@@ -511,7 +515,11 @@ impl Engine {
             latency_ms: latency.as_millis() as u64,
             files: 0,
             bytes: 0,
-            columns: source.tables.iter().flat_map(|t| t.columns.clone()).collect(),
+            columns: source
+                .tables
+                .iter()
+                .flat_map(|t| t.columns.clone())
+                .collect(),
             added_columns: added,
             removed_columns: removed,
             repinned: false,

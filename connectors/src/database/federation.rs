@@ -9,6 +9,7 @@
 
 use std::any::Any;
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -44,14 +45,14 @@ use datafusion_federation::{
 use futures::StreamExt;
 
 use super::source::DatabaseSource;
-use super::sql::{Leaves, RemoteName, Writer, scan_statement};
+use super::sql::{Leaves, RemoteName, Writer, column_select, scan_statement};
 
 /// One table of a database source, with its pinned schema.
 #[derive(Debug)]
 pub struct RemoteTable {
     source: Arc<DatabaseSource>,
     name: RemoteName,
-    /// The remote column of each field, in field order.
+    /// How each field is selected, in field order (see [`column_select`]).
     columns: Vec<String>,
     schema: SchemaRef,
 }
@@ -62,8 +63,14 @@ impl RemoteTable {
         source: Arc<DatabaseSource>,
         name: RemoteName,
         schema: SchemaRef,
+        remote_types: &BTreeMap<String, String>,
     ) -> Arc<dyn TableProvider> {
-        let columns = schema.fields().iter().map(|f| f.name().clone()).collect();
+        let kind = source.kind();
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| column_select(kind, f.name(), remote_types.get(f.name()).map(String::as_str)))
+            .collect();
         let table = Arc::new(Self {
             source: source.clone(),
             name,
@@ -96,7 +103,10 @@ impl TableProvider for RemoteTable {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![TableProviderFilterPushDown::Unsupported; filters.len()])
+        Ok(vec![
+            TableProviderFilterPushDown::Unsupported;
+            filters.len()
+        ])
     }
 
     /// A plain scan, for plans the pushdown leaves alone (union members, subqueries in
@@ -118,7 +128,11 @@ impl TableProvider for RemoteTable {
             statement.push_str(&format!(" LIMIT {limit}"));
         }
         let schema = Arc::new(self.schema.project(&indices)?);
-        Ok(Arc::new(RemoteExec::new(self.source.clone(), statement, schema)))
+        Ok(Arc::new(RemoteExec::new(
+            self.source.clone(),
+            statement,
+            schema,
+        )))
     }
 }
 
@@ -204,7 +218,11 @@ impl UserDefinedLogicalNodeCore for PolicyFence {
         write!(f, "PolicyFence")
     }
 
-    fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> Result<Self> {
+    fn with_exprs_and_inputs(
+        &self,
+        _exprs: Vec<Expr>,
+        mut inputs: Vec<LogicalPlan>,
+    ) -> Result<Self> {
         Ok(Self {
             input: inputs.swap_remove(0),
         })
@@ -305,7 +323,9 @@ pub struct RemoteQuery {
 
 impl PartialEq for RemoteQuery {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.source, &other.source) && self.sql == other.sql && self.schema == other.schema
+        Arc::ptr_eq(&self.source, &other.source)
+            && self.sql == other.sql
+            && self.schema == other.schema
     }
 }
 
@@ -342,7 +362,12 @@ impl UserDefinedLogicalNodeCore for RemoteQuery {
     }
 
     fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "RemoteQuery: source={} sql={}", self.source.name(), self.sql)
+        write!(
+            f,
+            "RemoteQuery: source={} sql={}",
+            self.source.name(),
+            self.sql
+        )
     }
 
     fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, _inputs: Vec<LogicalPlan>) -> Result<Self> {
@@ -411,7 +436,12 @@ impl RemoteExec {
 
 impl DisplayAs for RemoteExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "RemoteQueryExec: source={} sql={}", self.source.name(), self.sql)
+        write!(
+            f,
+            "RemoteQueryExec: source={} sql={}",
+            self.source.name(),
+            self.sql
+        )
     }
 }
 
@@ -473,16 +503,27 @@ impl ExecutionPlan for RemoteExec {
             )));
         }
         // no column is needed, only the number of rows: the statement selects a placeholder
-        let counted = Arc::new(Schema::new(vec![Field::new("c_rows", DataType::Int64, true)]));
+        let counted = Arc::new(Schema::new(vec![Field::new(
+            "c_rows",
+            DataType::Int64,
+            true,
+        )]));
         let rows = self.source.query(self.sql.clone(), counted);
         let schema = self.schema.clone();
         let stream = rows.map(move |batch| {
             let batch = batch?;
             baseline.record_output(batch.num_rows());
             let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-            Ok(RecordBatch::try_new_with_options(schema.clone(), Vec::new(), &options)?)
+            Ok(RecordBatch::try_new_with_options(
+                schema.clone(),
+                Vec::new(),
+                &options,
+            )?)
         });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream)))
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            stream,
+        )))
     }
 
     fn metrics(&self) -> Option<MetricsSet> {

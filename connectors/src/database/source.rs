@@ -96,6 +96,8 @@ impl fmt::Debug for DatabaseSource {
 pub struct RemoteSchema {
     pub schema: SchemaRef,
     pub skipped: Vec<Skipped>,
+    /// Each served column's type as the database names it.
+    pub remote_types: std::collections::BTreeMap<String, String>,
 }
 
 impl DatabaseSource {
@@ -203,7 +205,10 @@ impl DatabaseSource {
                         }
                         .to_owned(),
                     ),
-                    ("connection_pool_size".to_owned(), spec.limits.pool_size.to_string()),
+                    (
+                        "connection_pool_size".to_owned(),
+                        spec.limits.pool_size.to_string(),
+                    ),
                     ("application_name".to_owned(), "tiaokuai".to_owned()),
                 ]);
                 // read-only sessions in the engine's time zone, so that date and time
@@ -291,6 +296,7 @@ impl DatabaseSource {
                     Ok(RemoteSchema {
                         schema: Arc::new(schema),
                         skipped,
+                        remote_types: Default::default(),
                     })
                 }
                 backend => self.server_table_schema(backend, &reference).await,
@@ -358,7 +364,11 @@ impl DatabaseSource {
                     read.fields()
                         .iter()
                         .filter(|f| readable(f.name()))
-                        .map(|f| f.as_ref().clone().with_data_type(served_type(f.data_type())))
+                        .map(|f| {
+                            f.as_ref()
+                                .clone()
+                                .with_data_type(served_type(f.data_type()))
+                        })
                         .collect::<Vec<_>>(),
                 ))
             }
@@ -374,6 +384,11 @@ impl DatabaseSource {
             )),
             Backend::Sqlite(_) => unreachable!("SQLite schemas are read directly"),
         };
+        let remote_types = columns
+            .iter()
+            .filter(|(name, _)| schema.field_with_name(name).is_ok())
+            .cloned()
+            .collect();
         let skipped = columns
             .into_iter()
             .filter(|(name, _)| schema.field_with_name(name).is_err())
@@ -383,7 +398,11 @@ impl DatabaseSource {
                 reason: "no Arrow type maps this database type".into(),
             })
             .collect();
-        Ok(RemoteSchema { schema, skipped })
+        Ok(RemoteSchema {
+            schema,
+            skipped,
+            remote_types,
+        })
     }
 
     /// Runs a statement whose columns are all text, for catalog lookups.
@@ -466,7 +485,11 @@ impl DatabaseSource {
     /// Runs a statement and streams its rows cast to `schema`. The query waits for one of the
     /// source's permits and holds it until its last row; the whole of it, waiting included,
     /// is bounded by the source's query time limit.
-    pub fn query(self: &Arc<Self>, statement: String, schema: SchemaRef) -> SendableRecordBatchStream {
+    pub fn query(
+        self: &Arc<Self>,
+        statement: String,
+        schema: SchemaRef,
+    ) -> SendableRecordBatchStream {
         let source = Arc::clone(self);
         let expected = schema.clone();
         let limit = self.spec.limits.query_timeout;

@@ -300,8 +300,16 @@ mod tests {
         );
         assert_eq!(spec.tls, TlsMode::Disable);
         assert_eq!(spec.limits.query_timeout, Duration::from_millis(1500));
-        let mysql = parse(DatabaseKind::Mysql, "mysql://root@127.0.0.1/test", json!({})).unwrap();
-        assert!(matches!(mysql.location, Location::Server { port: 3306, .. }));
+        let mysql = parse(
+            DatabaseKind::Mysql,
+            "mysql://root@127.0.0.1/test",
+            json!({}),
+        )
+        .unwrap();
+        assert!(matches!(
+            mysql.location,
+            Location::Server { port: 3306, .. }
+        ));
         assert_eq!(mysql.tls, TlsMode::Prefer);
     }
 
@@ -318,8 +326,22 @@ mod tests {
             let error = parse(kind, url, json!({})).unwrap_err().to_string();
             assert!(!error.contains("pw"), "{error}");
         }
-        assert!(parse(DatabaseKind::Mysql, "mysql://u@h/d", json!({"pool_size": 0})).is_err());
-        assert!(parse(DatabaseKind::Mysql, "mysql://u@h/d", json!({"password": "x"})).is_err());
+        assert!(
+            parse(
+                DatabaseKind::Mysql,
+                "mysql://u@h/d",
+                json!({"pool_size": 0})
+            )
+            .is_err()
+        );
+        assert!(
+            parse(
+                DatabaseKind::Mysql,
+                "mysql://u@h/d",
+                json!({"password": "x"})
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -334,6 +356,10 @@ mod tests {
             None,
         );
         // the reference does not resolve in this test's environment: a clear error, no value
-        assert!(spec.unwrap_err().to_string().contains("TIAOKUAI_SPEC_TEST_PW"));
+        assert!(
+            spec.unwrap_err()
+                .to_string()
+                .contains("TIAOKUAI_SPEC_TEST_PW")
+        );
     }
 }

@@ -23,14 +23,14 @@
 //! Every fragment's output columns are named `c0, c1, …` in the order of its plan's schema.
 
 use datafusion::arrow::datatypes::DataType;
+use datafusion::common::NullEquality;
 use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::logical_expr::expr::{AggregateFunction, Alias, InList, Like, ScalarFunction};
 use datafusion::logical_expr::logical_plan::{FetchType, SkipType};
 use datafusion::logical_expr::{
-    Aggregate, BinaryExpr, Between, Case, Cast, Expr, ExprSchemable, Filter, Join, JoinType,
-    Limit, LogicalPlan, Operator, Projection, Sort, SortExpr, TableScan,
+    Aggregate, Between, BinaryExpr, Case, Cast, Expr, ExprSchemable, Filter, Join, JoinType, Limit,
+    LogicalPlan, Operator, Projection, Sort, SortExpr, TableScan,
 };
-use datafusion::common::NullEquality;
 
 use super::spec::DatabaseKind;
 use crate::error::{ConnectorError, Result};
@@ -120,13 +120,22 @@ pub fn columns_query(kind: DatabaseKind, name: &RemoteName) -> String {
     }
 }
 
-/// `SELECT` of every listed column of a table, named `c0, c1, …`; with no column, one
-/// placeholder so the statement still counts rows.
+/// How a table's column is read: its quoted name, or for PostgreSQL's blank-padded
+/// `character(n)` the text value, whose comparisons then mean the same as DataFusion's.
+pub fn column_select(kind: DatabaseKind, name: &str, remote_type: Option<&str>) -> String {
+    match (kind, remote_type) {
+        (DatabaseKind::Postgres, Some("character")) => format!("CAST({} AS text)", ident(kind, name)),
+        _ => ident(kind, name),
+    }
+}
+
+/// `SELECT` of the given column expressions of a table, named `c0, c1, …`; with no column,
+/// one placeholder so the statement still counts rows.
 pub fn scan_statement(kind: DatabaseKind, name: &RemoteName, columns: &[&str]) -> String {
     let items = columns
         .iter()
         .enumerate()
-        .map(|(i, c)| format!("{} AS c{i}", ident(kind, c)))
+        .map(|(i, c)| format!("{c} AS c{i}"))
         .collect();
     format!("SELECT {} FROM {}", select_list(items), name.sql(kind))
 }
@@ -141,8 +150,8 @@ fn select_list(items: Vec<String>) -> String {
 
 /// What the writer needs to know about the plan's leaves.
 pub trait Leaves {
-    /// For a scan of this database's table: its remote name and the remote column names of
-    /// the table's fields, in field order.
+    /// For a scan of this database's table: its remote name and how each of the table's
+    /// fields is selected (see [`column_select`]), in field order.
     fn table(&self, scan: &TableScan) -> Option<(RemoteName, Vec<String>)>;
 
     /// For a policy fence: its input.
@@ -263,7 +272,9 @@ impl Writer<'_> {
     }
 
     fn columns(scope_alias: &str, width: usize) -> Vec<String> {
-        (0..width).map(|i| format!("{scope_alias}.c{i} AS c{i}")).collect()
+        (0..width)
+            .map(|i| format!("{scope_alias}.c{i} AS c{i}"))
+            .collect()
     }
 
     fn scan(&self, scan: &TableScan) -> Option<Fragment> {
@@ -278,7 +289,9 @@ impl Writer<'_> {
                 .collect::<Option<_>>()?,
             None => columns.iter().map(String::as_str).collect(),
         };
-        Some(Fragment::plain(scan_statement(self.kind, &name, &projected)))
+        Some(Fragment::plain(scan_statement(
+            self.kind, &name, &projected,
+        )))
     }
 
     fn fence(&self, plan: &LogicalPlan, input: &LogicalPlan) -> Option<Fragment> {
@@ -290,9 +303,9 @@ impl Writer<'_> {
             DatabaseKind::Sqlite => "LIMIT -1",
         };
         Some(Fragment::plain(format!(
-                "SELECT {} FROM ({inner}) q {fence}",
-                select_list(Self::columns("q", width))
-            )))
+            "SELECT {} FROM ({inner}) q {fence}",
+            select_list(Self::columns("q", width))
+        )))
     }
 
     fn projection(&self, projection: &Projection) -> Option<Fragment> {
@@ -309,7 +322,10 @@ impl Writer<'_> {
             return Some(self.ordered(Ordered { items, ..ordered }));
         }
         let inner = input.sql;
-        Some(Fragment::plain(format!("SELECT {} FROM ({inner}) q", select_list(items))))
+        Some(Fragment::plain(format!(
+            "SELECT {} FROM ({inner}) q",
+            select_list(items)
+        )))
     }
 
     fn filter(&self, filter: &Filter) -> Option<Fragment> {
@@ -318,9 +334,9 @@ impl Writer<'_> {
         let predicate = self.expr(&filter.predicate, &scope)?;
         let width = filter.input.schema().fields().len();
         Some(Fragment::plain(format!(
-                "SELECT {} FROM ({inner}) q WHERE {predicate}",
-                select_list(Self::columns("q", width))
-            )))
+            "SELECT {} FROM ({inner}) q WHERE {predicate}",
+            select_list(Self::columns("q", width))
+        )))
     }
 
     fn aggregate(&self, aggregate: &Aggregate) -> Option<Fragment> {
@@ -364,7 +380,10 @@ impl Writer<'_> {
         } else {
             format!(" GROUP BY {}", keys.join(", "))
         };
-        Some(Fragment::plain(format!("SELECT {} FROM ({inner}) q{group_by}", select_list(items))))
+        Some(Fragment::plain(format!(
+            "SELECT {} FROM ({inner}) q{group_by}",
+            select_list(items)
+        )))
     }
 
     fn aggregate_expr(&self, expr: &Expr, scope: &Scope) -> Option<String> {
@@ -568,10 +587,10 @@ impl Writer<'_> {
             .chain((0..right_width).map(|i| format!("r.c{i} AS c{}", left_width + i)))
             .collect();
         Some(Fragment::plain(format!(
-                "SELECT {} FROM ({left}) l {kind} ({right}) r ON {}",
-                select_list(items),
-                conditions.join(" AND ")
-            )))
+            "SELECT {} FROM ({left}) l {kind} ({right}) r ON {}",
+            select_list(items),
+            conditions.join(" AND ")
+        )))
     }
 
     fn type_family(&self, expr: &Expr, scope: &Scope) -> Option<Family> {
@@ -603,7 +622,9 @@ impl Writer<'_> {
             _ => return None,
         };
         Some(match (family, self.kind) {
-            (Family::Text, DatabaseKind::Postgres) if !matches!(op, Operator::Eq | Operator::NotEq) => {
+            (Family::Text, DatabaseKind::Postgres)
+                if !matches!(op, Operator::Eq | Operator::NotEq) =>
+            {
                 format!("({l} {symbol} {r} COLLATE \"C\")")
             }
             (Family::Text, DatabaseKind::Mysql) => {
@@ -635,10 +656,8 @@ impl Writer<'_> {
                 }
                 _ => self.compare(left, *op, right, scope),
             },
-            Expr::Not(inner) => {
-                (self.type_family(inner, scope)? == Family::Boolean)
-                    .then(|| Some(format!("(NOT {})", self.expr(inner, scope)?)))?
-            }
+            Expr::Not(inner) => (self.type_family(inner, scope)? == Family::Boolean)
+                .then(|| Some(format!("(NOT {})", self.expr(inner, scope)?)))?,
             Expr::IsNull(inner) => Some(format!("({} IS NULL)", self.expr(inner, scope)?)),
             Expr::IsNotNull(inner) => Some(format!("({} IS NOT NULL)", self.expr(inner, scope)?)),
             Expr::Between(Between {
@@ -663,7 +682,11 @@ impl Writer<'_> {
                 list,
                 negated,
             }) => {
-                if list.is_empty() || list.iter().any(|e| !matches!(e, Expr::Literal(v, _) if !v.is_null())) {
+                if list.is_empty()
+                    || list
+                        .iter()
+                        .any(|e| !matches!(e, Expr::Literal(v, _) if !v.is_null()))
+                {
                     return None;
                 }
                 let any = list
@@ -707,7 +730,8 @@ impl Writer<'_> {
                     ("substr", [text, start, length])
                         if self.type_family(text, scope)? == Family::Text =>
                     {
-                        let (Some(start), Some(length)) = (positive(start), positive(length)) else {
+                        let (Some(start), Some(length)) = (positive(start), positive(length))
+                        else {
                             return None;
                         };
                         if start == 0 {
@@ -724,8 +748,9 @@ impl Writer<'_> {
                         let parts = parts
                             .iter()
                             .map(|p| {
-                                (self.type_family(p, scope)? == Family::Text)
-                                    .then(|| Some(format!("COALESCE({}, '')", self.expr(p, scope)?)))?
+                                (self.type_family(p, scope)? == Family::Text).then(|| {
+                                    Some(format!("COALESCE({}, '')", self.expr(p, scope)?))
+                                })?
                             })
                             .collect::<Option<Vec<_>>>()?;
                         Some(match self.kind {
@@ -783,8 +808,10 @@ impl Writer<'_> {
             DatabaseKind::Mysql => {
                 // byte-wise LIKE: '%' is safe on UTF-8, '_' would match one byte; escapes and
                 // quotes are not written for MySQL at all
-                if pieces.iter().any(|p| matches!(p, LikePiece::One) || matches!(p, LikePiece::Char(c) if *c == '\\' || *c == '"'))
-                    || pattern.contains('\\')
+                if pieces.iter().any(|p| {
+                    matches!(p, LikePiece::One)
+                        || matches!(p, LikePiece::Char(c) if *c == '\\' || *c == '"')
+                }) || pattern.contains('\\')
                 {
                     return None;
                 }
@@ -866,9 +893,9 @@ fn positive(expr: &Expr) -> Option<u64> {
 
 fn text_value(value: &ScalarValue) -> Option<&str> {
     match value {
-        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
-            Some(s.as_str())
-        }
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => Some(s.as_str()),
         _ => None,
     }
 }
@@ -947,7 +974,9 @@ mod tests {
         let name = RemoteName::parse(DatabaseKind::Postgres, "public.people").unwrap();
         assert_eq!(name.sql(DatabaseKind::Postgres), "\"public\".\"people\"");
         assert_eq!(
-            RemoteName::parse(DatabaseKind::Mysql, "people").unwrap().sql(DatabaseKind::Mysql),
+            RemoteName::parse(DatabaseKind::Mysql, "people")
+                .unwrap()
+                .sql(DatabaseKind::Mysql),
             "`people`"
         );
         assert!(RemoteName::parse(DatabaseKind::Postgres, "a\".b").is_err());

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder,
-    Float64Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder,
+    Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use rusqlite::types::ValueRef;
@@ -82,7 +82,10 @@ fn decimal_type(upper: &str) -> Option<DataType> {
 }
 
 /// The readable columns of `table` and the ones left out.
-pub fn table_schema(connection: &Connection, table: &str) -> Result<(Schema, Vec<Skipped>), String> {
+pub fn table_schema(
+    connection: &Connection,
+    table: &str,
+) -> Result<(Schema, Vec<Skipped>), String> {
     let mut statement = connection
         .prepare("SELECT name, type, \"notnull\" FROM pragma_table_info(?1)")
         .map_err(|e| e.to_string())?;
@@ -125,9 +128,10 @@ pub fn reading_schema(expected: &Schema) -> SchemaRef {
                 t if t.is_integer() => DataType::Int64,
                 t if t.is_floating() => DataType::Float64,
                 DataType::Timestamp(_, _) => DataType::Timestamp(TimeUnit::Microsecond, None),
-                DataType::Boolean | DataType::Binary | DataType::Date32 | DataType::Decimal128(_, _) => {
-                    f.data_type().clone()
-                }
+                DataType::Boolean
+                | DataType::Binary
+                | DataType::Date32
+                | DataType::Decimal128(_, _) => f.data_type().clone(),
                 _ => DataType::Utf8,
             };
             Field::new(f.name(), data_type, true)
@@ -221,7 +225,11 @@ fn finish(schema: &SchemaRef, builders: &mut [Column]) -> Result<RecordBatch, St
                 Column::Time(b) => Arc::new(b.finish()),
                 Column::Decimal(b, p, s) => {
                     let array = b.finish();
-                    Arc::new(array.with_precision_and_scale(*p, *s).expect("checked type"))
+                    Arc::new(
+                        array
+                            .with_precision_and_scale(*p, *s)
+                            .expect("checked type"),
+                    )
                 }
             }
         })
@@ -246,7 +254,8 @@ fn mismatch(field: &Field, value: ValueRef<'_>) -> String {
 }
 
 fn text<'a>(field: &Field, bytes: &'a [u8]) -> Result<&'a str, String> {
-    std::str::from_utf8(bytes).map_err(|_| format!("column {:?} holds text that is not UTF-8", field.name()))
+    std::str::from_utf8(bytes)
+        .map_err(|_| format!("column {:?} holds text that is not UTF-8", field.name()))
 }
 
 fn append(column: &mut Column, field: &Field, value: ValueRef<'_>) -> Result<(), String> {
@@ -282,8 +291,12 @@ fn append(column: &mut Column, field: &Field, value: ValueRef<'_>) -> Result<(),
                 ValueRef::Text(t) => text(field, t)?.to_owned(),
                 other => return Err(mismatch(field, other)),
             };
-            let parsed = parse_decimal(&repr, *p, *s)
-                .ok_or_else(|| format!("column {:?} holds {repr:?}, which is not a DECIMAL({p},{s})", field.name()))?;
+            let parsed = parse_decimal(&repr, *p, *s).ok_or_else(|| {
+                format!(
+                    "column {:?} holds {repr:?}, which is not a DECIMAL({p},{s})",
+                    field.name()
+                )
+            })?;
             b.append_value(parsed);
         }
         (_, other) => return Err(mismatch(field, other)),
@@ -292,25 +305,39 @@ fn append(column: &mut Column, field: &Field, value: ValueRef<'_>) -> Result<(),
 }
 
 fn parse_date(field: &Field, value: &str) -> Result<i32, String> {
-    let date = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .map_err(|_| format!("column {:?} holds {value:?}, which is not a date (YYYY-MM-DD)", field.name()))?;
+    let date = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| {
+        format!(
+            "column {:?} holds {value:?}, which is not a date (YYYY-MM-DD)",
+            field.name()
+        )
+    })?;
     let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
     Ok((date - epoch).num_days() as i32)
 }
 
 fn parse_timestamp(field: &Field, value: &str) -> Result<i64, String> {
-    let parsed = ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
-        .iter()
-        .find_map(|format| {
-            chrono::NaiveDateTime::parse_from_str(value, format)
-                .ok()
-                .or_else(|| {
-                    chrono::NaiveDate::parse_from_str(value, format)
-                        .ok()
-                        .and_then(|d| d.and_hms_opt(0, 0, 0))
-                })
-        })
-        .ok_or_else(|| format!("column {:?} holds {value:?}, which is not a timestamp", field.name()))?;
+    let parsed = [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d",
+    ]
+    .iter()
+    .find_map(|format| {
+        chrono::NaiveDateTime::parse_from_str(value, format)
+            .ok()
+            .or_else(|| {
+                chrono::NaiveDate::parse_from_str(value, format)
+                    .ok()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+            })
+    })
+    .ok_or_else(|| {
+        format!(
+            "column {:?} holds {value:?}, which is not a timestamp",
+            field.name()
+        )
+    })?;
     Ok(parsed.and_utc().timestamp_micros())
 }
 
@@ -322,7 +349,10 @@ mod tests {
     fn declared_types() {
         assert_eq!(arrow_type("INTEGER"), Some(DataType::Int64));
         assert_eq!(arrow_type("varchar(20)"), Some(DataType::Utf8));
-        assert_eq!(arrow_type("DECIMAL(12, 2)"), Some(DataType::Decimal128(12, 2)));
+        assert_eq!(
+            arrow_type("DECIMAL(12, 2)"),
+            Some(DataType::Decimal128(12, 2))
+        );
         assert_eq!(arrow_type("NUMERIC"), None);
         assert_eq!(arrow_type(""), None);
         assert_eq!(arrow_type("DATE"), Some(DataType::Date32));
@@ -346,10 +376,15 @@ mod tests {
         assert!(skipped.is_empty());
         let schema = Arc::new(schema);
         let mut batches = Vec::new();
-        run(&c, "SELECT id, amount, day, note FROM t WHERE id < 3", &schema, &mut |b| {
-            batches.push(b);
-            true
-        })
+        run(
+            &c,
+            "SELECT id, amount, day, note FROM t WHERE id < 3",
+            &schema,
+            &mut |b| {
+                batches.push(b);
+                true
+            },
+        )
         .unwrap();
         assert_eq!(batches[0].num_rows(), 2);
         // SUM overflows at the third row: the statement fails instead of answering short

@@ -29,7 +29,10 @@ pub fn parse_decimal(text: &str, precision: u8, scale: i8) -> Option<i128> {
     let fraction = fraction.trim_end_matches('0');
     let scale = usize::try_from(scale).ok()?;
     if whole.is_empty() && fraction.is_empty()
-        || !whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit())
+        || !whole
+            .bytes()
+            .chain(fraction.bytes())
+            .all(|b| b.is_ascii_digit())
         || fraction.len() > scale
     {
         return None;
@@ -95,11 +98,28 @@ pub fn mysql_type(declared: &str) -> Option<DataType> {
     if starts("time") {
         return Some(DataType::Time64(TimeUnit::Nanosecond));
     }
-    let text = ["char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set", "json"];
+    let text = [
+        "char",
+        "varchar",
+        "tinytext",
+        "text",
+        "mediumtext",
+        "longtext",
+        "enum",
+        "set",
+        "json",
+    ];
     if text.iter().any(|p| starts(p)) {
         return Some(DataType::Utf8);
     }
-    let bytes = ["binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"];
+    let bytes = [
+        "binary",
+        "varbinary",
+        "tinyblob",
+        "blob",
+        "mediumblob",
+        "longblob",
+    ];
     if bytes.iter().any(|p| starts(p)) {
         return Some(DataType::Binary);
     }
@@ -111,7 +131,9 @@ pub fn mysql_type(declared: &str) -> Option<DataType> {
 pub fn served_type(data_type: &DataType) -> DataType {
     match data_type {
         DataType::LargeUtf8 | DataType::Utf8View => DataType::Utf8,
-        DataType::Dictionary(_, value) if matches!(value.as_ref(), DataType::Utf8 | DataType::LargeUtf8) => {
+        DataType::Dictionary(_, value)
+            if matches!(value.as_ref(), DataType::Utf8 | DataType::LargeUtf8) =>
+        {
             DataType::Utf8
         }
         DataType::LargeBinary | DataType::BinaryView => DataType::Binary,
@@ -164,8 +186,14 @@ mod tests {
         assert_eq!(mysql_type("int(11) unsigned"), Some(DataType::UInt32));
         assert_eq!(mysql_type("tinyint(1)"), Some(DataType::Boolean));
         assert_eq!(mysql_type("year(4)"), Some(DataType::Int16));
-        assert_eq!(mysql_type("decimal(12,2)"), Some(DataType::Decimal128(12, 2)));
-        assert_eq!(mysql_type("datetime(3)"), Some(DataType::Timestamp(TimeUnit::Microsecond, None)));
+        assert_eq!(
+            mysql_type("decimal(12,2)"),
+            Some(DataType::Decimal128(12, 2))
+        );
+        assert_eq!(
+            mysql_type("datetime(3)"),
+            Some(DataType::Timestamp(TimeUnit::Microsecond, None))
+        );
         assert_eq!(mysql_type("enum('ok','sad')"), Some(DataType::Utf8));
         assert_eq!(mysql_type("bit(8)"), None);
         assert_eq!(mysql_type("point"), None);

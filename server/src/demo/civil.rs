@@ -66,7 +66,11 @@ pub fn write(path: &Path, villages: &[Village<'_>], seed: u64) -> rusqlite::Resu
         let mut rng = data::village_rng(seed, village.code, STREAM_CIVIL);
         for _ in 0..rng.random_range(ELDERLY_PER_VILLAGE) {
             person += 1;
-            let gender = if rng.random_bool(0.6) { Gender::Female } else { Gender::Male };
+            let gender = if rng.random_bool(0.6) {
+                Gender::Female
+            } else {
+                Gender::Male
+            };
             let age = data::elder_age(&mut rng, 70);
             let birth = data::birth_date(&mut rng, age);
             let surname = data::surname(&mut rng);
@@ -74,10 +78,23 @@ pub fn write(path: &Path, villages: &[Village<'_>], seed: u64) -> rusqlite::Resu
             let id_card = data::id_number(birth, 100 + (person % 800) as u16);
             let phone = data::phone_number(&mut rng, age);
             let care = ["自理", "半失能", "失能"][rng.random_range(0..3)];
-            let listed = date(2015 + rng.random_range(0..9), 1 + rng.random_range(0..12), 1);
+            let listed = date(
+                2015 + rng.random_range(0..9),
+                1 + rng.random_range(0..12),
+                1,
+            );
             tx.execute(
                 "INSERT INTO elderly_alone VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![person, village.code, name, id_card, phone, birth.year(), care, listed.to_string()],
+                params![
+                    person,
+                    village.code,
+                    name,
+                    id_card,
+                    phone,
+                    birth.year(),
+                    care,
+                    listed.to_string()
+                ],
             )?;
             let base = match care {
                 "失能" => 600,
@@ -89,7 +106,14 @@ pub fn write(path: &Path, villages: &[Village<'_>], seed: u64) -> rusqlite::Resu
                 let cents = base * 100 + rng.random_range(0..5000);
                 tx.execute(
                     "INSERT INTO subsidies VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![subsidy, person, village.code, date(SUBSIDY_YEAR, month, 1).to_string(), "养老服务补贴", format!("{}.{:02}", cents / 100, cents % 100)],
+                    params![
+                        subsidy,
+                        person,
+                        village.code,
+                        date(SUBSIDY_YEAR, month, 1).to_string(),
+                        "养老服务补贴",
+                        format!("{}.{:02}", cents / 100, cents % 100)
+                    ],
                 )?;
             }
             for _ in 0..rng.random_range(2..=10) {
@@ -98,7 +122,15 @@ pub fn write(path: &Path, villages: &[Village<'_>], seed: u64) -> rusqlite::Resu
                 let note = NOTES[rng.random_range(0..NOTES.len())];
                 tx.execute(
                     "INSERT INTO visits VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![visit, person, village.code, day.to_string(), rng.random_range(10..=90), rng.random_bool(0.93), (!note.is_empty()).then_some(note)],
+                    params![
+                        visit,
+                        person,
+                        village.code,
+                        day.to_string(),
+                        rng.random_range(10..=90),
+                        rng.random_bool(0.93),
+                        (!note.is_empty()).then_some(note)
+                    ],
                 )?;
             }
         }

@@ -48,7 +48,10 @@ pub async fn get_source(
         .ok_or_else(|| ApiError::not_found(format!("source {id:?} not found")))?;
     let mut answer = to_json(source).0;
     if let (Some(state), Value::Object(fields)) = (app.engine.source_state(&id), &mut answer) {
-        fields.insert("state".into(), serde_json::to_value(state).unwrap_or(Value::Null));
+        fields.insert(
+            "state".into(),
+            serde_json::to_value(state).unwrap_or(Value::Null),
+        );
     }
     Ok(Json(answer))
 }
