@@ -69,7 +69,13 @@ impl RemoteTable {
         let columns = schema
             .fields()
             .iter()
-            .map(|f| column_select(kind, f.name(), remote_types.get(f.name()).map(String::as_str)))
+            .map(|f| {
+                column_select(
+                    kind,
+                    f.name(),
+                    remote_types.get(f.name()).map(String::as_str),
+                )
+            })
             .collect();
         let table = Arc::new(Self {
             source: source.clone(),

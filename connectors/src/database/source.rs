@@ -476,7 +476,7 @@ impl DatabaseSource {
         });
         let stream = async_stream::stream! {
             while let Some(item) = receiver.recv().await {
-                yield item.map_err(|m| DataFusionError::Execution(m));
+                yield item.map_err(DataFusionError::Execution);
             }
         };
         Box::pin(RecordBatchStreamAdapter::new(schema, stream))

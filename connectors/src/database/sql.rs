@@ -124,7 +124,9 @@ pub fn columns_query(kind: DatabaseKind, name: &RemoteName) -> String {
 /// `character(n)` the text value, whose comparisons then mean the same as DataFusion's.
 pub fn column_select(kind: DatabaseKind, name: &str, remote_type: Option<&str>) -> String {
     match (kind, remote_type) {
-        (DatabaseKind::Postgres, Some("character")) => format!("CAST({} AS text)", ident(kind, name)),
+        (DatabaseKind::Postgres, Some("character")) => {
+            format!("CAST({} AS text)", ident(kind, name))
+        }
         _ => ident(kind, name),
     }
 }
@@ -402,12 +404,12 @@ impl Writer<'_> {
         let [argument] = params.args.as_slice() else {
             return None;
         };
-        if name == "count" && !params.distinct {
-            if let Expr::Literal(value, _) = argument
-                && !value.is_null()
-            {
-                return Some("count(*)".to_owned());
-            }
+        if name == "count"
+            && !params.distinct
+            && let Expr::Literal(value, _) = argument
+            && !value.is_null()
+        {
+            return Some("count(*)".to_owned());
         }
         // an integer sum widened to an exact decimal (see the engine's checked sum)
         if name == "sum"

@@ -159,12 +159,9 @@ pub fn run(
     let mut rows = statement.raw_query();
     let mut builders = new_builders(schema);
     let mut count = 0;
-    loop {
-        // an error while stepping (overflow, a busy file, a corrupt page) ends the query
-        // with that error: the rows so far are not an answer
-        let Some(row) = rows.next().map_err(|e| e.to_string())? else {
-            break;
-        };
+    // an error while stepping (overflow, a busy file, a corrupt page) ends the query with
+    // that error: the rows so far are not an answer
+    while let Some(row) = rows.next().map_err(|e| e.to_string())? {
         for (index, builder) in builders.iter_mut().enumerate() {
             let value = row.get_ref(index).map_err(|e| e.to_string())?;
             append(builder, schema.field(index), value)?;
