@@ -17,7 +17,7 @@ use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::expr_rewriter::unnormalize_col;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_expr::expressions::{Column, Literal};
+use datafusion::physical_expr::expressions::{CastExpr, Column, Literal};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::projection::ProjectionExec;
@@ -185,14 +185,27 @@ impl TableProvider for UnionTable {
                     let name = self.schema.field(index).name().clone();
                     if index == 0 {
                         let code = ScalarValue::Utf8(Some(member.jurisdiction.clone()));
-                        (Arc::new(Literal::new(code)) as Arc<dyn PhysicalExpr>, name)
+                        Ok((Arc::new(Literal::new(code)) as Arc<dyn PhysicalExpr>, name))
                     } else {
-                        let column = Column::new(&name, next_member_column);
+                        let column: Arc<dyn PhysicalExpr> =
+                            Arc::new(Column::new(&name, next_member_column));
+                        let found = scan.schema().field(next_member_column).data_type().clone();
                         next_member_column += 1;
-                        (Arc::new(column) as Arc<dyn PhysicalExpr>, name)
+                        // members stored differently (a database's text beside Parquet's string
+                        // views) are read as the union's type
+                        let wanted = self.schema.field(index).data_type();
+                        if &found == wanted {
+                            Ok((column, name))
+                        } else {
+                            Ok((
+                                Arc::new(CastExpr::new(column, wanted.clone(), None))
+                                    as Arc<dyn PhysicalExpr>,
+                                name,
+                            ))
+                        }
                     }
                 })
-                .collect();
+                .collect::<DfResult<_>>()?;
             inputs.push(Arc::new(ProjectionExec::try_new(exprs, scan)?) as Arc<dyn ExecutionPlan>);
         }
         UnionExec::try_new(inputs)

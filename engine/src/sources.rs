@@ -654,11 +654,17 @@ impl Engine {
     }
 }
 
+/// Whether two members have the same columns; text is text however it is stored (Parquet's
+/// string views, a database's strings), and the union reads every member as its own type.
 fn same_columns(a: &[ColumnDef], b: &[ColumnDef]) -> bool {
+    let kind = |t: &str| match t {
+        "Utf8" | "Utf8View" | "LargeUtf8" => "text".to_owned(),
+        other => other.to_owned(),
+    };
     a.len() == b.len()
         && a.iter()
             .zip(b)
-            .all(|(x, y)| x.name == y.name && x.data_type == y.data_type)
+            .all(|(x, y)| x.name == y.name && kind(&x.data_type) == kind(&y.data_type))
 }
 
 fn unavailable(source: &SourceRecord, message: String) -> CheckReport {

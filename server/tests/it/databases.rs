@@ -225,6 +225,13 @@ async fn registers_answers_and_is_removed(server: &TestServer, body: Value, rows
         .unwrap();
     assert_eq!(report["status"], "ok", "{report}");
     assert!(report["latency_ms"].is_u64(), "{report}");
+    let checked: Vec<&str> = report["columns"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no columns: {report}"))
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(checked, columns, "{report}");
 
     let deleted = server
         .delete(ADMIN_TOKEN, &format!("/v1/sources/{id}"))
@@ -788,6 +795,8 @@ async fn a_failing_source_fails_alone() {
         started.elapsed()
     );
     assert_eq!(report["status"], "unavailable", "{report}");
+    let message = report["message"].as_str().unwrap_or_default();
+    assert!(message.contains("majin_civil_pg"), "{report}");
     assert_no_secret(&secret, "the check", &report.to_string());
     let fetched = server
         .get(ADMIN_TOKEN, &format!("/v1/sources/{id}"))
