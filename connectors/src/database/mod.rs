@@ -8,6 +8,12 @@
 //! - [`federation`]: tables, the pushdown rule, the policy fence and the remote execution plan.
 //! - [`types`]: columns left out, exact decimals, casting what arrives to the pinned schema.
 
+use std::sync::Arc;
+
+use datafusion::common::tree_node::{Transformed, TreeNodeRecursion};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
+
 pub mod federation;
 pub mod source;
 pub mod spec;
@@ -23,7 +29,69 @@ pub use types::Skipped;
 
 /// DataFusion's optimizer rules with datafusion-federation's rule in place, which hands the
 /// sub-plans over one database to that database's pushdown.
-pub fn optimizer_rules()
--> Vec<std::sync::Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> {
+pub fn optimizer_rules() -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
     datafusion_federation::default_optimizer_rules()
+        .into_iter()
+        .map(|rule| {
+            if rule.name() == FEDERATION {
+                Arc::new(Federation::default()) as Arc<dyn OptimizerRule + Send + Sync>
+            } else {
+                rule
+            }
+        })
+        .collect()
+}
+
+const FEDERATION: &str = "federation_optimizer_rule";
+
+/// datafusion-federation's rule, run only on plans that read a database, and never fatal: a
+/// plan it cannot handle (an `IN (subquery)` in a projection, say) runs as it is, over plain
+/// remote scans, instead of failing.
+#[derive(Debug, Default)]
+struct Federation {
+    inner: datafusion_federation::FederationOptimizerRule,
+}
+
+fn reads_a_database(plan: &LogicalPlan) -> bool {
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && datafusion_federation::get_table_source(&scan.source)
+                .ok()
+                .flatten()
+                .is_some()
+        {
+            found = true;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
+}
+
+impl OptimizerRule for Federation {
+    fn name(&self) -> &str {
+        FEDERATION
+    }
+
+    fn supports_rewrite(&self) -> bool {
+        true
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        config: &dyn OptimizerConfig,
+    ) -> datafusion::error::Result<Transformed<LogicalPlan>> {
+        if !reads_a_database(&plan) {
+            return Ok(Transformed::no(plan));
+        }
+        match self.inner.rewrite(plan.clone(), config) {
+            Ok(rewritten) => Ok(rewritten),
+            Err(error) => {
+                tracing::debug!(%error, "plan left to run over plain remote scans");
+                Ok(Transformed::no(plan))
+            }
+        }
+    }
 }
