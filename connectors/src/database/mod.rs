@@ -21,6 +21,9 @@ pub mod sql;
 pub mod sqlite;
 pub mod types;
 
+#[cfg(test)]
+mod tests;
+
 pub use federation::{PolicyFence, RemoteExec, RemotePlanner, RemoteTable, fence_input};
 pub use source::{DatabaseSource, RemoteSchema, SourceState};
 pub use spec::{DatabaseKind, DatabaseSpec};
