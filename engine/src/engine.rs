@@ -94,7 +94,7 @@ impl Engine {
             // sub-plans over one database go to it, where that gives the same answer
             .with_optimizer_rules(tiaokuai_connectors::database::optimizer_rules())
             .with_query_planner(Arc::new(crate::planner::Planner))
-            .with_analyzer_rule(Arc::new(crate::checked_sum::CheckedIntegerSum))
+            .with_analyzer_rule(Arc::new(crate::checked::CheckedIntegers))
             .build();
         let seal_key = match config.secret_key.as_slice() {
             [] => None,

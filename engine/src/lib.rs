@@ -14,7 +14,7 @@
 //! - [`sources`]: registering, checking and removing sources and union datasets.
 
 pub mod barrier;
-pub mod checked_sum;
+pub mod checked;
 pub mod config;
 pub mod engine;
 pub mod error;

@@ -117,10 +117,45 @@ fn check_relations(statement: &ast::Statement) -> Result<()> {
                 Err(e) => ControlFlow::Break(e),
             }
         }
+
+        fn pre_visit_query(&mut self, query: &ast::Query) -> ControlFlow<EngineError> {
+            match duplicate_counting_set_operation(&query.body) {
+                Some(operation) => ControlFlow::Break(EngineError::BadRequest(format!(
+                    "{operation} ALL is not supported: this engine version counts its duplicate rows wrongly; use {operation} (without ALL) or a join"
+                ))),
+                None => ControlFlow::Continue(()),
+            }
+        }
     }
     match statement.visit(&mut Relations) {
         ControlFlow::Break(e) => Err(e),
         ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+/// `INTERSECT ALL` or `EXCEPT ALL` anywhere in a query body: DataFusion 55 answers them with
+/// wrong duplicate counts, so they are refused rather than answered wrongly.
+fn duplicate_counting_set_operation(body: &ast::SetExpr) -> Option<&'static str> {
+    match body {
+        ast::SetExpr::SetOperation {
+            op,
+            set_quantifier,
+            left,
+            right,
+        } => {
+            let all = matches!(
+                set_quantifier,
+                ast::SetQuantifier::All | ast::SetQuantifier::AllByName
+            );
+            match op {
+                ast::SetOperator::Intersect if all => Some("INTERSECT"),
+                ast::SetOperator::Except | ast::SetOperator::Minus if all => Some("EXCEPT"),
+                _ => duplicate_counting_set_operation(left)
+                    .or_else(|| duplicate_counting_set_operation(right)),
+            }
+        }
+        ast::SetExpr::Query(query) => duplicate_counting_set_operation(&query.body),
+        _ => None,
     }
 }
 
@@ -207,6 +242,24 @@ mod tests {
             parse_one("SELEC 1", &GenericDialect {}),
             Err(EngineError::InvalidSql(_))
         ));
+    }
+
+    #[test]
+    fn set_operations_that_count_duplicates_wrongly_are_refused() {
+        for sql in [
+            "SELECT 1 INTERSECT ALL SELECT 1",
+            "SELECT 1 EXCEPT ALL SELECT 2",
+            "SELECT * FROM (SELECT 1 UNION SELECT 2 EXCEPT ALL SELECT 2) t",
+            "SELECT 1 WHERE 1 IN (SELECT 1 INTERSECT ALL SELECT 1)",
+        ] {
+            for admin in [false, true] {
+                assert!(
+                    matches!(verdict(sql, admin), Err(EngineError::BadRequest(_))),
+                    "{sql}"
+                );
+            }
+        }
+        assert!(verdict("SELECT 1 INTERSECT SELECT 1 UNION ALL SELECT 2", false).is_ok());
     }
 
     #[test]

@@ -411,7 +411,7 @@ impl Writer<'_> {
         {
             return Some("count(*)".to_owned());
         }
-        // an integer sum widened to an exact decimal (see the engine's checked sum)
+        // an integer sum widened to an exact decimal (see the engine's checked integers)
         if name == "sum"
             && !params.distinct
             && let Expr::Cast(Cast { expr: inner, field }) = argument

@@ -1,35 +1,97 @@
-//! Integer sums that fail instead of wrapping.
+//! Integer arithmetic and sums that fail instead of wrapping.
 //!
-//! DataFusion adds integers with wrapping arithmetic, so `SUM` of large `BIGINT`s can return a
-//! wrapped, wrong number without any error. This analyzer rule sums integers as
-//! `DECIMAL(38,0)` (exact for any realistic row count) and casts the total back to the
-//! integer type, which fails with an overflow error when it does not fit: the same outcome
-//! whether the data is in files or in a database, which sums exactly and is cast back the same
-//! way.
+//! DataFusion adds integers with wrapping arithmetic, so `a + b` or `SUM` of large `BIGINT`s
+//! can return a wrapped, wrong number without any error. This analyzer rule computes integer
+//! `+`, `-`, `*` and sums as `DECIMAL(38,0)` (exact: no two 64-bit operands, and no realistic
+//! row count, overflow it) and casts the result back to the integer type, which fails with an
+//! overflow error when it does not fit. The outcome is then the same whether the data is in
+//! files or in a database, which computes exactly and is cast back the same way.
 
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::Transformed;
-use datafusion::common::{Column, Result};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, DFSchema, Result};
 use datafusion::logical_expr::expr::{AggregateFunction, AggregateFunctionParams, Alias};
-use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, LogicalPlan, Projection, cast};
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::{
+    Aggregate, BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator, Projection, cast,
+};
 use datafusion::optimizer::AnalyzerRule;
 
 const EXACT: DataType = DataType::Decimal128(38, 0);
 
 #[derive(Debug, Default)]
-pub struct CheckedIntegerSum;
+pub struct CheckedIntegers;
 
-impl AnalyzerRule for CheckedIntegerSum {
+impl AnalyzerRule for CheckedIntegers {
     fn name(&self) -> &str {
-        "tiaokuai_checked_integer_sum"
+        "tiaokuai_checked_integers"
     }
 
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        plan.transform_up_with_subqueries(rewrite).map(|t| t.data)
+        plan.transform_up_with_subqueries(|plan| {
+            let checked = checked_arithmetic(plan)?;
+            let transformed = checked.transformed;
+            let mut summed = rewrite(checked.data)?;
+            summed.transformed |= transformed;
+            Ok(summed)
+        })
+        .map(|t| t.data)
     }
+}
+
+/// Integer `+ - *` in the node's expressions, computed exactly and cast back with overflow
+/// checked; output names are kept.
+fn checked_arithmetic(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    if plan.expressions().is_empty() {
+        return Ok(Transformed::no(plan));
+    }
+    // the expressions of a node see its inputs' columns
+    let schema = match plan.inputs().as_slice() {
+        [] => Some(plan.schema().as_ref().clone()),
+        [only] => Some(only.schema().as_ref().clone()),
+        [first, rest @ ..] => rest
+            .iter()
+            .try_fold(first.schema().as_ref().clone(), |joined, input| {
+                joined.join(input.schema()).ok()
+            }),
+    };
+    let Some(schema) = schema else {
+        return Ok(Transformed::no(plan));
+    };
+    let names = NamePreserver::new(&plan);
+    plan.map_expressions(|expr| {
+        let name = names.save(&expr);
+        let rewritten = expr.transform_up(|e| exact_integer_operation(e, &schema))?;
+        Ok(rewritten.update_data(|e| name.restore(e)))
+    })
+}
+
+fn exact_integer_operation(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &expr else {
+        return Ok(Transformed::no(expr));
+    };
+    if !matches!(op, Operator::Plus | Operator::Minus | Operator::Multiply) {
+        return Ok(Transformed::no(expr));
+    }
+    let (Ok(l), Ok(r), Ok(result)) = (
+        left.get_type(schema),
+        right.get_type(schema),
+        expr.get_type(schema),
+    ) else {
+        return Ok(Transformed::no(expr));
+    };
+    if !(l.is_integer() && r.is_integer() && result.is_integer()) {
+        return Ok(Transformed::no(expr));
+    }
+    let exact = Expr::BinaryExpr(BinaryExpr::new(
+        Box::new(cast(left.as_ref().clone(), EXACT)),
+        *op,
+        Box::new(cast(right.as_ref().clone(), EXACT)),
+    ));
+    Ok(Transformed::yes(cast(exact, result)))
 }
 
 fn is_integer_sum(expr: &Expr, input: &LogicalPlan) -> bool {
