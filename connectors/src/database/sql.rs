@@ -6,8 +6,8 @@
 //!
 //! - Text is compared, ordered and grouped by bytes, as DataFusion does: PostgreSQL gets
 //!   `COLLATE "C"` for ordering, MySQL compares `BINARY` values of the UTF-8 text (its default
-//!   collations ignore case, accents and trailing spaces), SQLite gets `COLLATE BINARY`. MySQL
-//!   never groups text or applies `LIKE` with `_` (which would match one byte there).
+//!   collations ignore case, accents and trailing spaces) and groups them, SQLite gets
+//!   `COLLATE BINARY`. MySQL never applies a `LIKE` with `_` (which would match one byte there).
 //! - Nothing whose overflow, rounding, NULL or time-zone rules differ is pushed: no arithmetic,
 //!   no division, no floats, no timestamps, no `avg`, no `NOT IN`/`INTERSECT`/`EXCEPT`, no
 //!   string functions (their case mappings differ).
@@ -357,16 +357,16 @@ impl Writer<'_> {
                 return None;
             }
             let sql = self.expr(group, &scope)?;
-            let key = match self.type_family(group, &scope)? {
-                Family::Text => match self.kind {
-                    DatabaseKind::Postgres => sql.clone(),
-                    DatabaseKind::Sqlite => format!("{sql} COLLATE BINARY"),
-                    // MySQL groups 'Li' and 'li' (and 'a' and 'a ') together
-                    DatabaseKind::Mysql => return None,
-                },
-                _ => sql.clone(),
+            let (item, key) = match (self.type_family(group, &scope)?, self.kind) {
+                (Family::Text, DatabaseKind::Sqlite) => {
+                    (sql.clone(), format!("{sql} COLLATE BINARY"))
+                }
+                // MySQL's collations group 'Li' with 'li' and 'a' with 'a ': group the bytes
+                // (which arrive as binary and are read back as the same text)
+                (Family::Text, DatabaseKind::Mysql) => (mysql_bytes(&sql), mysql_bytes(&sql)),
+                _ => (sql.clone(), sql),
             };
-            items.push(sql);
+            items.push(item);
             keys.push(key);
         }
         for aggregate_expr in &aggregate.aggr_expr {
@@ -426,7 +426,8 @@ impl Writer<'_> {
             ("count", false, _) => Some(format!("count({sql})")),
             ("count", true, Family::Text) => match self.kind {
                 DatabaseKind::Postgres => Some(format!("count(DISTINCT {sql})")),
-                _ => None,
+                DatabaseKind::Mysql => Some(format!("count(DISTINCT {})", mysql_bytes(&sql))),
+                DatabaseKind::Sqlite => None,
             },
             ("count", true, _) => Some(format!("count(DISTINCT {sql})")),
             // the database's exact sum comes back as a decimal and is cast to DataFusion's
@@ -439,9 +440,11 @@ impl Writer<'_> {
             ("min" | "max", false, Family::Integer | Family::Decimal | Family::Date) => {
                 Some(format!("{name}({sql})"))
             }
-            ("min" | "max", false, Family::Text) if self.kind == DatabaseKind::Postgres => {
-                Some(format!("{name}({sql} COLLATE \"C\")"))
-            }
+            ("min" | "max", false, Family::Text) => match self.kind {
+                DatabaseKind::Postgres => Some(format!("{name}({sql} COLLATE \"C\")")),
+                DatabaseKind::Mysql => Some(format!("{name}({})", mysql_bytes(&sql))),
+                DatabaseKind::Sqlite => None,
+            },
             _ => None,
         }
     }
