@@ -175,7 +175,7 @@ impl Engine {
                 "a file source exposes at most one table".into(),
             ));
         }
-        let table = request.tables.into_iter().next();
+        let table = request.tables.first().cloned();
         if let Some(table) = &table {
             if table.remote.is_some() {
                 return Err(EngineError::BadRequest(
@@ -186,21 +186,7 @@ impl Engine {
         }
         let secret = self.sealed(request.secret.clone())?;
         let id = token::new_id("src");
-        let record = SourceRecord {
-            id: id.clone(),
-            name: request.name.clone(),
-            kind: request.kind,
-            url: request.url.clone(),
-            options: request.options.clone(),
-            secret: secret.clone(),
-            owner: owner.clone(),
-            table: None,
-            columns: Vec::new(),
-            tables: Vec::new(),
-            created_by: caller.name().to_owned(),
-            created_at: String::new(),
-            updated_at: String::new(),
-        };
+        let record = draft(caller, &request, &owner, &secret, &id);
         let spec = file_spec(&record, self.seal_key.as_ref())?;
         let found = tokio::time::timeout(PROBE_TIMEOUT, probe(&spec, &self.base))
             .await
@@ -260,22 +246,11 @@ impl Engine {
             ));
         }
         let secret = self.sealed(request.secret.clone())?;
-        let record = SourceRecord {
-            id: String::new(),
-            name: request.name.clone(),
-            kind: request.kind,
-            url: request.url.clone(),
-            options: request.options.clone(),
-            secret: secret.clone(),
-            owner: owner.clone(),
-            table: None,
-            columns: Vec::new(),
-            tables: Vec::new(),
-            created_by: caller.name().to_owned(),
-            created_at: String::new(),
-            updated_at: String::new(),
-        };
-        let spec = database_spec(&record, self.seal_key.as_ref())?;
+        let id = token::new_id("src");
+        let spec = database_spec(
+            &draft(caller, &request, &owner, &secret, &id),
+            self.seal_key.as_ref(),
+        )?;
         let database = Arc::new(DatabaseSource::new(spec));
         let mut seen = HashSet::new();
         let mut tables = Vec::with_capacity(request.tables.len());
@@ -320,7 +295,7 @@ impl Engine {
             });
         }
         Ok(self.catalog.insert_source(NewSource {
-            id: token::new_id("src"),
+            id,
             name: request.name,
             kind: request.kind,
             url: request.url,
@@ -656,6 +631,31 @@ impl Engine {
 
 /// Whether two members have the same columns; text is text however it is stored (Parquet's
 /// string views, a database's strings), and the union reads every member as its own type.
+/// The source a request describes, before anything about it is known: what opening it needs.
+fn draft(
+    caller: &Caller,
+    request: &SourceRequest,
+    owner: &JurisdictionCode,
+    secret: &Option<String>,
+    id: &str,
+) -> SourceRecord {
+    SourceRecord {
+        id: id.to_owned(),
+        name: request.name.clone(),
+        kind: request.kind,
+        url: request.url.clone(),
+        options: request.options.clone(),
+        secret: secret.clone(),
+        owner: owner.clone(),
+        table: None,
+        columns: Vec::new(),
+        tables: Vec::new(),
+        created_by: caller.name().to_owned(),
+        created_at: String::new(),
+        updated_at: String::new(),
+    }
+}
+
 fn same_columns(a: &[ColumnDef], b: &[ColumnDef]) -> bool {
     let kind = |t: &str| match t {
         "Utf8" | "Utf8View" | "LargeUtf8" => "text".to_owned(),
