@@ -25,7 +25,7 @@ use mysql_async::prelude::Queryable;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use url::Url;
 
 pub const POSTGRES_VAR: &str = "TIAOKUAI_TEST_POSTGRES_URL";
@@ -530,37 +530,45 @@ fn postgres_statements(path: &Path, offset: u64, marker: &str) -> Vec<String> {
 }
 
 /// MariaDB's general log, turned on into its table for one test and restored on drop.
+///
+/// The setting is global, so a session of its own holds a named lock for as long as the log is
+/// on: a run of the same test in another process waits for it instead of restoring the log
+/// under it. That session lives on a thread and runtime of its own, so that `Drop` can end it.
 pub struct GeneralLog {
     server: Url,
-    previous: (String, String),
     since: String,
+    stop: Option<oneshot::Sender<()>>,
+    keeper: Option<std::thread::JoinHandle<()>>,
 }
+
+const GENERAL_LOG_LOCK: &str = "tiaokuai_test_general_log";
 
 impl GeneralLog {
     async fn enable(server: &Url) -> Self {
-        let found = rows(
-            Dbms::Mysql,
-            server,
-            "SELECT @@global.general_log, @@global.log_output, NOW(6)",
-        )
-        .await;
-        let [general_log, log_output, now] = &found[0][..] else {
-            panic!("{found:?}")
-        };
-        execute(
-            Dbms::Mysql,
-            server,
-            &[
-                "SET GLOBAL log_output = 'TABLE'",
-                "SET GLOBAL general_log = 1",
-            ],
-        )
-        .await;
-        Self {
+        let (ready, on) = oneshot::channel();
+        let (stop, stopped) = oneshot::channel();
+        let url = server.clone();
+        let keeper = std::thread::spawn(move || {
+            let kept = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+                .and_then(|runtime| runtime.block_on(keep_general_log(url, ready, stopped)));
+            if let Err(error) = kept {
+                eprintln!("MariaDB's general log: {error}");
+            }
+        });
+        on.await
+            .unwrap_or_else(|_| Err("the keeper thread ended".into()))
+            .unwrap_or_else(|error| panic!("could not turn MariaDB's general log on: {error}"));
+        let mut log = Self {
             server: server.clone(),
-            previous: (general_log.clone().unwrap(), log_output.clone().unwrap()),
-            since: now.clone().unwrap(),
-        }
+            since: String::new(),
+            stop: Some(stop),
+            keeper: Some(keeper),
+        };
+        log.mark().await;
+        log
     }
 
     async fn mark(&mut self) {
@@ -587,24 +595,75 @@ impl GeneralLog {
 
 impl Drop for GeneralLog {
     fn drop(&mut self) {
-        let server = self.server.clone();
-        let (general_log, log_output) = self.previous.clone();
-        let restored = on_own_runtime(async move {
-            let mut conn = mysql(&server).await?;
-            for statement in [
-                format!("SET GLOBAL general_log = {general_log}"),
-                format!("SET GLOBAL log_output = '{log_output}'"),
-            ] {
-                conn.query_drop(&statement)
-                    .await
-                    .map_err(|e| format!("{statement}: {e}"))?;
-            }
-            conn.disconnect().await.map_err(|e| e.to_string())
-        });
-        if let Err(error) = restored {
-            eprintln!("could not restore MariaDB's general log settings: {error}");
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(keeper) = self.keeper.take() {
+            let _ = keeper.join();
         }
     }
+}
+
+/// Takes the lock, turns the log on, says so on `ready`, and once `stopped` fires (or its
+/// sender is gone) restores the settings it found and lets the lock go.
+async fn keep_general_log(
+    url: Url,
+    ready: oneshot::Sender<Result<(), String>>,
+    stopped: oneshot::Receiver<()>,
+) -> Result<(), String> {
+    let mut conn = match mysql(&url).await {
+        Ok(conn) => conn,
+        Err(error) => {
+            let _ = ready.send(Err(error.clone()));
+            return Err(error);
+        }
+    };
+    let found = first_row(
+        &mut conn,
+        &format!(
+            "SELECT GET_LOCK('{GENERAL_LOG_LOCK}', 300), @@global.general_log, @@global.log_output"
+        ),
+    )
+    .await;
+    let previous = match found.as_deref() {
+        Ok([Some(locked), Some(general_log), Some(log_output)]) if locked == "1" => {
+            (general_log.clone(), log_output.clone())
+        }
+        other => {
+            let error = format!("no lock on the general log: {other:?}");
+            let _ = ready.send(Err(error.clone()));
+            return Err(error);
+        }
+    };
+    for statement in [
+        "SET GLOBAL log_output = 'TABLE'",
+        "SET GLOBAL general_log = 1",
+    ] {
+        if let Err(error) = conn.query_drop(statement).await {
+            let error = format!("{statement}: {error}");
+            let _ = ready.send(Err(error.clone()));
+            return Err(error);
+        }
+    }
+    let _ = ready.send(Ok(()));
+    let _ = stopped.await;
+    let (general_log, log_output) = previous;
+    for statement in [
+        format!("SET GLOBAL general_log = {general_log}"),
+        format!("SET GLOBAL log_output = '{log_output}'"),
+        format!("DO RELEASE_LOCK('{GENERAL_LOG_LOCK}')"),
+    ] {
+        conn.query_drop(&statement)
+            .await
+            .map_err(|e| format!("{statement}: {e}"))?;
+    }
+    conn.disconnect().await.map_err(|e| e.to_string())
+}
+
+async fn first_row(conn: &mut mysql_async::Conn, sql: &str) -> Result<Vec<Option<String>>, String> {
+    let found: Option<mysql_async::Row> = conn.query_first(sql).await.map_err(|e| e.to_string())?;
+    let row = found.ok_or_else(|| format!("{sql}: no row"))?;
+    Ok(row.unwrap().into_iter().map(mysql_text).collect())
 }
 
 /// The `tiaokuai` server run as its own process, with everything it logs captured.
