@@ -361,9 +361,11 @@ impl Writer<'_> {
                 (Family::Text, DatabaseKind::Sqlite) => {
                     (sql.clone(), format!("{sql} COLLATE BINARY"))
                 }
-                // MySQL's collations group 'Li' with 'li' and 'a' with 'a ': group the bytes
-                // (which arrive as binary and are read back as the same text)
-                (Family::Text, DatabaseKind::Mysql) => (mysql_bytes(&sql), mysql_bytes(&sql)),
+                // MySQL's collations group 'Li' with 'li' and 'a' with 'a ': group the bytes,
+                // and select them as text again
+                (Family::Text, DatabaseKind::Mysql) => {
+                    (mysql_text(&mysql_bytes(&sql)), mysql_bytes(&sql))
+                }
                 _ => (sql.clone(), sql),
             };
             items.push(item);
@@ -442,7 +444,7 @@ impl Writer<'_> {
             }
             ("min" | "max", false, Family::Text) => match self.kind {
                 DatabaseKind::Postgres => Some(format!("{name}({sql} COLLATE \"C\")")),
-                DatabaseKind::Mysql => Some(format!("{name}({})", mysql_bytes(&sql))),
+                DatabaseKind::Mysql => Some(mysql_text(&format!("{name}({})", mysql_bytes(&sql)))),
                 DatabaseKind::Sqlite => None,
             },
             _ => None,
@@ -917,6 +919,12 @@ fn pg_string(text: &str) -> String {
 /// The UTF-8 bytes of a MySQL text value, compared without collation or padding.
 fn mysql_bytes(sql: &str) -> String {
     format!("CAST(CONVERT({sql} USING utf8mb4) AS BINARY)")
+}
+
+/// Bytes taken by [`mysql_bytes`] as UTF-8 text again, so that what is computed on them above
+/// (a length, say) counts characters, not bytes.
+fn mysql_text(bytes: &str) -> String {
+    format!("CONVERT({bytes} USING utf8mb4)")
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -344,6 +344,11 @@ const CORPUS: &[Case] = &[
         "SELECT village_code, MIN(name), MAX(name) FROM {s}.people GROUP BY village_code",
     ),
     case(
+        "grouped_text_length",
+        AnyOrder,
+        "SELECT name, COUNT(*), character_length(MAX(name)) FROM {s}.people GROUP BY name HAVING character_length(name) = 2",
+    ),
+    case(
         "text_range",
         AnyOrder,
         "SELECT COUNT(*) FROM {s}.people WHERE name > 'M' AND name < 'z'",
