@@ -833,8 +833,23 @@ impl Catalog {
             .map(|row| Self::decode_source(row?))
             .collect::<Result<Vec<_>>>()?;
         drop(stmt);
+        // every database table in one statement, not one statement per source
+        let mut stmt = conn.prepare(
+            "SELECT source_id, definition FROM source_tables ORDER BY source_id, position",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?;
+        let mut tables: BTreeMap<String, Vec<RemoteTableDef>> = BTreeMap::new();
+        for row in rows {
+            let (source, definition) = row?;
+            tables
+                .entry(source)
+                .or_default()
+                .push(from_json(&definition)?);
+        }
         for source in &mut sources {
-            source.tables = Self::source_tables(&conn, &source.id)?;
+            source.tables = tables.remove(&source.id).unwrap_or_default();
         }
         Ok(sources)
     }
