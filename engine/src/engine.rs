@@ -120,7 +120,7 @@ impl Engine {
         &self.catalog
     }
 
-    fn registry(&self) -> Arc<TableRegistry> {
+    pub(crate) fn registry(&self) -> Arc<TableRegistry> {
         self.registry
             .read()
             .unwrap_or_else(|p| p.into_inner())

@@ -186,7 +186,7 @@ impl Engine {
         }
         let secret = self.sealed(request.secret.clone())?;
         let id = token::new_id("src");
-        let record = draft(caller, &request, &owner, &secret, &id);
+        let mut record = draft(caller, &request, &owner, &secret, &id);
         let spec = file_spec(&record, self.seal_key.as_ref())?;
         let found = tokio::time::timeout(PROBE_TIMEOUT, probe(&spec, &self.base))
             .await
@@ -196,24 +196,11 @@ impl Engine {
                     request.url
                 ))
             })??;
-        let columns = schema::to_columns(&found.schema);
-        let table = table
-            .map(|t| self.check_table(t, &columns, &owner))
+        record.columns = schema::to_columns(&found.schema);
+        record.table = table
+            .map(|t| self.check_table(t, &record.columns, &owner))
             .transpose()?;
-        let stored = self.catalog.insert_source(NewSource {
-            id,
-            name: request.name,
-            kind: request.kind,
-            url: request.url,
-            options: request.options,
-            secret,
-            owner,
-            table,
-            columns,
-            tables: Vec::new(),
-            created_by: caller.name().to_owned(),
-        })?;
-        Ok(stored)
+        Ok(self.catalog.insert_source(stored(record))?)
     }
 
     /// A secret given inline is sealed with the server's key before anything stores it.
@@ -247,10 +234,8 @@ impl Engine {
         }
         let secret = self.sealed(request.secret.clone())?;
         let id = token::new_id("src");
-        let spec = database_spec(
-            &draft(caller, &request, &owner, &secret, &id),
-            self.seal_key.as_ref(),
-        )?;
+        let mut record = draft(caller, &request, &owner, &secret, &id);
+        let spec = database_spec(&record, self.seal_key.as_ref())?;
         let database = Arc::new(DatabaseSource::new(spec));
         let mut seen = HashSet::new();
         let mut tables = Vec::with_capacity(request.tables.len());
@@ -294,19 +279,8 @@ impl Engine {
                 remote_types: found.remote_types,
             });
         }
-        Ok(self.catalog.insert_source(NewSource {
-            id,
-            name: request.name,
-            kind: request.kind,
-            url: request.url,
-            options: request.options,
-            secret,
-            owner,
-            table: None,
-            columns: Vec::new(),
-            tables,
-            created_by: caller.name().to_owned(),
-        })?)
+        record.tables = tables;
+        Ok(self.catalog.insert_source(stored(record))?)
     }
 
     /// Checks a requested table against the schema found.
@@ -446,8 +420,13 @@ impl Engine {
     /// Connects to a database source, and compares each table with its pinned schema. Drift
     /// is reported; the pinned schema stays until the source is registered again.
     async fn check_database(&self, source: &SourceRecord) -> CheckReport {
-        let database = match database_spec(source, self.seal_key.as_ref()) {
-            Ok(spec) => Arc::new(DatabaseSource::new(spec)),
+        // the source's own pool (and state) when it is open; a new one when it could not be
+        let open = self.registry().database(&source.id).cloned();
+        let database = match open.map(Ok).unwrap_or_else(|| {
+            database_spec(source, self.seal_key.as_ref())
+                .map(|spec| Arc::new(DatabaseSource::new(spec)))
+        }) {
+            Ok(database) => database,
             Err(error) => return unavailable(source, error.to_string()),
         };
         let latency = match database.ping().await {
@@ -656,15 +635,33 @@ fn draft(
     }
 }
 
+/// What the catalog stores of a checked draft.
+fn stored(record: SourceRecord) -> NewSource {
+    NewSource {
+        id: record.id,
+        name: record.name,
+        kind: record.kind,
+        url: record.url,
+        options: record.options,
+        secret: record.secret,
+        owner: record.owner,
+        table: record.table,
+        columns: record.columns,
+        tables: record.tables,
+        created_by: record.created_by,
+    }
+}
+
 fn same_columns(a: &[ColumnDef], b: &[ColumnDef]) -> bool {
-    let kind = |t: &str| match t {
-        "Utf8" | "Utf8View" | "LargeUtf8" => "text".to_owned(),
-        other => other.to_owned(),
-    };
+    let alike =
+        |x: &ColumnDef, y: &ColumnDef| match (schema::column_type(x), schema::column_type(y)) {
+            (Ok(s), Ok(t)) => s == t || (schema::is_text(&s) && schema::is_text(&t)),
+            _ => false,
+        };
     a.len() == b.len()
         && a.iter()
             .zip(b)
-            .all(|(x, y)| x.name == y.name && kind(&x.data_type) == kind(&y.data_type))
+            .all(|(x, y)| x.name == y.name && alike(x, y))
 }
 
 fn unavailable(source: &SourceRecord, message: String) -> CheckReport {
