@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema, Result};
 use datafusion::logical_expr::expr::{AggregateFunction, AggregateFunctionParams, Alias};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
@@ -45,7 +45,25 @@ impl AnalyzerRule for CheckedIntegers {
 /// Integer `+ - *` in the node's expressions, computed exactly and cast back with overflow
 /// checked; output names are kept.
 fn checked_arithmetic(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
-    if plan.expressions().is_empty() {
+    // most nodes have no arithmetic: they cost a walk of their expressions, nothing more
+    let mut arithmetic = false;
+    plan.apply_expressions(|expr| {
+        arithmetic = expr.exists(|e| {
+            Ok(matches!(
+                e,
+                Expr::BinaryExpr(BinaryExpr {
+                    op: Operator::Plus | Operator::Minus | Operator::Multiply,
+                    ..
+                })
+            ))
+        })?;
+        Ok(if arithmetic {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    })?;
+    if !arithmetic {
         return Ok(Transformed::no(plan));
     }
     // the expressions of a node see its inputs' columns

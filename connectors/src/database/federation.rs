@@ -83,7 +83,7 @@ impl RemoteTable {
             columns,
             schema,
         });
-        let federation = Arc::new(SourceFederation { source });
+        let federation = Arc::new(SourceFederation::new(source));
         let adaptor = FederatedTableProviderAdaptor::new_with_provider(
             Arc::new(RemoteTableSource {
                 table: table.clone(),
@@ -165,9 +165,30 @@ impl FederatedTableSource for RemoteTableSource {
 }
 
 /// A database source as datafusion-federation sees it.
-#[derive(Debug)]
 struct SourceFederation {
     source: Arc<DatabaseSource>,
+    /// The pushdown for this source, built once.
+    optimizer: Arc<Optimizer>,
+}
+
+impl fmt::Debug for SourceFederation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SourceFederation")
+            .field("source", &self.source.name())
+            .finish()
+    }
+}
+
+impl SourceFederation {
+    fn new(source: Arc<DatabaseSource>) -> Self {
+        let pushdown = PushdownRule {
+            source: source.clone(),
+        };
+        Self {
+            source,
+            optimizer: Arc::new(Optimizer::with_rules(vec![Arc::new(pushdown)])),
+        }
+    }
 }
 
 impl FederationProvider for SourceFederation {
@@ -180,11 +201,7 @@ impl FederationProvider for SourceFederation {
     }
 
     fn optimizer(&self) -> Option<Arc<Optimizer>> {
-        Some(Arc::new(Optimizer::with_rules(vec![Arc::new(
-            PushdownRule {
-                source: self.source.clone(),
-            },
-        )])))
+        Some(self.optimizer.clone())
     }
 }
 
