@@ -1182,25 +1182,7 @@ fn arrow_cell(array: &dyn Array, row: usize, formatter: &ArrayFormatter) -> Stri
 }
 
 fn render(batches: &[RecordBatch]) -> Vec<String> {
-    let options = FormatOptions::default();
-    let mut rows = Vec::new();
-    for batch in batches {
-        let formatters: Vec<_> = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
-            .collect();
-        for row in 0..batch.num_rows() {
-            let cells: Vec<String> = batch
-                .columns()
-                .iter()
-                .zip(&formatters)
-                .map(|(column, formatter)| arrow_cell(column.as_ref(), row, formatter))
-                .collect();
-            rows.push(cells.join(" | "));
-        }
-    }
-    rows
+    crate::slt::render_with(batches, &FormatOptions::default(), arrow_cell)
 }
 
 async fn through_engine(engine: &Engine, admin: &Caller, sql: &str) -> Answer {

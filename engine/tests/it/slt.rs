@@ -29,7 +29,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use futures::TryStreamExt;
 
@@ -145,20 +145,34 @@ fn parse(text: &str) -> Vec<Record> {
 }
 
 fn render(batches: &[RecordBatch]) -> Vec<String> {
-    let options = FormatOptions::default().with_null("NULL");
+    render_with(
+        batches,
+        &FormatOptions::default().with_null("NULL"),
+        |_, row, formatter| formatter.value(row).to_string(),
+    )
+}
+
+/// Each row as its cells joined by ` | `, every cell written by `cell`.
+pub fn render_with(
+    batches: &[RecordBatch],
+    options: &FormatOptions<'_>,
+    cell: impl Fn(&dyn Array, usize, &ArrayFormatter) -> String,
+) -> Vec<String> {
     let mut rows = Vec::new();
     for batch in batches {
         let formatters: Vec<_> = batch
             .columns()
             .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), options).unwrap())
             .collect();
         for row in 0..batch.num_rows() {
-            let values: Vec<String> = formatters
+            let cells: Vec<String> = batch
+                .columns()
                 .iter()
-                .map(|f| f.value(row).to_string())
+                .zip(&formatters)
+                .map(|(column, formatter)| cell(column.as_ref(), row, formatter))
                 .collect();
-            rows.push(values.join(" | "));
+            rows.push(cells.join(" | "));
         }
     }
     rows
