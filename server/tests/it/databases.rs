@@ -95,6 +95,14 @@ fn residents_table(name: &str, remote: &str) -> Value {
            "classification": {"id_card": "sensitive:id_card", "phone": "sensitive:phone", "name": "sensitive:name"}})
 }
 
+/// A login of its own on `db` that may read it: (user, password).
+async fn database_login(db: &mut TestDb) -> (String, String) {
+    let user = unique_name("u");
+    let secret = password();
+    db.create_reader(&user, &secret).await;
+    (user, secret)
+}
+
 /// A password no other test uses, of characters every layer takes as they are.
 fn password() -> String {
     format!("Tk{:016x}pw", rand::random::<u64>())
@@ -463,9 +471,7 @@ async fn mysql_registration_refuses_a_wrong_password() {
         return;
     };
     fill(&db, "elderly", &residents(30)).await;
-    let user = unique_name("u");
-    let secret = password();
-    db.create_reader(&user, &secret).await;
+    let (user, secret) = database_login(&mut db).await;
     let server = TestServer::start().await;
     server.load_tree().await;
     let table = residents_table("civil.elderly", "elderly");
@@ -532,9 +538,7 @@ async fn the_password_stays_out_of_answers_and_the_log() {
         return;
     };
     fill(&db, "elderly", &residents(50)).await;
-    let user = unique_name("u");
-    let secret = password();
-    db.create_reader(&user, &secret).await;
+    let (user, secret) = database_login(&mut db).await;
 
     let server = ServerProcess::start(ADMIN_TOKEN, "debug").await;
     let mut answers = Vec::new();
@@ -1019,9 +1023,7 @@ async fn mysql_receives_the_pushed_down_query() {
     let table = unique_name("elderly");
     let rows = residents(1000);
     fill(&db, &table, &rows).await;
-    let user = unique_name("u");
-    let secret = password();
-    db.create_reader(&user, &secret).await;
+    let (user, secret) = database_login(&mut db).await;
     let mut received = ReceivedSql::mysql(&db).await;
     let server = TestServer::start().await;
     server.load_tree().await;
