@@ -451,10 +451,6 @@ impl RemoteExec {
             metrics: ExecutionPlanMetricsSet::new(),
         }
     }
-
-    pub fn sql(&self) -> &str {
-        &self.sql
-    }
 }
 
 impl DisplayAs for RemoteExec {

@@ -148,11 +148,6 @@ impl DatabaseSource {
         self.spec.kind
     }
 
-    /// The query time limit.
-    pub fn query_timeout(&self) -> Duration {
-        self.spec.limits.query_timeout
-    }
-
     fn unavailable(&self, message: impl fmt::Display) -> ConnectorError {
         ConnectorError::unavailable(&self.spec.name, self.spec.redact(&message.to_string()))
     }
