@@ -168,16 +168,7 @@ async fn columns_of_unmapped_types_are_left_out_not_the_table() {
             .iter()
             .map(|c| c["name"].as_str().unwrap())
             .collect();
-        let check: Value = server
-            .post(
-                ADMIN_TOKEN,
-                &format!("/v1/sources/{}/check", created["id"].as_str().unwrap()),
-                json!({}),
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
+        let check: Value = server.check(created["id"].as_str().unwrap()).await;
         assert_eq!(check["status"], "ok", "{check}");
         match kind {
             "postgres" => {

@@ -225,12 +225,7 @@ async fn registers_answers_and_is_removed(server: &TestServer, body: Value, rows
     assert_eq!(classification("name"), Some(json!("sensitive:name")));
     assert_eq!(classification("phone"), Some(json!("sensitive:phone")));
 
-    let report: Value = server
-        .post(ADMIN_TOKEN, &format!("/v1/sources/{id}/check"), json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let report: Value = server.check(&id).await;
     assert_eq!(report["status"], "ok", "{report}");
     assert!(report["latency_ms"].is_u64(), "{report}");
     let checked: Vec<&str> = report["columns"]
@@ -779,12 +774,7 @@ async fn a_failing_source_fails_alone() {
     assert_eq!(health.status(), StatusCode::OK);
 
     let started = Instant::now();
-    let report: Value = server
-        .post(ADMIN_TOKEN, &format!("/v1/sources/{id}/check"), json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let report: Value = server.check(&id).await;
     assert!(
         started.elapsed() < bound,
         "the check took {:?}",
@@ -827,12 +817,7 @@ async fn a_failing_source_fails_alone() {
             .await,
         vec![json!([100])]
     );
-    let report: Value = server
-        .post(ADMIN_TOKEN, &format!("/v1/sources/{id}/check"), json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let report: Value = server.check(&id).await;
     assert_eq!(report["status"], "ok", "{report}");
 }
 

@@ -101,6 +101,19 @@ impl TestServer {
     }
 
     /// `POST /v1/query` in JSON; returns the status and the parsed body.
+    /// `POST /v1/sources/{id}/check` as admin: its report.
+    pub async fn check(&self, id: &str) -> Value {
+        let response = self
+            .post(
+                ADMIN_TOKEN,
+                &format!("/v1/sources/{id}/check"),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
     pub async fn query(&self, token: &str, sql: &str) -> (StatusCode, Value) {
         self.query_params(token, sql, json!([])).await
     }
