@@ -225,7 +225,7 @@ async fn registers_answers_and_is_removed(server: &TestServer, body: Value, rows
     assert_eq!(classification("name"), Some(json!("sensitive:name")));
     assert_eq!(classification("phone"), Some(json!("sensitive:phone")));
 
-    let report: Value = server.check(&id).await;
+    let report: Value = server.check(id).await;
     assert_eq!(report["status"], "ok", "{report}");
     assert!(report["latency_ms"].is_u64(), "{report}");
     let checked: Vec<&str> = report["columns"]
@@ -774,7 +774,7 @@ async fn a_failing_source_fails_alone() {
     assert_eq!(health.status(), StatusCode::OK);
 
     let started = Instant::now();
-    let report: Value = server.check(&id).await;
+    let report: Value = server.check(id).await;
     assert!(
         started.elapsed() < bound,
         "the check took {:?}",
@@ -817,7 +817,7 @@ async fn a_failing_source_fails_alone() {
             .await,
         vec![json!([100])]
     );
-    let report: Value = server.check(&id).await;
+    let report: Value = server.check(id).await;
     assert_eq!(report["status"], "ok", "{report}");
 }
 

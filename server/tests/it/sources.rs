@@ -183,7 +183,7 @@ async fn schemas_are_pinned_until_checked() {
             .await,
         vec![json!([2])]
     );
-    let report: Value = server.check(&id).await;
+    let report: Value = server.check(id).await;
     assert_eq!(report["status"], "ok", "{report}");
     assert_eq!(report["files"], 2);
     assert_eq!(report["repinned"], true);
@@ -197,7 +197,7 @@ async fn schemas_are_pinned_until_checked() {
     assert_eq!(rows, vec![json!([1, null]), json!([2, "new"])]);
     // a check of a source that is gone reports it, and changes nothing
     std::fs::remove_dir_all(&folder).unwrap();
-    let report: Value = server.check(&id).await;
+    let report: Value = server.check(id).await;
     assert_eq!(report["status"], "unavailable", "{report}");
     assert_eq!(report["repinned"], false);
 }
