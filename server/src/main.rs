@@ -174,14 +174,12 @@ async fn run(command: Command) -> Result<(), String> {
             config.engine.listing_cache_ttl = Duration::from_secs(listing_cache_secs);
             config.limits.max_body_bytes = max_body_bytes;
             config.limits.max_sql_bytes = max_sql_bytes;
-            let state = start::open(&config).await.map_err(|e| e.to_string())?;
+            let config = config.resolved().map_err(|e| e.to_string())?;
             if demo && !demo::exists(&config.data_dir) {
-                let admin = admin_caller(state.engine.catalog())?;
-                demo::build(&config.data_dir, &state.engine, &admin)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                demo::install(&config).await.map_err(|e| e.to_string())?;
                 tracing::info!(tokens = %config.data_dir.join(demo::TOKENS_FILE).display(), "demo built");
             }
+            let state = start::open(&config).await.map_err(|e| e.to_string())?;
             if config.admin_token.is_none() {
                 tracing::warn!(
                     "TIAOKUAI_ADMIN_TOKEN is not set: admin can only use tokens issued earlier"
@@ -196,18 +194,14 @@ async fn run(command: Command) -> Result<(), String> {
                 .map_err(|e| e.to_string())
         }
         Command::Demo { store } => {
-            let config = store.config();
-            let state = start::open(&config).await.map_err(|e| e.to_string())?;
+            let config = store.config().resolved().map_err(|e| e.to_string())?;
             if demo::exists(&config.data_dir) {
                 return Err(format!(
                     "{} already holds a demo",
                     config.data_dir.display()
                 ));
             }
-            let admin = admin_caller(state.engine.catalog())?;
-            demo::build(&config.data_dir, &state.engine, &admin)
-                .await
-                .map_err(|e| e.to_string())?;
+            demo::install(&config).await.map_err(|e| e.to_string())?;
             println!("{}", config.data_dir.join(demo::TOKENS_FILE).display());
             Ok(())
         }

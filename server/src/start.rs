@@ -26,7 +26,7 @@ impl ServerConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         let data_dir = data_dir.into();
         let engine = EngineConfig {
-            spill_dir: data_dir.join("spill"),
+            spill_dir: data_dir.join(SPILL_DIR),
             ..EngineConfig::default()
         };
         Self {
@@ -41,7 +41,75 @@ impl ServerConfig {
     pub fn catalog_path(&self) -> PathBuf {
         self.catalog
             .clone()
-            .unwrap_or_else(|| self.data_dir.join("catalog.db"))
+            .unwrap_or_else(|| self.data_dir.join(CATALOG_FILE))
+    }
+
+    /// The same configuration with every path made absolute, once, against the working
+    /// directory at start: the catalog stores absolute file URLs, and a relative data
+    /// directory (the default `./data`) must give the same ones wherever they are derived.
+    /// Symbolic links are resolved, so that the paths the server keeps private are the real
+    /// ones.
+    pub fn resolved(&self) -> Result<Self, StartError> {
+        let spill_default = self.engine.spill_dir == self.data_dir.join(SPILL_DIR);
+        let mut resolved = self.clone();
+        resolved.data_dir = absolute(&self.data_dir)?;
+        resolved.catalog = self.catalog.as_deref().map(absolute).transpose()?;
+        resolved.engine.spill_dir = if spill_default {
+            resolved.data_dir.join(SPILL_DIR)
+        } else {
+            absolute(&self.engine.spill_dir)?
+        };
+        Ok(resolved)
+    }
+
+    /// Paths that no source registered by a non-admin may read: the data directory (keys,
+    /// tokens, demo data), the catalog and the spill directory.
+    pub fn private_paths(&self) -> Vec<PathBuf> {
+        let catalog = self.catalog_path();
+        let mut paths = vec![
+            self.data_dir.clone(),
+            self.engine.spill_dir.clone(),
+            catalog.clone(),
+        ];
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut name = catalog.as_os_str().to_owned();
+            name.push(suffix);
+            paths.push(PathBuf::from(name));
+        }
+        paths
+    }
+}
+
+/// The catalog file's name in the data directory.
+pub const CATALOG_FILE: &str = "catalog.db";
+/// The spill directory's name in the data directory.
+pub const SPILL_DIR: &str = "spill";
+
+/// `path` made absolute, with symbolic links resolved as far as the path exists.
+fn absolute(path: &Path) -> Result<PathBuf, StartError> {
+    let io = |source| StartError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let full = std::path::absolute(path).map_err(io)?;
+    // resolve the longest existing ancestor, then append the rest as given
+    let mut existing = full.as_path();
+    let mut rest = Vec::new();
+    loop {
+        match existing.canonicalize() {
+            Ok(real) => {
+                let mut resolved = real;
+                resolved.extend(rest.iter().rev());
+                return Ok(resolved);
+            }
+            Err(_) => match (existing.parent(), existing.file_name()) {
+                (Some(parent), Some(name)) => {
+                    rest.push(name.to_owned());
+                    existing = parent;
+                }
+                _ => return Ok(full),
+            },
+        }
     }
 }
 
@@ -66,7 +134,7 @@ pub enum StartError {
     BadKey(PathBuf),
 }
 
-fn create_dir(path: &Path) -> Result<(), StartError> {
+pub(crate) fn create_dir(path: &Path) -> Result<(), StartError> {
     std::fs::create_dir_all(path).map_err(|source| StartError::Io {
         path: path.to_owned(),
         source,
@@ -75,7 +143,9 @@ fn create_dir(path: &Path) -> Result<(), StartError> {
 
 /// Opens the catalog file, creating the data directory if needed.
 pub fn open_catalog(config: &ServerConfig) -> Result<Arc<Catalog>, StartError> {
+    let config = &config.resolved()?;
     create_dir(&config.data_dir)?;
+    crate::demo::recover(&config.data_dir)?;
     let path = config.catalog_path();
     if let Some(parent) = path.parent() {
         create_dir(parent)?;
@@ -120,6 +190,7 @@ fn server_key(data_dir: &Path, name: &str) -> Result<Vec<u8>, StartError> {
 
 /// Opens everything the API needs.
 pub async fn open(config: &ServerConfig) -> Result<AppState, StartError> {
+    let config = &config.resolved()?;
     let catalog = open_catalog(config)?;
     bootstrap_admin(&catalog, config.admin_token.as_deref())?;
     create_dir(&config.engine.spill_dir)?;

@@ -879,6 +879,44 @@ impl Catalog {
         Ok(Some(source))
     }
 
+    /// Points every source URL under the folder URL `from` (and every file in its
+    /// `options.files`) at the same place under `to`, in one transaction: for a data
+    /// directory built in one place and moved to another.
+    pub fn relocate_file_urls(&self, from: &str, to: &str) -> Result<usize> {
+        let moved = |url: &str| url.strip_prefix(from).map(|rest| format!("{to}{rest}"));
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let rows: Vec<(String, String, String)> = {
+            let mut stmt = tx.prepare("SELECT id, url, options FROM sources")?;
+            let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let mut changed = 0;
+        for (id, url, options) in rows {
+            let mut options: serde_json::Map<String, serde_json::Value> = from_json(&options)?;
+            let mut touched = false;
+            if let Some(serde_json::Value::Array(files)) = options.get_mut("files") {
+                for file in files.iter_mut() {
+                    if let Some(new) = file.as_str().and_then(moved) {
+                        *file = serde_json::Value::String(new);
+                        touched = true;
+                    }
+                }
+            }
+            let new_url = moved(&url);
+            if new_url.is_none() && !touched {
+                continue;
+            }
+            tx.execute(
+                "UPDATE sources SET url = ?2, options = ?3, updated_at = ?4 WHERE id = ?1",
+                params![id, new_url.unwrap_or(url), to_json(&options), now()],
+            )?;
+            changed += 1;
+        }
+        tx.commit()?;
+        Ok(changed)
+    }
+
     /// Re-pins a source's schema after a check.
     pub fn update_source_columns(&self, id: &str, columns: &[ColumnDef], by: &str) -> Result<()> {
         let mut conn = self.conn();

@@ -3,6 +3,9 @@
 
 pub mod civil;
 pub mod data;
+mod install;
+
+pub use install::{install, recover};
 
 use std::collections::BTreeMap;
 use std::path::Path;

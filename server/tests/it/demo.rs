@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use tiaokuai::demo;
 
 use crate::harness::TestServer;
+use crate::process::{self, ServerProcess};
 
 #[tokio::test]
 async fn the_demo_answers_cross_village_queries() {
@@ -131,4 +132,107 @@ async fn the_demo_answers_cross_village_queries() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
+}
+
+/// The README's first command, as a newcomer runs it: no `--data-dir` (so `./data`, relative),
+/// in an empty working directory; then again after a restart.
+#[tokio::test]
+async fn serve_demo_in_an_empty_working_directory_serves_and_serves_again() {
+    let cwd = tempfile::tempdir().unwrap();
+    let env = [("TIAOKUAI_ADMIN_TOKEN", "change-me")];
+    let patience = std::time::Duration::from_secs(300);
+    let sql = "SELECT count(DISTINCT jurisdiction_code) FROM village.residents";
+    for round in ["first start", "restart"] {
+        let server = ServerProcess::start(cwd.path(), &["--demo"], &env, patience)
+            .unwrap_or_else(|e| panic!("{round}: {e}"));
+        let rows = query_rows(&server.url, "change-me", sql).await;
+        assert_eq!(rows, vec![json!([269])], "{round}");
+        // the civil-affairs database, registered by a file URL under the relative data dir
+        let rows = query_rows(
+            &server.url,
+            "change-me",
+            "SELECT count(*) > 0 FROM civil.elderly_alone",
+        )
+        .await;
+        assert_eq!(rows, vec![json!([true])], "{round}");
+        server.stop();
+    }
+    let data = cwd.path().join("data");
+    assert!(data.join(demo::TOKENS_FILE).exists());
+    assert!(!data.join(".demo-build").exists());
+}
+
+/// A demo build cut short leaves no half-built data directory behind it: the next start
+/// removes what was left and builds the demo again.
+#[tokio::test]
+async fn a_demo_build_killed_part_way_is_rebuilt_by_the_next_start() {
+    let cwd = tempfile::tempdir().unwrap();
+    let mut child = process::command(cwd.path())
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+        .env("TIAOKUAI_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // kill it as soon as the build has begun writing village files
+    let villages = cwd.path().join("data/.demo-build/demo/villages");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !villages.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(villages.exists(), "the build never started");
+    assert!(!cwd.path().join("data").join(demo::TOKENS_FILE).exists());
+
+    let env = [("TIAOKUAI_ADMIN_TOKEN", "change-me")];
+    let patience = std::time::Duration::from_secs(300);
+    let server = ServerProcess::start(cwd.path(), &["--demo"], &env, patience).unwrap();
+    let rows = query_rows(
+        &server.url,
+        "change-me",
+        "SELECT count(DISTINCT jurisdiction_code) FROM village.residents",
+    )
+    .await;
+    assert_eq!(rows, vec![json!([269])]);
+    server.stop();
+    assert!(!cwd.path().join("data/.demo-build").exists());
+}
+
+/// `--demo` never mixes itself into a data directory that holds something else, and leaves it
+/// as it was.
+#[tokio::test]
+async fn serve_demo_refuses_a_data_directory_that_holds_something_else() {
+    let cwd = tempfile::tempdir().unwrap();
+    let data = cwd.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("notes.txt"), "mine").unwrap();
+    let error = ServerProcess::start(
+        cwd.path(),
+        &["--demo"],
+        &[],
+        std::time::Duration::from_secs(60),
+    )
+    .err()
+    .expect("refused");
+    assert!(error.contains("is not empty"), "{error}");
+    let left: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("notes.txt")]);
+}
+
+async fn query_rows(url: &str, token: &str, sql: &str) -> Vec<Value> {
+    let response = reqwest::Client::new()
+        .post(format!("{url}/v1/query"))
+        .bearer_auth(token)
+        .json(&json!({ "sql": sql }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{sql}: {body}");
+    body["rows"].as_array().unwrap().clone()
 }

@@ -13,5 +13,6 @@ mod formats;
 mod harness;
 mod http_source;
 mod policies;
+mod process;
 mod s3;
 mod sources;
