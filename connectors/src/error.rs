@@ -9,6 +9,11 @@ pub enum ConnectorError {
     /// location with no files, a file that is not of the declared format. The caller's fault.
     #[error("{0}")]
     InvalidSpec(String),
+    /// The source would reach something its owner was not granted: a path, bucket, host or
+    /// secret outside what admin has granted to the owner jurisdiction. The message reads the
+    /// same whether the thing exists or not.
+    #[error("{0}")]
+    OutOfReach(String),
     /// The source did not answer or failed while being read. The message names the source and
     /// never contains a secret.
     #[error("source {source_name:?} is unavailable: {message}")]

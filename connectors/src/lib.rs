@@ -5,6 +5,8 @@
 //!
 //! - [`spec`]: what a file source is (kind, location, options, secret reference), parsed and checked.
 //! - [`secret`]: resolving `env:` and `file:` secret references.
+//! - [`reach`]: what a source registered by a non-admin may open (granted folders, buckets,
+//!   hosts and secret namespaces), checked on every path read and every address connected to.
 //! - [`stores`]: object stores (`file://`, `s3://`, `http(s)://`), one per source, each behind a
 //!   [`namespaced`] view so that path-keyed caches never mix sources.
 //! - [`unavailable`]: the stand-in for a source that cannot be opened: it fails, naming it.
@@ -18,6 +20,7 @@ pub mod database;
 pub mod error;
 pub mod file_table;
 pub mod namespaced;
+pub mod reach;
 pub mod secret;
 pub mod spec;
 pub mod stores;

@@ -11,7 +11,8 @@ use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 
 use crate::error::{ConnectorError, Result};
 
-const SEALED: &str = "enc:v1:";
+/// The prefix of a secret sealed by this server.
+pub const SEALED: &str = "enc:v1:";
 
 /// The server's key for secrets given inline.
 #[derive(Clone)]

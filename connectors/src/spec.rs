@@ -65,6 +65,9 @@ pub struct FileSourceSpec {
     pub seal_key: Option<secret::SealKey>,
     /// Types that replace inferred ones (CSV inference reads `330824116224` as a number).
     pub column_types: Vec<(String, DataType)>,
+    /// For a source registered by a non-admin: what its owner was granted, checked on every
+    /// path read and address connected to. `None` reaches what the server can.
+    pub reach: Option<std::sync::Arc<crate::reach::Reach>>,
 }
 
 const KNOWN_OPTIONS: &[&str] = &[
@@ -302,6 +305,7 @@ impl FileSourceSpec {
             s3,
             secret: secret.map(str::to_owned),
             seal_key: seal_key.cloned(),
+            reach: None,
         })
     }
 }

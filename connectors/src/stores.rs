@@ -5,7 +5,9 @@
 //! departments may use the same bucket with different credentials, and removing one source never
 //! disturbs another. The object paths are namespaced by the same key ([`NamespacedStore`]), so
 //! DataFusion's path-keyed caches keep sources apart too. Local files need no store of their
-//! own: their absolute paths are already unique.
+//! own: their absolute paths are already unique, unless the source is confined to what its
+//! owner was granted ([`crate::reach`]): then its files are read through a store of its own
+//! that checks every path it opens.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,15 +21,24 @@ use url::Url;
 
 use crate::error::{ConnectorError, Result};
 use crate::namespaced::NamespacedStore;
+use crate::reach::Reach;
+use crate::reach::http::ConfinedConnector;
+use crate::reach::local::ConfinedLocalStore;
 use crate::secret;
 use crate::spec::FileSourceSpec;
+
+/// The scheme under which a confined source's local files are read.
+const CONFINED_FILE_SCHEME: &str = "confined-file";
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Bounded network behaviour for every remote store: a source that is down fails within
 /// seconds instead of retrying for minutes.
 fn client_options() -> ClientOptions {
     ClientOptions::new()
-        .with_connect_timeout(Duration::from_secs(5))
-        .with_timeout(Duration::from_secs(60))
+        .with_connect_timeout(CONNECT_TIMEOUT)
+        .with_timeout(REQUEST_TIMEOUT)
 }
 
 fn retry() -> RetryConfig {
@@ -52,16 +63,25 @@ fn store_host(spec: &FileSourceSpec) -> String {
         .collect()
 }
 
+/// The scheme DataFusion reads a source's URL under.
+fn internal_scheme(spec: &FileSourceSpec, url: &Url) -> String {
+    match (url.scheme(), &spec.reach) {
+        ("file", Some(_)) => CONFINED_FILE_SCHEME.to_owned(),
+        (scheme, _) => scheme.to_owned(),
+    }
+}
+
 /// The URLs DataFusion reads: the source's own, re-hosted under its store key.
 pub fn listing_urls(spec: &FileSourceSpec) -> Result<Vec<ListingTableUrl>> {
     spec.urls
         .iter()
         .map(|url| {
-            let internal = if url.scheme() == "file" {
+            let scheme = internal_scheme(spec, url);
+            let internal = if scheme == "file" {
                 url.clone()
             } else {
                 let host = store_host(spec);
-                let mut internal = Url::parse(&format!("{}://{host}", url.scheme()))
+                let mut internal = Url::parse(&format!("{scheme}://{host}"))
                     .map_err(|e| ConnectorError::invalid(format!("source key: {e}")))?;
                 internal.set_path(&format!("/{host}{}", url.path()));
                 internal
@@ -72,19 +92,91 @@ pub fn listing_urls(spec: &FileSourceSpec) -> Result<Vec<ListingTableUrl>> {
         .collect()
 }
 
+/// Checks that every location of a confined source lies within its owner's grants: folders
+/// (after resolving `..` and links), the bucket and prefix, and the hosts connected to (the
+/// S3 endpoint, or each HTTP file's host). The addresses behind a host are checked again on
+/// every connection.
+pub fn check_reach(spec: &FileSourceSpec, reach: &Reach) -> Result<()> {
+    for url in &spec.urls {
+        match url.scheme() {
+            "file" => {
+                let path = url
+                    .to_file_path()
+                    .map_err(|()| ConnectorError::invalid(format!("{url} is not a local path")))?;
+                reach.path(&path)?;
+            }
+            "s3" => {
+                let bucket = url.host_str().unwrap_or_default();
+                let key = store_key_of(url)?;
+                reach.bucket(bucket, &key)?;
+                let endpoint = match &spec.s3.endpoint {
+                    Some(endpoint) => Url::parse(endpoint)
+                        .map_err(|e| ConnectorError::invalid(format!("endpoint: {e}")))?,
+                    None => Url::parse(&format!(
+                        "https://s3.{}.amazonaws.com",
+                        spec.s3.region.as_deref().unwrap_or("us-east-1")
+                    ))
+                    .map_err(|e| ConnectorError::invalid(format!("region: {e}")))?,
+                };
+                check_host(&endpoint, reach)?;
+            }
+            _ => check_host(url, reach)?,
+        }
+    }
+    Ok(())
+}
+
+fn check_host(url: &Url, reach: &Reach) -> Result<()> {
+    let host = url
+        .host_str()
+        .ok_or_else(|| ConnectorError::invalid(format!("{url} names no host")))?;
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| ConnectorError::invalid(format!("{url} names no port")))?;
+    reach.host(host, port)
+}
+
+/// An object key prefix as the store will see it, `.` and `..` parts refused.
+fn store_key_of(url: &Url) -> Result<String> {
+    let path = object_store::path::Path::from_url_path(url.path())
+        .map_err(|e| ConnectorError::invalid(format!("{url}: {e}")))?;
+    let mut key = path.to_string();
+    if url.path().ends_with('/') && !key.is_empty() {
+        key.push('/');
+    }
+    Ok(key)
+}
+
 /// Builds the source's store and registers it with the shared runtime. Idempotent: a source
 /// registered again (a re-check, a restart) replaces its own store only.
 pub fn register(spec: &FileSourceSpec, runtime: &RuntimeEnv) -> Result<()> {
+    if let Some(reach) = &spec.reach {
+        check_reach(spec, reach)?;
+    }
     let first = &spec.urls[0];
+    let confined = |options: ClientOptions| -> (ClientOptions, Option<ConfinedConnector>) {
+        let connector = spec
+            .reach
+            .clone()
+            .map(|reach| ConfinedConnector::new(reach, CONNECT_TIMEOUT, REQUEST_TIMEOUT));
+        (options, connector)
+    };
     let store: Arc<dyn ObjectStore> = match first.scheme() {
-        "file" => return Ok(()),
+        "file" => match &spec.reach {
+            None => return Ok(()),
+            Some(reach) => Arc::new(ConfinedLocalStore::new(reach.clone())),
+        },
         "s3" => {
             let bucket = first.host_str().unwrap_or_default();
+            let (options, connector) = confined(client_options());
             let mut builder = AmazonS3Builder::new()
                 .with_bucket_name(bucket)
                 .with_region(spec.s3.region.clone().unwrap_or_else(|| "us-east-1".into()))
-                .with_client_options(client_options())
+                .with_client_options(options)
                 .with_retry(retry());
+            if let Some(connector) = connector {
+                builder = builder.with_http_connector(connector);
+            }
             if let Some(endpoint) = &spec.s3.endpoint {
                 builder = builder
                     .with_endpoint(endpoint)
@@ -115,16 +207,18 @@ pub fn register(spec: &FileSourceSpec, runtime: &RuntimeEnv) -> Result<()> {
         }
         "http" | "https" => {
             let base = &first[..url::Position::BeforePath];
-            Arc::new(
-                HttpBuilder::new()
-                    .with_url(base)
-                    .with_client_options(client_options().with_allow_http(first.scheme() == "http"))
-                    .with_retry(retry())
-                    .build()
-                    .map_err(|e| {
-                        ConnectorError::invalid(format!("cannot configure HTTP for {base}: {e}"))
-                    })?,
-            )
+            let (options, connector) =
+                confined(client_options().with_allow_http(first.scheme() == "http"));
+            let mut builder = HttpBuilder::new()
+                .with_url(base)
+                .with_client_options(options)
+                .with_retry(retry());
+            if let Some(connector) = connector {
+                builder = builder.with_http_connector(connector);
+            }
+            Arc::new(builder.build().map_err(|e| {
+                ConnectorError::invalid(format!("cannot configure HTTP for {base}: {e}"))
+            })?)
         }
         other => {
             return Err(ConnectorError::invalid(format!(
@@ -133,7 +227,7 @@ pub fn register(spec: &FileSourceSpec, runtime: &RuntimeEnv) -> Result<()> {
         }
     };
     let host = store_host(spec);
-    let key = Url::parse(&format!("{}://{host}", first.scheme()))
+    let key = Url::parse(&format!("{}://{host}", internal_scheme(spec, first)))
         .map_err(|e| ConnectorError::invalid(format!("source key: {e}")))?;
     runtime.register_object_store(&key, Arc::new(NamespacedStore::new(&host, store)));
     Ok(())

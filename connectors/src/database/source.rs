@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -165,7 +165,7 @@ impl DatabaseSource {
         let spec = &self.spec;
         match (&spec.location, spec.kind) {
             (Location::File(path), _) => {
-                let path = path.clone();
+                let path = self.sqlite_file(path)?;
                 let timeout = spec.limits.connect_timeout;
                 let probe = path.clone();
                 tokio::task::spawn_blocking(move || sqlite::open(&probe, timeout).map(drop))
@@ -183,6 +183,7 @@ impl DatabaseSource {
                 },
                 DatabaseKind::Postgres,
             ) => {
+                let host = self.connect_host(host, *port).await?;
                 let seconds = spec.limits.connect_timeout.as_secs().max(1);
                 let mut params = HashMap::from([
                     (
@@ -241,8 +242,9 @@ impl DatabaseSource {
                 },
                 _,
             ) => {
+                let host = self.connect_host(host, *port).await?;
                 let mut params = HashMap::from([
-                    ("host".to_owned(), host.clone()),
+                    ("host".to_owned(), host),
                     ("tcp_port".to_owned(), port.to_string()),
                     ("user".to_owned(), user.clone()),
                     ("db".to_owned(), database.clone()),
@@ -269,6 +271,28 @@ impl DatabaseSource {
         }
     }
 
+    /// The host to connect to: for a confined source, the first granted address the name
+    /// resolves to (every connection of the pool then goes to that address, so a later DNS
+    /// answer cannot lead it elsewhere); otherwise the host as registered.
+    async fn connect_host(&self, host: &str, port: u16) -> Result<String, ConnectorError> {
+        match &self.spec.reach {
+            None => Ok(host.to_owned()),
+            Some(reach) => {
+                let addresses = reach.resolve(host, port).await?;
+                Ok(addresses[0].ip().to_string())
+            }
+        }
+    }
+
+    /// The SQLite file to open: for a confined source, its real path, checked again each
+    /// time against what its owner was granted.
+    fn sqlite_file(&self, path: &Path) -> Result<PathBuf, ConnectorError> {
+        match &self.spec.reach {
+            None => Ok(path.to_owned()),
+            Some(reach) => reach.path(path),
+        }
+    }
+
     /// Connects and reads a table's columns. Columns of types tiaokuai cannot map are left out
     /// and listed.
     pub async fn table_schema(&self, remote: &str) -> Result<RemoteSchema, ConnectorError> {
@@ -278,7 +302,7 @@ impl DatabaseSource {
         let work = async {
             match self.backend().await? {
                 Backend::Sqlite(path) => {
-                    let path = path.clone();
+                    let path = self.sqlite_file(path)?;
                     let table = reference.table.clone();
                     let timeout = self.spec.limits.connect_timeout;
                     let (schema, skipped) = tokio::task::spawn_blocking(move || {
@@ -433,7 +457,7 @@ impl DatabaseSource {
                 let schema = schema.ok_or_else(|| {
                     self.unavailable("a SQLite statement needs its expected columns")
                 })?;
-                Ok(self.sqlite_stream(path.clone(), statement, schema))
+                Ok(self.sqlite_stream(self.sqlite_file(path)?, statement, schema))
             }
         }
     }

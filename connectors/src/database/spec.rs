@@ -82,6 +82,9 @@ pub struct DatabaseSpec {
     pub limits: Limits,
     /// The password, resolved from its reference; never displayed.
     password: Option<String>,
+    /// For a source registered by a non-admin: what its owner was granted, checked on the
+    /// address connected to (or the file opened). `None` reaches what the server can.
+    pub reach: Option<std::sync::Arc<crate::reach::Reach>>,
 }
 
 impl std::fmt::Debug for DatabaseSpec {
@@ -137,6 +140,7 @@ impl DatabaseSpec {
             tls: parse_tls(kind, options)?,
             limits: parse_limits(options)?,
             password,
+            reach: None,
         })
     }
 
