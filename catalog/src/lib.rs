@@ -19,7 +19,8 @@ pub mod token;
 pub use error::{CatalogError, Result};
 pub use jurisdiction::{Jurisdiction, JurisdictionCode, Level};
 pub use model::{
-    AuditEvent, Binding, Classification, ColumnDef, DatasetMember, DatasetRecord, NewDataset,
+    AuditEvent, Binding, Classification, ColumnDef, DatasetMember, DatasetRecord, GrantRecord,
+    NewDataset,
     NewSource, PolicyRecord, Principal, RemoteTableDef, RoleAssignment, SkippedColumn, SourceKind,
     SourceRecord, TableDef, TokenInfo,
 };

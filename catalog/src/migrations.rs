@@ -96,18 +96,88 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (source_id, position)
     );
     "#,
+    // 4: registration confined to what admin grants. A source remembers whether it was
+    // registered by a non-admin (and so reaches only its owner's grants); sources registered
+    // before this version by anyone but the bootstrap admin are confined, the safe reading.
+    // A source's name is unique per registrant, so no registrant learns of another's source
+    // from a name conflict. Rebuilt because SQLite cannot drop a column's UNIQUE.
+    r#"
+    CREATE TABLE sources_v4 (
+        id         TEXT PRIMARY KEY,
+        name       TEXT NOT NULL,
+        kind       TEXT NOT NULL,
+        url        TEXT NOT NULL,
+        options    TEXT NOT NULL,
+        secret_ref TEXT,
+        owner      TEXT NOT NULL,
+        table_def  TEXT,
+        table_name TEXT UNIQUE,
+        columns    TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        confined   INTEGER NOT NULL,
+        UNIQUE (created_by, name)
+    );
+    INSERT INTO sources_v4 (id, name, kind, url, options, secret_ref, owner, table_def, table_name,
+                            columns, created_by, created_at, updated_at, confined)
+        SELECT id, name, kind, url, options, secret_ref, owner, table_def, table_name, columns,
+               created_by, created_at, updated_at, created_by <> 'admin'
+        FROM sources;
+    DROP TABLE sources;
+    ALTER TABLE sources_v4 RENAME TO sources;
+    CREATE TABLE grants (
+        id           TEXT PRIMARY KEY,
+        jurisdiction TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        location     TEXT NOT NULL,
+        created_by   TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        UNIQUE (jurisdiction, kind, location)
+    );
+    "#,
 ];
 
-/// Brings the database up to the newest schema version.
+/// Brings the database up to the newest schema version. Foreign keys are off while a
+/// migration rebuilds a table (dropping a referenced table would otherwise cascade), and
+/// checked before they are turned on again.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let current: usize = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", index + 1)?;
-        tx.commit()?;
+    if current >= MIGRATIONS.len() {
+        return Ok(());
     }
-    Ok(())
+    let enforced: bool = conn.query_row("PRAGMA foreign_keys", [], |row| row.get(0))?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let outcome = (|| {
+        for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            let broken = tx
+                .prepare("PRAGMA foreign_key_check")?
+                .query([])?
+                .next()?
+                .is_some();
+            if broken {
+                return Err(crate::CatalogError::Corrupt(format!(
+                    "migration {} would leave references without their rows",
+                    index + 1
+                )));
+            }
+            tx.pragma_update(None, "user_version", index + 1)?;
+            tx.commit()?;
+        }
+        Ok(())
+    })();
+    if enforced {
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+    }
+    outcome
+}
+
+/// The first `n` migrations, to build an older catalog in a test.
+#[cfg(test)]
+pub(crate) fn first(n: usize) -> &'static [&'static str] {
+    &MIGRATIONS[..n]
 }
 
 /// The newest schema version this build knows.

@@ -241,6 +241,8 @@ pub struct NewSource {
     /// The tables of a database source; empty for a file source.
     pub tables: Vec<RemoteTableDef>,
     pub created_by: String,
+    /// Registered by a non-admin: the source reaches only what admin granted its owner.
+    pub confined: bool,
 }
 
 /// A registered source.
@@ -260,6 +262,8 @@ pub struct SourceRecord {
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub tables: Vec<RemoteTableDef>,
     pub created_by: String,
+    /// Registered by a non-admin: the source reaches only what admin granted its owner.
+    pub confined: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -340,4 +344,16 @@ pub struct PolicyRecord {
     pub object: String,
     pub action: String,
     pub effect: String,
+}
+
+/// A location or secret namespace that admin grants to a jurisdiction, so that sources its
+/// departments register may use it. `kind` and `location` are checked by the engine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRecord {
+    pub id: String,
+    pub jurisdiction: JurisdictionCode,
+    pub kind: String,
+    pub location: String,
+    pub created_by: String,
+    pub created_at: String,
 }

@@ -699,14 +699,17 @@ impl Catalog {
         }
         let mut conn = self.conn();
         let tx = conn.transaction()?;
+        // names are unique per registrant: no one learns of another's source from a conflict
         let exists = tx
-            .query_row("SELECT 1 FROM sources WHERE name = ?1", [&new.name], |_| {
-                Ok(())
-            })
+            .query_row(
+                "SELECT 1 FROM sources WHERE name = ?1 AND created_by = ?2",
+                [&new.name, &new.created_by],
+                |_| Ok(()),
+            )
             .optional()?;
         if exists.is_some() {
             return Err(CatalogError::Conflict(format!(
-                "a source named {:?} already exists",
+                "you already have a source named {:?}",
                 new.name
             )));
         }
@@ -735,12 +738,13 @@ impl Catalog {
             columns: new.columns,
             tables: new.tables,
             created_by: new.created_by,
+            confined: new.confined,
             created_at: at.clone(),
             updated_at: at,
         };
         tx.execute(
-            "INSERT INTO sources (id, name, kind, url, options, secret_ref, owner, table_def, table_name, columns, created_by, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            "INSERT INTO sources (id, name, kind, url, options, secret_ref, owner, table_def, table_name, columns, created_by, created_at, updated_at, confined)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
                 record.id,
                 record.name,
@@ -755,6 +759,7 @@ impl Catalog {
                 record.created_by,
                 record.created_at,
                 record.updated_at,
+                record.confined,
             ],
         )?;
         for (position, table) in record.tables.iter().enumerate() {
@@ -774,15 +779,15 @@ impl Catalog {
         Ok(record)
     }
 
-    fn source_from_row(row: &Row<'_>) -> rusqlite::Result<[Option<String>; 12]> {
+    fn source_from_row(row: &Row<'_>) -> rusqlite::Result<([Option<String>; 12], bool)> {
         let mut out: [Option<String>; 12] = Default::default();
         for (i, slot) in out.iter_mut().enumerate() {
             *slot = row.get(i)?;
         }
-        Ok(out)
+        Ok((out, row.get(12)?))
     }
 
-    fn decode_source(fields: [Option<String>; 12]) -> Result<SourceRecord> {
+    fn decode_source((fields, confined): ([Option<String>; 12], bool)) -> Result<SourceRecord> {
         let [
             id,
             name,
@@ -815,12 +820,13 @@ impl Catalog {
             columns: from_json(&text(columns)?)?,
             tables: Vec::new(),
             created_by: text(created_by)?,
+            confined,
             created_at: text(created_at)?,
             updated_at: text(updated_at)?,
         })
     }
 
-    const SOURCE_COLUMNS: &str = "id, name, kind, url, options, secret_ref, owner, table_def, columns, created_by, created_at, updated_at";
+    const SOURCE_COLUMNS: &str = "id, name, kind, url, options, secret_ref, owner, table_def, columns, created_by, created_at, updated_at, confined";
 
     pub fn sources(&self) -> Result<Vec<SourceRecord>> {
         let conn = self.conn();
@@ -1105,5 +1111,6 @@ fn validate_principal_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+mod grants;
 #[cfg(test)]
 mod tests;

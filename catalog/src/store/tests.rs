@@ -40,6 +40,7 @@ fn source(name: &str, table: Option<&str>) -> NewSource {
         }],
         tables: Vec::new(),
         created_by: "admin".into(),
+        confined: false,
     }
 }
 
@@ -216,4 +217,94 @@ fn a_newer_catalog_is_refused() {
         Catalog::open(&path),
         Err(CatalogError::Invalid(_))
     ));
+}
+
+#[test]
+fn source_names_are_unique_per_registrant() {
+    let catalog = Catalog::open_in_memory().unwrap();
+    catalog.insert_source(source("civil_db", None)).unwrap();
+    assert!(matches!(
+        catalog.insert_source(source("civil_db", None)),
+        Err(CatalogError::Conflict(_))
+    ));
+    // another registrant's source of the same name is none of this one's business
+    let theirs = NewSource {
+        created_by: "civil_system".into(),
+        confined: true,
+        ..source("civil_db", None)
+    };
+    let stored = catalog.insert_source(theirs).unwrap();
+    assert!(stored.confined);
+    let again = catalog.source(&stored.id).unwrap().unwrap();
+    assert!(again.confined);
+    assert_eq!(again.created_by, "civil_system");
+}
+
+#[test]
+fn grants_are_stored_once_per_jurisdiction_kind_and_location() {
+    let catalog = Catalog::open_in_memory().unwrap();
+    catalog.upsert_jurisdictions(&kaihua(), "admin").unwrap();
+    let majin = JurisdictionCode::parse("330824116000").unwrap();
+    let grant = catalog
+        .insert_grant(&majin, "path", "/srv/majin/", "admin")
+        .unwrap();
+    assert!(matches!(
+        catalog.insert_grant(&majin, "path", "/srv/majin/", "admin"),
+        Err(CatalogError::Conflict(_))
+    ));
+    let unknown = JurisdictionCode::parse("330824999000").unwrap();
+    assert!(matches!(
+        catalog.insert_grant(&unknown, "path", "/srv/x/", "admin"),
+        Err(CatalogError::Invalid(_))
+    ));
+    assert_eq!(catalog.grants().unwrap(), vec![grant.clone()]);
+    catalog.delete_grant(&grant.id, "admin").unwrap();
+    assert!(catalog.grants().unwrap().is_empty());
+    assert!(matches!(
+        catalog.delete_grant(&grant.id, "admin"),
+        Err(CatalogError::NotFound(_))
+    ));
+}
+
+/// A catalog made by the previous version: its sources keep their tables and dataset
+/// memberships, and those a non-admin registered become confined.
+#[test]
+fn a_version_3_catalog_is_migrated_with_its_references_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for sql in crate::migrations::first(3) {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute_batch(
+            r#"
+            INSERT INTO sources VALUES ('src_a', 'village_files', 'parquet', 'file:///srv/a/', '{}', NULL, '330824116224', NULL, NULL, '[]', 'admin', 't', 't');
+            INSERT INTO sources VALUES ('src_b', 'civil_db', 'sqlite', 'file:///srv/civil.db', '{}', NULL, '330824000000', NULL, NULL, '[]', 'civil_system', 't', 't');
+            INSERT INTO source_tables VALUES ('src_b', 0, 'civil.visits', '{"name":"civil.visits","binding":{"column":"village_code"},"classification":{},"remote":"visits","columns":[]}');
+            INSERT INTO datasets VALUES ('ds_1', 'village.files', '{}', '[]', 'admin', 't');
+            INSERT INTO dataset_members VALUES ('ds_1', 0, 'src_a', '330824116224');
+            "#,
+        )
+        .unwrap();
+    }
+    let catalog = Catalog::open(&path).unwrap();
+    let sources = catalog.sources().unwrap();
+    let by_id = |id: &str| sources.iter().find(|s| s.id == id).unwrap();
+    assert!(!by_id("src_a").confined);
+    assert!(by_id("src_b").confined);
+    assert_eq!(by_id("src_b").tables.len(), 1);
+    assert_eq!(catalog.datasets().unwrap()[0].members[0].source, "src_a");
+    // the dataset's reference to its member still holds
+    assert!(matches!(
+        catalog.delete_source("src_a", "admin"),
+        Err(CatalogError::Conflict(_))
+    ));
+    catalog.delete_source("src_b", "admin").unwrap();
+    assert!(catalog.grants().unwrap().is_empty());
+    drop(catalog);
+    // and it opens again at the new version
+    let catalog = Catalog::open(&path).unwrap();
+    assert_eq!(catalog.sources().unwrap().len(), 1);
 }
