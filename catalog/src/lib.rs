@@ -20,8 +20,7 @@ pub use error::{CatalogError, Result};
 pub use jurisdiction::{Jurisdiction, JurisdictionCode, Level};
 pub use model::{
     AuditEvent, Binding, Classification, ColumnDef, DatasetMember, DatasetRecord, GrantRecord,
-    NewDataset,
-    NewSource, PolicyRecord, Principal, RemoteTableDef, RoleAssignment, SkippedColumn, SourceKind,
-    SourceRecord, TableDef, TokenInfo,
+    NewDataset, NewSource, PolicyRecord, Principal, RemoteTableDef, RoleAssignment, SkippedColumn,
+    SourceKind, SourceRecord, TableDef, TokenInfo,
 };
 pub use store::Catalog;

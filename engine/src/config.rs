@@ -23,6 +23,9 @@ pub struct EngineConfig {
     pub mask_key: Vec<u8>,
     /// Key (32 bytes) that seals secrets given inline; without it only references are accepted.
     pub secret_key: Vec<u8>,
+    /// The server's own files (data directory, catalog, spill directory): no source a
+    /// non-admin registers may read them, whatever is granted.
+    pub private_paths: Vec<PathBuf>,
 }
 
 impl Default for EngineConfig {
@@ -37,6 +40,7 @@ impl Default for EngineConfig {
             listing_cache_ttl: Duration::from_secs(30),
             mask_key: Vec::new(),
             secret_key: Vec::new(),
+            private_paths: Vec::new(),
         }
     }
 }

@@ -29,6 +29,7 @@ use tokio::time::Instant;
 use crate::config::EngineConfig;
 use crate::error::{EngineError, Result};
 use crate::masks::KeyedHash;
+use crate::reach::Confinement;
 use crate::registry::{TableInfo, TableRegistry};
 use crate::session::{CATALOG_NAME, CallerCatalog, CallerView, DEFAULT_SCHEMA};
 use crate::{params, policy, statement, verify};
@@ -42,7 +43,7 @@ pub struct Engine {
     pub(crate) policies: Arc<PolicyPoint>,
     mask_hash: Arc<ScalarUDF>,
     pub(crate) seal_key: Option<SealKey>,
-    config: EngineConfig,
+    pub(crate) config: EngineConfig,
 }
 
 /// A running query. Its first batch has already been computed, so errors that happen while a
@@ -100,7 +101,14 @@ impl Engine {
             [] => None,
             bytes => Some(SealKey::new(bytes)?),
         };
-        let registry = TableRegistry::build(&catalog, base.runtime_env(), seal_key.as_ref(), None)?;
+        let confinement = Confinement::load(&catalog, &config.private_paths)?;
+        let registry = TableRegistry::build(
+            &catalog,
+            base.runtime_env(),
+            seal_key.as_ref(),
+            &confinement,
+            None,
+        )?;
         let (rules, assignments) = policy::stored(&catalog)?;
         let policies = PolicyPoint::new(rules, assignments)
             .await
@@ -130,10 +138,12 @@ impl Engine {
     /// Rebuilds the served tables from the catalog; queries already running keep theirs.
     pub fn reload(&self) -> Result<()> {
         let previous = self.registry();
+        let confinement = Confinement::load(&self.catalog, &self.config.private_paths)?;
         let fresh = Arc::new(TableRegistry::build(
             &self.catalog,
             self.base.runtime_env(),
             self.seal_key.as_ref(),
+            &confinement,
             Some(&previous),
         )?);
         *self.registry.write().unwrap_or_else(|p| p.into_inner()) = fresh;
@@ -142,7 +152,7 @@ impl Engine {
         Ok(())
     }
 
-    fn view_for(&self, caller: &Caller) -> CallerView {
+    pub(crate) fn view_for(&self, caller: &Caller) -> CallerView {
         CallerView {
             registry: self.registry(),
             caller: Arc::new(caller.clone()),

@@ -55,6 +55,7 @@ impl From<ConnectorError> for EngineError {
     fn from(error: ConnectorError) -> Self {
         match error {
             ConnectorError::InvalidSpec(m) => EngineError::BadRequest(m),
+            ConnectorError::OutOfReach(m) => EngineError::PermissionDenied(m),
             unavailable @ ConnectorError::Unavailable { .. } => {
                 EngineError::SourceUnavailable(unavailable.to_string())
             }
@@ -86,6 +87,9 @@ pub fn classify(error: DataFusionError) -> EngineError {
             if let Some(connector) = inner.downcast_ref::<ConnectorError>() {
                 return match connector {
                     ConnectorError::InvalidSpec(m) => EngineError::BadRequest(m.clone()),
+                    // at query time, a confined source that reaches outside its grants (a
+                    // grant revoked since, a link added) fails as unavailable, naming itself
+                    ConnectorError::OutOfReach(m) => EngineError::SourceUnavailable(m.clone()),
                     unavailable => EngineError::SourceUnavailable(unavailable.to_string()),
                 };
             }

@@ -12,6 +12,7 @@
 //! - [`statement`]: the statement guard: one statement, and only queries for non-admins.
 //! - [`params`]: binding `$1…` from JSON values, server-side.
 //! - [`sources`]: registering, checking and removing sources and union datasets.
+//! - [`reach`]: grants, and what sources registered by non-admins may reach.
 
 pub mod barrier;
 pub mod checked;
@@ -23,6 +24,7 @@ pub mod params;
 pub mod planner;
 pub mod policy;
 mod policy_view;
+pub mod reach;
 pub mod registry;
 pub mod schema;
 pub mod session;
@@ -34,6 +36,7 @@ pub use config::EngineConfig;
 pub use engine::{Engine, QueryOutput};
 pub use error::{EngineError, Result};
 pub use policy::{PolicyRequest, RoleAssignmentRequest};
+pub use reach::GrantRequest;
 pub use registry::{TableInfo, TableKind};
 pub use sources::{CheckReport, DatasetRequest, SourceRequest, TableRequest};
 pub use tiaokuai_policies::Caller;

@@ -23,6 +23,7 @@ use tiaokuai_connectors::{
 use tiaokuai_policies::JURISDICTIONS_TABLE;
 
 use crate::error::{EngineError, Result};
+use crate::reach::Confinement;
 use crate::schema;
 
 /// What a table is made of.
@@ -94,6 +95,7 @@ impl TableRegistry {
         catalog: &Catalog,
         runtime: &RuntimeEnv,
         seal_key: Option<&SealKey>,
+        confinement: &Confinement,
         previous: Option<&TableRegistry>,
     ) -> Result<Self> {
         let mut tables = BTreeMap::new();
@@ -105,9 +107,9 @@ impl TableRegistry {
         for source in catalog.sources()? {
             if !source.kind.is_file() {
                 let kept = previous.and_then(|p| p.databases.get(&source.id));
-                let opened = open_database(&source, seal_key, kept);
+                let opened = open_database(&source, seal_key, confinement, kept);
                 if let Some(database) = &opened.database {
-                    databases.insert(source.id.clone(), (fingerprint(&source), database.clone()));
+                    databases.insert(source.id.clone(), (opened.print.clone(), database.clone()));
                 }
                 if let [(_, only)] = opened.tables.as_slice() {
                     providers.insert(source.id.clone(), only.provider.clone());
@@ -115,7 +117,7 @@ impl TableRegistry {
                 tables.extend(opened.tables);
                 continue;
             }
-            let provider = match open_source(&source, runtime, seal_key) {
+            let provider = match open_source(&source, runtime, seal_key, confinement) {
                 Ok(provider) => provider,
                 Err(error) => {
                     // one broken registration must not take every other table down, nor
@@ -209,8 +211,14 @@ fn column_infos(
         .collect()
 }
 
-/// The file-source description of a stored source.
-pub fn file_spec(source: &SourceRecord, seal_key: Option<&SealKey>) -> Result<FileSourceSpec> {
+/// The file-source description of a stored source, held to its owner's grants if a
+/// non-admin registered it.
+pub fn file_spec(
+    source: &SourceRecord,
+    seal_key: Option<&SealKey>,
+    confinement: &Confinement,
+) -> Result<FileSourceSpec> {
+    let reach = confinement.of(source)?;
     let format = match source.kind {
         SourceKind::Parquet => FileFormatKind::Parquet,
         SourceKind::Csv => FileFormatKind::Csv,
@@ -221,7 +229,7 @@ pub fn file_spec(source: &SourceRecord, seal_key: Option<&SealKey>) -> Result<Fi
             )));
         }
     };
-    Ok(FileSourceSpec::parse(
+    let mut spec = FileSourceSpec::parse(
         &source.name,
         &source.id,
         format,
@@ -229,23 +237,31 @@ pub fn file_spec(source: &SourceRecord, seal_key: Option<&SealKey>) -> Result<Fi
         &source.options,
         source.secret.as_deref(),
         seal_key,
-    )?)
+    )?;
+    spec.reach = reach;
+    Ok(spec)
 }
 
 fn open_source(
     source: &SourceRecord,
     runtime: &RuntimeEnv,
     seal_key: Option<&SealKey>,
+    confinement: &Confinement,
 ) -> Result<Arc<dyn TableProvider>> {
-    let spec = file_spec(source, seal_key)?;
+    let spec = file_spec(source, seal_key, confinement)?;
     let pinned = schema::to_schema(&source.columns)?;
     Ok(Arc::new(FileTable::open(&spec, pinned, runtime)?))
 }
 
-/// What a database source's pool depends on: a change to any of it opens a new pool.
-fn fingerprint(source: &SourceRecord) -> String {
+/// What a database source's pool depends on: a change to any of it opens a new pool. A
+/// confined source's grants are part of it, so a revoked grant closes its pool.
+fn fingerprint(source: &SourceRecord, confinement: &Confinement) -> String {
+    let reach = source
+        .confined
+        .then(|| format!("{:?}", confinement.reach(&source.owner)))
+        .unwrap_or_default();
     format!(
-        "{}|{}|{}|{}",
+        "{}|{}|{}|{}|{reach}",
         source.url,
         serde_json::Value::Object(source.options.clone()),
         source.secret.as_deref().unwrap_or(""),
@@ -262,21 +278,31 @@ fn database_kind(kind: SourceKind) -> Option<DatabaseKind> {
     }
 }
 
-/// The connection description of a stored database source.
-pub fn database_spec(source: &SourceRecord, seal_key: Option<&SealKey>) -> Result<DatabaseSpec> {
+/// The connection description of a stored database source, held to its owner's grants if a
+/// non-admin registered it. The secret is checked against them before it is resolved.
+pub fn database_spec(
+    source: &SourceRecord,
+    seal_key: Option<&SealKey>,
+    confinement: &Confinement,
+) -> Result<DatabaseSpec> {
     let kind = database_kind(source.kind)
         .ok_or_else(|| EngineError::Internal(format!("{} is not a database", source.name)))?;
-    Ok(DatabaseSpec::parse(
+    let reach = confinement.of(source)?;
+    let mut spec = DatabaseSpec::parse(
         &source.name,
         kind,
         &source.url,
         &source.options,
         source.secret.as_deref(),
         seal_key,
-    )?)
+    )?;
+    spec.reach = reach;
+    Ok(spec)
 }
 
 struct OpenedDatabase {
+    /// What the pool was opened from ([`fingerprint`]).
+    print: String,
     database: Option<Arc<DatabaseSource>>,
     tables: Vec<(String, TableEntry)>,
 }
@@ -286,11 +312,14 @@ struct OpenedDatabase {
 fn open_database(
     source: &SourceRecord,
     seal_key: Option<&SealKey>,
+    confinement: &Confinement,
     kept: Option<&(String, Arc<DatabaseSource>)>,
 ) -> OpenedDatabase {
+    let print = fingerprint(source, confinement);
     let database = match kept {
-        Some((print, database)) if *print == fingerprint(source) => Ok(database.clone()),
-        _ => database_spec(source, seal_key).map(|spec| Arc::new(DatabaseSource::new(spec))),
+        Some((kept_print, database)) if *kept_print == print => Ok(database.clone()),
+        _ => database_spec(source, seal_key, confinement)
+            .map(|spec| Arc::new(DatabaseSource::new(spec))),
     };
     if let Err(error) = &database {
         tracing::warn!(source = %source.name, %error, "source cannot be opened");
@@ -334,6 +363,7 @@ fn open_database(
         })
         .collect();
     OpenedDatabase {
+        print,
         database: database.ok(),
         tables,
     }

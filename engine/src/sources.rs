@@ -21,6 +21,7 @@ use tiaokuai_policies::{Action, Caller};
 
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
+use crate::reach::Confinement;
 use crate::registry::{database_spec, file_spec};
 use crate::schema;
 
@@ -150,25 +151,79 @@ impl Engine {
         outcome.map(|()| stored)
     }
 
+    /// `register_source` on every table the request shares (or on `*` for a source that only
+    /// serves as a union member), in the owner's jurisdiction.
+    fn check_registrant(
+        &self,
+        caller: &Caller,
+        request: &SourceRequest,
+        owner: &JurisdictionCode,
+    ) -> Result<()> {
+        let objects: Vec<&str> = match request.tables.as_slice() {
+            [] => vec!["*"],
+            tables => tables.iter().map(|t| t.name.as_str()).collect(),
+        };
+        for object in objects {
+            let allowed = self
+                .policies
+                .allows(caller, object, Action::RegisterSource, owner)
+                .map_err(|e| EngineError::Internal(e.to_string()))?;
+            if !allowed {
+                return Err(registration_denied(caller, object, owner));
+            }
+        }
+        Ok(())
+    }
+
+    /// Names already taken. A table the caller cannot see is refused exactly as a name it
+    /// may not register is, never with a conflict that would tell it exists; admin, who sees
+    /// everything, is told of any source of the same name (others only of their own).
+    fn check_names(
+        &self,
+        caller: &Caller,
+        request: &SourceRequest,
+        owner: &JurisdictionCode,
+    ) -> Result<()> {
+        if caller.is_admin() {
+            if self
+                .catalog
+                .sources()?
+                .iter()
+                .any(|s| s.name == request.name)
+            {
+                return Err(EngineError::Conflict(format!(
+                    "a source named {:?} already exists",
+                    request.name
+                )));
+            }
+            return Ok(());
+        }
+        let view = self.view_for(caller);
+        for table in &request.tables {
+            if let Some(entry) = view.registry.get(&table.name)
+                && !view.visible(entry)
+            {
+                return Err(registration_denied(caller, &table.name, owner));
+            }
+        }
+        Ok(())
+    }
+
     async fn store_source(&self, caller: &Caller, request: SourceRequest) -> Result<SourceRecord> {
         let owner = JurisdictionCode::parse(&request.owner)
             .map_err(|e| EngineError::BadRequest(format!("owner: {e}")))?;
-        // a department registers in its own jurisdiction: register_source on the table it
-        // shares (or on `*` for a source that only serves as a union member)
-        let object = request.tables.first().map_or("*", |t| t.name.as_str());
-        let allowed = self
-            .policies
-            .allows(caller, object, Action::RegisterSource, &owner)
-            .map_err(|e| EngineError::Internal(e.to_string()))?;
-        if !allowed {
-            return Err(EngineError::PermissionDenied(format!(
-                "{} may not register sources for {object} owned by {owner}",
-                caller.name()
-            )));
-        }
+        self.check_registrant(caller, &request, &owner)?;
+        self.check_names(caller, &request, &owner)?;
         let owner = known_code(self, &request.owner, "owner")?;
+        let confinement = self.confinement()?;
+        let confined = !caller.is_admin();
+        if confined && let Some(given) = &request.secret {
+            confinement.reach(&owner).given_secret(given)?;
+        }
         if !request.kind.is_file() {
-            return self.store_database(caller, request, owner).await;
+            return self
+                .store_database(caller, request, owner, &confinement)
+                .await;
         }
         if request.tables.len() > 1 {
             return Err(EngineError::BadRequest(
@@ -187,7 +242,10 @@ impl Engine {
         let secret = self.sealed(request.secret.clone())?;
         let id = token::new_id("src");
         let mut record = draft(caller, &request, &owner, &secret, &id);
-        let spec = file_spec(&record, self.seal_key.as_ref())?;
+        let spec = file_spec(&record, self.seal_key.as_ref(), &confinement)?;
+        if let Some(reach) = &spec.reach {
+            tiaokuai_connectors::stores::check_reach(&spec, reach)?;
+        }
         let found = tokio::time::timeout(PROBE_TIMEOUT, probe(&spec, &self.base))
             .await
             .map_err(|_| {
@@ -226,6 +284,7 @@ impl Engine {
         caller: &Caller,
         request: SourceRequest,
         owner: JurisdictionCode,
+        confinement: &Confinement,
     ) -> Result<SourceRecord> {
         if request.tables.is_empty() {
             return Err(EngineError::BadRequest(
@@ -235,7 +294,8 @@ impl Engine {
         let secret = self.sealed(request.secret.clone())?;
         let id = token::new_id("src");
         let mut record = draft(caller, &request, &owner, &secret, &id);
-        let spec = database_spec(&record, self.seal_key.as_ref())?;
+        let spec = database_spec(&record, self.seal_key.as_ref(), confinement)?;
+        spec.check_reach()?;
         let database = Arc::new(DatabaseSource::new(spec));
         let mut seen = HashSet::new();
         let mut tables = Vec::with_capacity(request.tables.len());
@@ -253,10 +313,10 @@ impl Engine {
                     table.name
                 ))
             })?;
-            let found = database
-                .table_schema(&remote)
-                .await
-                .map_err(|e| EngineError::BadRequest(format!("registration failed: {e}")))?;
+            let found = database.table_schema(&remote).await.map_err(|e| match e {
+                refused @ tiaokuai_connectors::ConnectorError::OutOfReach(_) => refused.into(),
+                other => EngineError::BadRequest(format!("registration failed: {other}")),
+            })?;
             let columns = schema::to_columns(&found.schema);
             let skipped = found
                 .skipped
@@ -355,7 +415,7 @@ impl Engine {
         if !source.kind.is_file() {
             return Ok(self.check_database(&source).await);
         }
-        let spec = file_spec(&source, self.seal_key.as_ref())?;
+        let spec = file_spec(&source, self.seal_key.as_ref(), &self.confinement()?)?;
         let probed = tokio::time::timeout(PROBE_TIMEOUT, probe(&spec, &self.base)).await;
         let found = match probed {
             Ok(Ok(found)) => found,
@@ -423,7 +483,8 @@ impl Engine {
         // the source's own pool (and state) when it is open; a new one when it could not be
         let open = self.registry().database(&source.id).cloned();
         let database = match open.map(Ok).unwrap_or_else(|| {
-            database_spec(source, self.seal_key.as_ref())
+            let confinement = self.confinement()?;
+            database_spec(source, self.seal_key.as_ref(), &confinement)
                 .map(|spec| Arc::new(DatabaseSource::new(spec)))
         }) {
             Ok(database) => database,
@@ -630,6 +691,7 @@ fn draft(
         columns: Vec::new(),
         tables: Vec::new(),
         created_by: caller.name().to_owned(),
+        confined: !caller.is_admin(),
         created_at: String::new(),
         updated_at: String::new(),
     }
@@ -649,7 +711,15 @@ fn stored(record: SourceRecord) -> NewSource {
         columns: record.columns,
         tables: record.tables,
         created_by: record.created_by,
+        confined: record.confined,
     }
+}
+
+fn registration_denied(caller: &Caller, object: &str, owner: &JurisdictionCode) -> EngineError {
+    EngineError::PermissionDenied(format!(
+        "{} may not register {object} for sources owned by {owner}",
+        caller.name()
+    ))
 }
 
 fn same_columns(a: &[ColumnDef], b: &[ColumnDef]) -> bool {

@@ -88,6 +88,12 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Grant jurisdictions the folders, buckets, hosts and secret namespaces that sources
+    /// registered by their departments may use.
+    Grant {
+        #[command(subcommand)]
+        command: GrantCommand,
+    },
     /// Manage the jurisdiction tree.
     Jurisdictions {
         #[command(subcommand)]
@@ -134,6 +140,36 @@ enum PolicyCommand {
     Export {
         #[command(flatten)]
         store: Store,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum GrantCommand {
+    /// Grant a location or secret namespace to a jurisdiction and print the grant.
+    Add {
+        #[command(flatten)]
+        store: Store,
+        /// The jurisdiction whose sources may use it (12-digit code).
+        #[arg(long)]
+        jurisdiction: String,
+        /// `path` (a folder), `s3` (s3://bucket/prefix/), `host` (NAME[:PORT], an address or a
+        /// network), `env` (a prefix of variable names) or `secret_file` (a folder).
+        #[arg(long)]
+        kind: String,
+        /// The location, in the kind's form.
+        location: String,
+    },
+    /// Print every grant, one JSON object per line.
+    List {
+        #[command(flatten)]
+        store: Store,
+    },
+    /// Revoke a grant by its id.
+    Remove {
+        #[command(flatten)]
+        store: Store,
+        /// The grant's id.
+        id: String,
     },
 }
 
@@ -245,6 +281,55 @@ async fn run(command: Command) -> Result<(), String> {
                 "{}",
                 state.engine.export_policy().map_err(|e| e.to_string())?
             );
+            Ok(())
+        }
+        Command::Grant { command } => {
+            let store = match &command {
+                GrantCommand::Add { store, .. }
+                | GrantCommand::List { store }
+                | GrantCommand::Remove { store, .. } => store,
+            };
+            let state = start::open(&store.config())
+                .await
+                .map_err(|e| e.to_string())?;
+            let admin = admin_caller(state.engine.catalog())?;
+            match command {
+                GrantCommand::Add {
+                    jurisdiction,
+                    kind,
+                    location,
+                    ..
+                } => {
+                    let request = tiaokuai_engine::GrantRequest {
+                        jurisdiction,
+                        kind,
+                        location,
+                    };
+                    let grant = state
+                        .engine
+                        .add_grant(&admin, request)
+                        .map_err(|e| e.to_string())?;
+                    println!(
+                        "{}",
+                        serde_json::to_string(&grant).map_err(|e| e.to_string())?
+                    );
+                }
+                GrantCommand::List { .. } => {
+                    for grant in state.engine.grants(&admin).map_err(|e| e.to_string())? {
+                        println!(
+                            "{}",
+                            serde_json::to_string(&grant).map_err(|e| e.to_string())?
+                        );
+                    }
+                }
+                GrantCommand::Remove { id, .. } => {
+                    state
+                        .engine
+                        .delete_grant(&admin, &id)
+                        .map_err(|e| e.to_string())?;
+                    println!("grant {id} revoked");
+                }
+            }
             Ok(())
         }
         Command::Jurisdictions {

@@ -198,6 +198,7 @@ pub async fn open(config: &ServerConfig) -> Result<AppState, StartError> {
     if engine_config.mask_key.is_empty() {
         engine_config.mask_key = server_key(&config.data_dir, "mask.key")?;
     }
+    engine_config.private_paths = config.private_paths();
     if engine_config.secret_key.is_empty() {
         engine_config.secret_key = server_key(&config.data_dir, "secret.key")?;
     }

@@ -144,6 +144,16 @@ impl DatabaseSpec {
         })
     }
 
+    /// For a confined source, whether its server or file lies within its owner's grants
+    /// (by name or address; the addresses a name resolves to are checked when it connects).
+    pub fn check_reach(&self) -> Result<()> {
+        match (&self.reach, &self.location) {
+            (None, _) => Ok(()),
+            (Some(reach), Location::Server { host, port, .. }) => reach.host(host, *port),
+            (Some(reach), Location::File(path)) => reach.path(path).map(drop),
+        }
+    }
+
     pub fn password(&self) -> Option<&str> {
         self.password.as_deref()
     }

@@ -5,6 +5,7 @@ mod auth;
 mod catalog;
 pub mod error;
 mod extract;
+mod grants;
 mod health;
 mod openapi;
 mod policies;
@@ -110,6 +111,11 @@ pub fn router(state: AppState) -> Router {
             get(policies::list_role_assignments).post(policies::assign_role),
         )
         .route("/v1/role-assignments/{id}", delete(policies::unassign_role))
+        .route(
+            "/v1/grants",
+            get(grants::list_grants).post(grants::add_grant),
+        )
+        .route("/v1/grants/{id}", delete(grants::delete_grant))
         .route("/v1/openapi.json", get(openapi::document))
         .route("/metrics", get(health::metrics))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));

@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
-use super::{admin, catalog, health, policies, query, sources};
+use super::{admin, catalog, grants, health, policies, query, sources};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,6 +17,7 @@ use super::{admin, catalog, health, policies, query, sources};
         admin::create_principal, admin::list_principals, admin::issue_token, admin::list_tokens, admin::revoke_token,
         policies::add_policy, policies::list_policies, policies::delete_policy,
         policies::assign_role, policies::list_role_assignments, policies::unassign_role,
+        grants::add_grant, grants::list_grants, grants::delete_grant,
         health::healthz, health::readyz, health::metrics,
     ),
     modifiers(&BearerAuth),

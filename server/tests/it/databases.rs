@@ -427,6 +427,8 @@ async fn postgres_registration_refuses_bad_sources() {
         .await;
     assert_eq!(assigned.status(), StatusCode::CREATED);
     let nobody = server.principal("alice").await;
+    let database_host = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+    server.grant(MAJIN, "host", &database_host).await;
     let mut elsewhere = source("chihuai", url.as_str(), "civil.chihuai", "public.elderly");
     elsewhere["owner"] = json!(CHIHUAI);
     refused(

@@ -11,7 +11,10 @@ pub const ADMIN_TOKEN: &str = "tk_test_admin_bootstrap_token_0123456789";
 
 pub struct TestServer {
     pub url: String,
+    /// The data directory.
     pub dir: TempDir,
+    /// Test files, outside the data directory (which no department may read).
+    scratch: TempDir,
     pub client: reqwest::Client,
     task: tokio::task::JoinHandle<()>,
 }
@@ -39,10 +42,13 @@ impl TestServer {
     /// Stops this server and starts a new one on the same data directory.
     pub async fn restart(mut self) -> Self {
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        let scratch = std::mem::replace(&mut self.scratch, tempfile::tempdir().unwrap());
         drop(self);
         let mut config = ServerConfig::new(dir.path());
         config.admin_token = Some(ADMIN_TOKEN.into());
-        Self::serve(dir, &config).await
+        let mut server = Self::serve(dir, &config).await;
+        server.scratch = scratch;
+        server
     }
 
     /// Starts a server on an existing data directory.
@@ -56,6 +62,7 @@ impl TestServer {
         Self {
             url,
             dir,
+            scratch: tempfile::tempdir().unwrap(),
             client: reqwest::Client::new(),
             task,
         }
@@ -67,9 +74,24 @@ impl TestServer {
 
     /// A folder for test files, outside the data directory.
     pub fn files(&self) -> PathBuf {
-        let path = self.dir.path().join("files");
+        let path = self.scratch.path().join("files");
         std::fs::create_dir_all(&path).unwrap();
         path
+    }
+
+    /// Grants `location` of `kind` to `jurisdiction` as admin; returns the grant.
+    pub async fn grant(&self, jurisdiction: &str, kind: &str, location: &str) -> Value {
+        let response = self
+            .post(
+                ADMIN_TOKEN,
+                "/v1/grants",
+                json!({"jurisdiction": jurisdiction, "kind": kind, "location": location}),
+            )
+            .await;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
     }
 
     pub async fn get(&self, token: &str, path: &str) -> Response {

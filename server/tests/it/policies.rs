@@ -248,6 +248,9 @@ async fn departments_register_sources_in_their_own_jurisdiction() {
         &folder.join("a.parquet"),
         &fixtures::people(&[(1, "张三", XIASHAN)]),
     );
+    server
+        .grant(XIASHAN, "path", folder.to_str().unwrap())
+        .await;
     let table = |name: &str| json!({"name": name, "binding": {"column": "village_code"}});
     let before = catalog_snapshot(&server).await;
     for (owner, name) in [

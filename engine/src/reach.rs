@@ -1,0 +1,112 @@
+//! Grants, and the [`Confinement`] of sources registered by non-admins.
+//!
+//! A department that may register sources names locations the server will open. Admin grants
+//! each jurisdiction the folders, buckets, hosts and secret namespaces its departments may
+//! use (`/v1/grants`); a source registered by anyone but admin is confined to its owner's
+//! grants at registration and on every use afterwards, so revoking a grant takes effect at
+//! the next query.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use tiaokuai_catalog::{Catalog, GrantRecord, JurisdictionCode, SourceRecord};
+use tiaokuai_connectors::reach::{Grant, Reach};
+use tiaokuai_policies::Caller;
+
+use crate::engine::Engine;
+use crate::error::{EngineError, Result};
+
+/// `POST /v1/grants`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantRequest {
+    /// The jurisdiction whose sources may use the location.
+    pub jurisdiction: String,
+    /// `path`, `s3`, `host`, `env` or `secret_file`.
+    pub kind: String,
+    pub location: String,
+}
+
+/// What confined sources may reach: admin's grants, and the server's own paths, which no
+/// grant opens.
+#[derive(Debug, Clone, Default)]
+pub struct Confinement {
+    grants: Vec<GrantRecord>,
+    private: Vec<PathBuf>,
+}
+
+impl Confinement {
+    pub fn load(catalog: &Catalog, private: &[PathBuf]) -> Result<Self> {
+        Ok(Self {
+            grants: catalog.grants()?,
+            private: private.to_vec(),
+        })
+    }
+
+    /// What sources owned by `owner` may reach. A stored grant that no longer parses is left
+    /// out (and logged): it can only narrow what is reachable.
+    pub fn reach(&self, owner: &JurisdictionCode) -> Arc<Reach> {
+        let grants = self
+            .grants
+            .iter()
+            .filter(|g| g.jurisdiction == *owner)
+            .filter_map(|g| match Grant::parse(&g.kind, &g.location) {
+                Ok(grant) => Some(grant),
+                Err(error) => {
+                    tracing::warn!(grant = %g.id, %error, "stored grant ignored");
+                    None
+                }
+            })
+            .collect();
+        Arc::new(Reach::new(owner.as_str(), grants, &self.private))
+    }
+
+    /// The reach a stored source is held to, its stored secret checked against it; `None`
+    /// for a source admin registered.
+    pub fn of(&self, source: &SourceRecord) -> Result<Option<Arc<Reach>>> {
+        if !source.confined {
+            return Ok(None);
+        }
+        let reach = self.reach(&source.owner);
+        if let Some(secret) = &source.secret {
+            reach.stored_secret(secret)?;
+        }
+        Ok(Some(reach))
+    }
+}
+
+impl Engine {
+    pub(crate) fn confinement(&self) -> Result<Confinement> {
+        Confinement::load(&self.catalog, &self.config.private_paths)
+    }
+
+    pub fn grants(&self, caller: &Caller) -> Result<Vec<GrantRecord>> {
+        self.require_admin(caller, "reading grants")?;
+        Ok(self.catalog.grants()?)
+    }
+
+    /// Grants a location or secret namespace to a jurisdiction.
+    pub fn add_grant(&self, caller: &Caller, request: GrantRequest) -> Result<GrantRecord> {
+        self.require_admin(caller, "granting locations")?;
+        let jurisdiction = JurisdictionCode::parse(&request.jurisdiction)
+            .map_err(|e| EngineError::BadRequest(format!("jurisdiction: {e}")))?;
+        let grant =
+            Grant::parse(&request.kind, &request.location).map_err(EngineError::BadRequest)?;
+        let stored = self.catalog.insert_grant(
+            &jurisdiction,
+            grant.kind(),
+            &grant.location(),
+            caller.name(),
+        )?;
+        self.reload()?;
+        Ok(stored)
+    }
+
+    /// Revokes a grant; the sources that relied on it fail from the next query on.
+    pub fn delete_grant(&self, caller: &Caller, id: &str) -> Result<()> {
+        self.require_admin(caller, "revoking grants")?;
+        self.catalog.delete_grant(id, caller.name())?;
+        self.reload()
+    }
+}
