@@ -92,11 +92,20 @@ pub fn listing_urls(spec: &FileSourceSpec) -> Result<Vec<ListingTableUrl>> {
         .collect()
 }
 
-/// Checks that every location of a confined source lies within its owner's grants: folders
-/// (after resolving `..` and links), the bucket and prefix, and the hosts connected to (the
-/// S3 endpoint, or each HTTP file's host). The addresses behind a host are checked again on
-/// every connection.
-pub fn check_reach(spec: &FileSourceSpec, reach: &Reach) -> Result<()> {
+/// Checks that every location of a confined source lies within its owner's grants, names
+/// resolved: folders (after resolving `..` and links), the bucket and prefix, and the hosts
+/// connected to (the S3 endpoint, or each HTTP file's host), by the addresses their names
+/// have now. The addresses are checked again on every connection.
+pub async fn check_reach(spec: &FileSourceSpec, reach: &Reach) -> Result<()> {
+    for (host, port) in check_locations(spec, reach)? {
+        reach.resolve(&host, port).await?;
+    }
+    Ok(())
+}
+
+/// The part of [`check_reach`] that needs no DNS; returns the hosts to resolve.
+fn check_locations(spec: &FileSourceSpec, reach: &Reach) -> Result<Vec<(String, u16)>> {
+    let mut hosts = Vec::new();
     for url in &spec.urls {
         match url.scheme() {
             "file" => {
@@ -118,22 +127,23 @@ pub fn check_reach(spec: &FileSourceSpec, reach: &Reach) -> Result<()> {
                     ))
                     .map_err(|e| ConnectorError::invalid(format!("region: {e}")))?,
                 };
-                check_host(&endpoint, reach)?;
+                hosts.push(check_host(&endpoint, reach)?);
             }
-            _ => check_host(url, reach)?,
+            _ => hosts.push(check_host(url, reach)?),
         }
     }
-    Ok(())
+    Ok(hosts)
 }
 
-fn check_host(url: &Url, reach: &Reach) -> Result<()> {
+fn check_host(url: &Url, reach: &Reach) -> Result<(String, u16)> {
     let host = url
         .host_str()
         .ok_or_else(|| ConnectorError::invalid(format!("{url} names no host")))?;
     let port = url
         .port_or_known_default()
         .ok_or_else(|| ConnectorError::invalid(format!("{url} names no port")))?;
-    reach.host(host, port)
+    reach.host(host, port)?;
+    Ok((host.to_owned(), port))
 }
 
 /// An object key prefix as the store will see it, `.` and `..` parts refused.
@@ -151,7 +161,7 @@ fn store_key_of(url: &Url) -> Result<String> {
 /// registered again (a re-check, a restart) replaces its own store only.
 pub fn register(spec: &FileSourceSpec, runtime: &RuntimeEnv) -> Result<()> {
     if let Some(reach) = &spec.reach {
-        check_reach(spec, reach)?;
+        check_locations(spec, reach)?;
     }
     let first = &spec.urls[0];
     let confined = |options: ClientOptions| -> (ClientOptions, Option<ConfinedConnector>) {

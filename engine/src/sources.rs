@@ -244,7 +244,7 @@ impl Engine {
         let mut record = draft(caller, &request, &owner, &secret, &id);
         let spec = file_spec(&record, self.seal_key.as_ref(), &confinement)?;
         if let Some(reach) = &spec.reach {
-            tiaokuai_connectors::stores::check_reach(&spec, reach)?;
+            tiaokuai_connectors::stores::check_reach(&spec, reach).await?;
         }
         let found = tokio::time::timeout(PROBE_TIMEOUT, probe(&spec, &self.base))
             .await

@@ -119,3 +119,60 @@ fn a_damaged_key_file_stops_the_server_instead_of_being_replaced() {
         b"short"
     );
 }
+
+#[test]
+fn grants_round_trip_through_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree.csv");
+    std::fs::write(
+        &tree,
+        "code,name,level,parent\n330824000000,开化县,county,\n330824116000,马金镇,township,330824000000\n",
+    )
+    .unwrap();
+    let (ok, _, err) = tiaokuai(
+        dir.path(),
+        &["jurisdictions", "import", tree.to_str().unwrap()],
+    );
+    assert!(ok, "{err}");
+    let (ok, out, err) = tiaokuai(
+        dir.path(),
+        &[
+            "grant",
+            "add",
+            "--jurisdiction",
+            "330824116000",
+            "--kind",
+            "host",
+            "DB.Majin.Example:5432",
+        ],
+    );
+    assert!(ok, "{err}");
+    let grant: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(grant["location"], "db.majin.example:5432");
+    let (ok, _, err) = tiaokuai(
+        dir.path(),
+        &[
+            "grant",
+            "add",
+            "--jurisdiction",
+            "330824116000",
+            "--kind",
+            "env",
+            "TIAOKUAI_",
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains("TIAOKUAI"), "{err}");
+    let (ok, listed, err) = tiaokuai(dir.path(), &["grant", "list"]);
+    assert!(ok, "{err}");
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    let id = grant["id"].as_str().unwrap();
+    let (ok, _, err) = tiaokuai(dir.path(), &["grant", "remove", id]);
+    assert!(ok, "{err}");
+    let (ok, listed, _) = tiaokuai(dir.path(), &["grant", "list"]);
+    assert!(ok);
+    assert!(listed.trim().is_empty(), "{listed}");
+    let (ok, _, err) = tiaokuai(dir.path(), &["grant", "remove", id]);
+    assert!(!ok);
+    assert!(err.contains("not found"), "{err}");
+}

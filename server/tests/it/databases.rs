@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::dbs::{Link, Proxy, ReceivedSql, ServerProcess, TestDb, unique_name};
+use crate::dbs::{Link, Proxy, ReceivedSql, TestDb, unique_name};
 use crate::fixtures::{self, CHIHUAI, CHIHUAI_VILLAGE, HUASHAN, MAJIN, XIASHAN};
 use crate::harness::{ADMIN_TOKEN, TestServer, assert_error, catalog_snapshot};
+use crate::process::ServerProcess;
 
 /// One row of the test table.
 struct Resident {
@@ -634,7 +635,8 @@ async fn the_password_stays_out_of_answers_and_the_log() {
         assert_no_secret(&secret, request, answer);
     }
     for file in ["catalog.db", "catalog.db-wal"] {
-        let bytes = std::fs::read(server.dir.path().join(file)).unwrap_or_default();
+        let bytes =
+            std::fs::read(server.dir.as_ref().unwrap().path().join(file)).unwrap_or_default();
         let stored = String::from_utf8_lossy(&bytes);
         assert_no_secret(&secret, file, &stored);
     }

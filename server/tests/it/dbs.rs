@@ -2,8 +2,7 @@
 //!
 //! Each test gets a database of its own, dropped afterwards even when the test fails; a TCP
 //! proxy in front of a database stalls or cuts it on demand; the statements a database received
-//! are read back from its own log; and the server can run as a separate process so that its
-//! whole log can be read.
+//! are read back from its own log.
 //!
 //! The database servers come from `TIAOKUAI_TEST_POSTGRES_URL` (e.g.
 //! `postgres://postgres@127.0.0.1:5432/test`) and `TIAOKUAI_TEST_MYSQL_URL` (e.g.
@@ -14,16 +13,12 @@
 //! `TIAOKUAI_TEST_POSTGRES_LOG` names the PostgreSQL server's log file, read to see the SQL it
 //! received.
 
-use std::io::{BufRead, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
-use reqwest::{Method, StatusCode};
-use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
 use url::Url;
@@ -664,127 +659,4 @@ async fn first_row(conn: &mut mysql_async::Conn, sql: &str) -> Result<Vec<Option
     let found: Option<mysql_async::Row> = conn.query_first(sql).await.map_err(|e| e.to_string())?;
     let row = found.ok_or_else(|| format!("{sql}: no row"))?;
     Ok(row.unwrap().into_iter().map(mysql_text).collect())
-}
-
-/// The `tiaokuai` server run as its own process, with everything it logs captured.
-pub struct ServerProcess {
-    pub url: String,
-    pub dir: tempfile::TempDir,
-    client: reqwest::Client,
-    child: Child,
-    log: Arc<Mutex<String>>,
-    readers: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl ServerProcess {
-    /// Starts `tiaokuai serve` on a loopback port with a fresh data directory, logging at
-    /// `filter`, and waits until it serves.
-    pub async fn start(admin_token: &str, filter: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tiaokuai"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("TIAOKUAI_DATA_DIR", dir.path())
-            .env("TIAOKUAI_ADMIN_TOKEN", admin_token)
-            .env("TIAOKUAI_LOG", filter)
-            .env("RUST_LOG", filter)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let readers = vec![
-            capture(child.stdout.take().unwrap(), log.clone()),
-            capture(child.stderr.take().unwrap(), log.clone()),
-        ];
-        let mut server = Self {
-            url: String::new(),
-            dir,
-            client: reqwest::Client::new(),
-            child,
-            log,
-            readers,
-        };
-        server.url = format!("http://{}", server.wait_for_address().await);
-        server
-    }
-
-    /// The address from the `serving` line of the log.
-    async fn wait_for_address(&mut self) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let found = self.log.lock().unwrap().lines().find_map(|line| {
-                let (_, rest) = line.split_once("serving")?;
-                let (_, address) = rest.split_once("address=")?;
-                Some(address.split_whitespace().next()?.to_owned())
-            });
-            if let Some(address) = found {
-                return address;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "the server exited with {status}:\n{}",
-                    self.log.lock().unwrap()
-                );
-            }
-            assert!(Instant::now() < deadline, "the server did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Sends a request; returns the status and the body as text.
-    pub async fn send(
-        &self,
-        method: Method,
-        token: &str,
-        path: &str,
-        body: Option<&Value>,
-    ) -> (StatusCode, String) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        (status, response.text().await.unwrap())
-    }
-
-    /// Stops the server and returns everything it wrote to stdout and stderr.
-    pub fn stop(mut self) -> String {
-        self.halt();
-        self.log.lock().unwrap().clone()
-    }
-
-    fn halt(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        self.halt();
-    }
-}
-
-fn capture(
-    stream: impl Read + Send + 'static,
-    log: Arc<Mutex<String>>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut reader = std::io::BufReader::new(stream);
-        let mut line = Vec::new();
-        while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
-            log.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&line));
-            line.clear();
-        }
-    })
 }

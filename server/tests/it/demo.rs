@@ -143,7 +143,8 @@ async fn serve_demo_in_an_empty_working_directory_serves_and_serves_again() {
     let patience = std::time::Duration::from_secs(300);
     let sql = "SELECT count(DISTINCT jurisdiction_code) FROM village.residents";
     for round in ["first start", "restart"] {
-        let server = ServerProcess::start(cwd.path(), &["--demo"], &env, patience)
+        let server = ServerProcess::launch(cwd.path(), &["--demo"], &env, patience)
+            .await
             .unwrap_or_else(|e| panic!("{round}: {e}"));
         let rows = query_rows(&server.url, "change-me", sql).await;
         assert_eq!(rows, vec![json!([269])], "{round}");
@@ -187,7 +188,9 @@ async fn a_demo_build_killed_part_way_is_rebuilt_by_the_next_start() {
 
     let env = [("TIAOKUAI_ADMIN_TOKEN", "change-me")];
     let patience = std::time::Duration::from_secs(300);
-    let server = ServerProcess::start(cwd.path(), &["--demo"], &env, patience).unwrap();
+    let server = ServerProcess::launch(cwd.path(), &["--demo"], &env, patience)
+        .await
+        .unwrap();
     let rows = query_rows(
         &server.url,
         "change-me",
@@ -207,12 +210,13 @@ async fn serve_demo_refuses_a_data_directory_that_holds_something_else() {
     let data = cwd.path().join("data");
     std::fs::create_dir(&data).unwrap();
     std::fs::write(data.join("notes.txt"), "mine").unwrap();
-    let error = ServerProcess::start(
+    let error = ServerProcess::launch(
         cwd.path(),
         &["--demo"],
         &[],
         std::time::Duration::from_secs(60),
     )
+    .await
     .err()
     .expect("refused");
     assert!(error.contains("is not empty"), "{error}");
