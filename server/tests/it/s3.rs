@@ -882,3 +882,92 @@ async fn inline_secret_is_sealed_at_rest() {
         vec![json!([1])]
     );
 }
+
+/// A department's S3 source reaches only its granted bucket prefix, through its granted
+/// endpoint, with the secret from its granted folder; revoking the endpoint cuts it off.
+#[tokio::test]
+async fn a_department_reads_only_its_granted_prefix_through_its_granted_endpoint() {
+    let Some(endpoint) = endpoint() else { return };
+    let bucket = Bucket::create(&endpoint, "confined").await;
+    for key in ["people/part-0.parquet", "other/part-0.parquet"] {
+        bucket
+            .put(
+                key,
+                fixtures::parquet_bytes(&fixtures::people(&[(1, "张三", XIASHAN)])),
+            )
+            .await;
+    }
+    let server = TestServer::start().await;
+    server.load_tree().await;
+    for action in ["register_source", "read"] {
+        let response = server
+            .post(
+                ADMIN_TOKEN,
+                "/v1/policies",
+                json!({"role": "s3_dept", "jurisdiction": "*", "object": "s3.*", "action": action}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let dept = server.principal("majin_s3").await;
+    let response = server
+        .post(
+            ADMIN_TOKEN,
+            "/v1/role-assignments",
+            json!({"principal": "majin_s3", "role": "s3_dept", "jurisdiction": MAJIN}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let secret = secret_file(&server);
+    let endpoint_host = url::Url::parse(&endpoint).unwrap();
+    let host = format!(
+        "{}:{}",
+        endpoint_host.host_str().unwrap(),
+        endpoint_host.port_or_known_default().unwrap()
+    );
+    server.grant(MAJIN, "s3", &bucket.url("people/")).await;
+    server
+        .grant(MAJIN, "secret_file", server.files().to_str().unwrap())
+        .await;
+    let body = |prefix: &str, table: &str| {
+        s3_source(
+            "majin_s3",
+            "parquet",
+            &bucket.url(prefix),
+            bucket.options(),
+            &secret,
+            json!({"name": table, "binding": {"column": "village_code"}}),
+        )
+    };
+    // the endpoint is not granted yet
+    let response = server
+        .post(&dept, "/v1/sources", body("people/", "s3.people"))
+        .await;
+    assert_error(response, StatusCode::FORBIDDEN, "permission_denied").await;
+    let endpoint_grant = server.grant(MAJIN, "host", &host).await;
+    let response = server
+        .post(&dept, "/v1/sources", body("other/", "s3.other"))
+        .await;
+    assert_error(response, StatusCode::FORBIDDEN, "permission_denied").await;
+    let response = server
+        .post(&dept, "/v1/sources", body("people/", "s3.people"))
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::CREATED,
+        "{}",
+        response.text().await.unwrap()
+    );
+    assert_eq!(
+        server.rows(&dept, "SELECT count(*) FROM s3.people").await,
+        vec![json!([1])]
+    );
+    let id = endpoint_grant["id"].as_str().unwrap();
+    let response = server
+        .delete(ADMIN_TOKEN, &format!("/v1/grants/{id}"))
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let (status, body) = server.query(&dept, "SELECT count(*) FROM s3.people").await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert_no_secret("the answer", &body.to_string());
+}
