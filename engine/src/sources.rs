@@ -185,12 +185,7 @@ impl Engine {
         owner: &JurisdictionCode,
     ) -> Result<()> {
         if caller.is_admin() {
-            if self
-                .catalog
-                .sources()?
-                .iter()
-                .any(|s| s.name == request.name)
-            {
+            if self.catalog.has_source_named(&request.name)? {
                 return Err(EngineError::Conflict(format!(
                     "a source named {:?} already exists",
                     request.name

@@ -885,6 +885,17 @@ impl Catalog {
         Ok(Some(source))
     }
 
+    /// Whether any registrant has a source of this name.
+    pub fn has_source_named(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .conn()
+            .query_row("SELECT 1 FROM sources WHERE name = ?1 LIMIT 1", [name], |_| {
+                Ok(())
+            })
+            .optional()?
+            .is_some())
+    }
+
     /// Points every source URL under the folder URL `from` (and every file in its
     /// `options.files`) at the same place under `to`, in one transaction: for a data
     /// directory built in one place and moved to another.
