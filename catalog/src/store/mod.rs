@@ -889,9 +889,11 @@ impl Catalog {
     pub fn has_source_named(&self, name: &str) -> Result<bool> {
         Ok(self
             .conn()
-            .query_row("SELECT 1 FROM sources WHERE name = ?1 LIMIT 1", [name], |_| {
-                Ok(())
-            })
+            .query_row(
+                "SELECT 1 FROM sources WHERE name = ?1 LIMIT 1",
+                [name],
+                |_| Ok(()),
+            )
             .optional()?
             .is_some())
     }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::dbs::{Link, Proxy, ReceivedSql, TestDb, unique_name};
 use crate::fixtures::{self, CHIHUAI, CHIHUAI_VILLAGE, HUASHAN, MAJIN, XIASHAN};
-use crate::harness::{ADMIN_TOKEN, TestServer, assert_error, catalog_snapshot};
+use crate::harness::{ADMIN_TOKEN, TestServer, assert_error, refused};
 use crate::process::ServerProcess;
 
 /// One row of the test table.
@@ -115,26 +115,6 @@ fn assert_no_secret(secret: &str, what: &str, text: &str) {
 
 fn count(rows: &[Resident], keep: impl Fn(&Resident) -> bool) -> i64 {
     rows.iter().filter(|r| keep(r)).count() as i64
-}
-
-/// Posts a registration that must be refused with `status` and `code`, leaving the catalog as
-/// it was; returns the message.
-async fn refused(
-    server: &TestServer,
-    token: &str,
-    body: &Value,
-    status: StatusCode,
-    code: &str,
-) -> String {
-    let before = catalog_snapshot(server).await;
-    let response = server.post(token, "/v1/sources", body.clone()).await;
-    let message = assert_error(response, status, code).await;
-    assert_eq!(
-        catalog_snapshot(server).await,
-        before,
-        "{body} changed the catalog"
-    );
-    message
 }
 
 /// Whether `message` says one of `words` (case-insensitively).

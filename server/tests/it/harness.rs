@@ -178,6 +178,37 @@ impl TestServer {
         );
     }
 
+    /// A principal holding `role` in `jurisdiction`, where the role may do each `(action,
+    /// object)`; returns its token.
+    pub async fn role_holder(
+        &self,
+        principal: &str,
+        role: &str,
+        jurisdiction: &str,
+        may: &[(&str, &str)],
+    ) -> String {
+        for (action, object) in may {
+            let response = self
+                .post(
+                    ADMIN_TOKEN,
+                    "/v1/policies",
+                    json!({"role": role, "jurisdiction": "*", "object": object, "action": action}),
+                )
+                .await;
+            assert_eq!(response.status(), StatusCode::CREATED);
+        }
+        let token = self.principal(principal).await;
+        let response = self
+            .post(
+                ADMIN_TOKEN,
+                "/v1/role-assignments",
+                json!({"principal": principal, "role": role, "jurisdiction": jurisdiction}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        token
+    }
+
     /// Creates a principal with a token and returns the token.
     pub async fn principal(&self, name: &str) -> String {
         let response = self
@@ -200,6 +231,34 @@ pub async fn assert_error(response: Response, status: StatusCode, code: &str) ->
     assert_eq!(actual, status, "{body}");
     assert_eq!(body["error"]["code"], code, "{body}");
     body["error"]["message"].as_str().unwrap().to_owned()
+}
+
+/// Asserts `201 Created`; returns the created object.
+pub async fn assert_created(response: Response) -> Value {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+/// Posts a registration as `token` that must be refused with `status` and `code`, leaving the
+/// catalog as it was; returns the message.
+pub async fn refused(
+    server: &TestServer,
+    token: &str,
+    body: &Value,
+    status: StatusCode,
+    code: &str,
+) -> String {
+    let before = catalog_snapshot(server).await;
+    let response = server.post(token, "/v1/sources", body.clone()).await;
+    let message = assert_error(response, status, code).await;
+    assert_eq!(
+        catalog_snapshot(server).await,
+        before,
+        "{body} changed the catalog"
+    );
+    message
 }
 
 /// The catalog's observable state, to show that a rejected request changed nothing.

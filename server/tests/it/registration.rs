@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::fixtures::{self, MAJIN, XIASHAN};
-use crate::harness::{ADMIN_TOKEN, TestServer, assert_error, catalog_snapshot};
+use crate::harness::{ADMIN_TOKEN, TestServer, assert_created, assert_error, refused};
 use crate::peers::{Answer, HttpPeer, PostgresPeer};
 use crate::process::ServerProcess;
 
@@ -19,45 +19,18 @@ const OUT_OF_REACH: &str = "is not among the locations admin has granted to 3308
 /// A department of 霞山村 that may register and read `xiashan.*` tables; returns its token.
 async fn xiashan_department(server: &TestServer) -> String {
     server.load_tree().await;
-    for action in ["register_source", "read"] {
-        let response = server
-            .post(
-                ADMIN_TOKEN,
-                "/v1/policies",
-                json!({"role": "xiashan_dept", "jurisdiction": "*", "object": "xiashan.*", "action": action}),
-            )
-            .await;
-        assert_eq!(response.status(), StatusCode::CREATED);
-    }
-    let token = server.principal("xiashan_system").await;
-    let response = server
-        .post(
-            ADMIN_TOKEN,
-            "/v1/role-assignments",
-            json!({"principal": "xiashan_system", "role": "xiashan_dept", "jurisdiction": XIASHAN}),
+    server
+        .role_holder(
+            "xiashan_system",
+            "xiashan_dept",
+            XIASHAN,
+            &[("register_source", "xiashan.*"), ("read", "xiashan.*")],
         )
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    token
+        .await
 }
 
 fn people_table(name: &str) -> Value {
     json!({"name": name, "binding": {"column": "village_code"}})
-}
-
-/// Posts a registration as `token`; asserts the refusal and that nothing was stored.
-async fn refused(
-    server: &TestServer,
-    token: &str,
-    body: &Value,
-    status: StatusCode,
-    code: &str,
-) -> String {
-    let before = catalog_snapshot(server).await;
-    let response = server.post(token, "/v1/sources", body.clone()).await;
-    let message = assert_error(response, status, code).await;
-    assert_eq!(catalog_snapshot(server).await, before, "{body}");
-    message
 }
 
 async fn out_of_reach(server: &TestServer, token: &str, body: &Value) -> String {
@@ -145,19 +118,16 @@ async fn a_department_reads_files_only_inside_its_granted_folders() {
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
 
     // its own folder
-    let response = server
-        .post(
-            &dept,
-            "/v1/sources",
-            source("own", &fixtures::file_url(&own)),
-        )
-        .await;
-    assert_eq!(
-        response.status(),
-        StatusCode::CREATED,
-        "{}",
-        response.text().await.unwrap()
-    );
+    assert_created(
+        server
+            .post(
+                &dept,
+                "/v1/sources",
+                source("own", &fixtures::file_url(&own)),
+            )
+            .await,
+    )
+    .await;
     assert_eq!(count(&server, &dept, "xiashan.people").await, 2);
 
     // links added after registration lead nowhere; a real file added is read at once
@@ -248,19 +218,16 @@ async fn a_department_connects_only_to_granted_hosts_and_addresses() {
     server
         .grant(XIASHAN, "host", &format!("127.0.0.1:{port}"))
         .await;
-    let response = server
-        .post(
-            &dept,
-            "/v1/sources",
-            csv_source("h", &files.url("people.csv")),
-        )
-        .await;
-    assert_eq!(
-        response.status(),
-        StatusCode::CREATED,
-        "{}",
-        response.text().await.unwrap()
-    );
+    assert_created(
+        server
+            .post(
+                &dept,
+                "/v1/sources",
+                csv_source("h", &files.url("people.csv")),
+            )
+            .await,
+    )
+    .await;
     assert_eq!(count(&server, &dept, "xiashan.households").await, 1);
     assert!(!files.received.is_empty());
 
@@ -499,19 +466,16 @@ async fn every_table_of_a_registration_needs_its_permission() {
         "permission_denied",
     )
     .await;
-    let response = server
-        .post(
-            &dept,
-            "/v1/sources",
-            body(&[("xiashan.a", "a"), ("xiashan.b", "b")]),
-        )
-        .await;
-    assert_eq!(
-        response.status(),
-        StatusCode::CREATED,
-        "{}",
-        response.text().await.unwrap()
-    );
+    assert_created(
+        server
+            .post(
+                &dept,
+                "/v1/sources",
+                body(&[("xiashan.a", "a"), ("xiashan.b", "b")]),
+            )
+            .await,
+    )
+    .await;
     assert_eq!(count(&server, &dept, "xiashan.b").await, 1);
 }
 
@@ -569,24 +533,21 @@ async fn names_the_registrant_cannot_see_answer_as_names_it_may_not_use() {
     );
 
     // another registrant's source name is none of its business
-    let response = server
-        .post(
-            &dept,
-            "/v1/sources",
-            fixtures::parquet_source(
-                "xiashan_archive",
-                &url,
-                XIASHAN,
-                Some(people_table("xiashan.people")),
-            ),
-        )
-        .await;
-    assert_eq!(
-        response.status(),
-        StatusCode::CREATED,
-        "{}",
-        response.text().await.unwrap()
-    );
+    assert_created(
+        server
+            .post(
+                &dept,
+                "/v1/sources",
+                fixtures::parquet_source(
+                    "xiashan_archive",
+                    &url,
+                    XIASHAN,
+                    Some(people_table("xiashan.people")),
+                ),
+            )
+            .await,
+    )
+    .await;
     // its own names conflict as usual, and so does a table it can see
     refused(
         &server,

@@ -17,7 +17,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::fixtures::{self, CHIHUAI, CHIHUAI_VILLAGE, COUNTY, HUASHAN, MAJIN, XIASHAN};
-use crate::harness::{ADMIN_TOKEN, TestServer, assert_error, catalog_snapshot};
+use crate::harness::{ADMIN_TOKEN, TestServer, assert_created, assert_error, catalog_snapshot};
 
 const ENDPOINT_VAR: &str = "TIAOKUAI_TEST_S3_ENDPOINT";
 
@@ -899,25 +899,14 @@ async fn a_department_reads_only_its_granted_prefix_through_its_granted_endpoint
     }
     let server = TestServer::start().await;
     server.load_tree().await;
-    for action in ["register_source", "read"] {
-        let response = server
-            .post(
-                ADMIN_TOKEN,
-                "/v1/policies",
-                json!({"role": "s3_dept", "jurisdiction": "*", "object": "s3.*", "action": action}),
-            )
-            .await;
-        assert_eq!(response.status(), StatusCode::CREATED);
-    }
-    let dept = server.principal("majin_s3").await;
-    let response = server
-        .post(
-            ADMIN_TOKEN,
-            "/v1/role-assignments",
-            json!({"principal": "majin_s3", "role": "s3_dept", "jurisdiction": MAJIN}),
+    let dept = server
+        .role_holder(
+            "majin_s3",
+            "s3_dept",
+            MAJIN,
+            &[("register_source", "s3.*"), ("read", "s3.*")],
         )
         .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
     let secret = secret_file(&server);
     let endpoint_host = url::Url::parse(&endpoint).unwrap();
     let host = format!(
@@ -949,15 +938,12 @@ async fn a_department_reads_only_its_granted_prefix_through_its_granted_endpoint
         .post(&dept, "/v1/sources", body("other/", "s3.other"))
         .await;
     assert_error(response, StatusCode::FORBIDDEN, "permission_denied").await;
-    let response = server
-        .post(&dept, "/v1/sources", body("people/", "s3.people"))
-        .await;
-    assert_eq!(
-        response.status(),
-        StatusCode::CREATED,
-        "{}",
-        response.text().await.unwrap()
-    );
+    assert_created(
+        server
+            .post(&dept, "/v1/sources", body("people/", "s3.people"))
+            .await,
+    )
+    .await;
     assert_eq!(
         server.rows(&dept, "SELECT count(*) FROM s3.people").await,
         vec![json!([1])]
