@@ -125,16 +125,6 @@ impl ServerProcess {
         (status, response.text().await.unwrap())
     }
 
-    /// Everything the server has written to stdout and stderr so far.
-    pub fn logged(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    /// Whether the process is still running.
-    pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
     /// Stops the server and returns everything it wrote to stdout and stderr.
     pub fn stop(mut self) -> String {
         self.halt();
