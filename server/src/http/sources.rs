@@ -14,7 +14,7 @@ use super::extract::ApiJson;
 use super::{AppState, to_json};
 
 /// Registers a source: connects, reads and pins its schema, then stores it.
-#[utoipa::path(post, path = "/v1/sources", responses((status = 201, description = "the source, without its secret"), (status = 400, description = "bad URL, options or binding; nothing at the URL"), (status = 403, description = "not allowed"), (status = 409, description = "name taken")))]
+#[utoipa::path(post, path = "/v1/sources", responses((status = 201, description = "the source, without its secret"), (status = 400, description = "bad URL, options or binding; nothing at the URL; a database without TLS under sslmode require"), (status = 403, description = "not allowed"), (status = 409, description = "name taken")))]
 pub async fn register_source(
     State(app): State<AppState>,
     Extension(caller): Extension<Arc<Caller>>,

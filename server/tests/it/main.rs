@@ -15,3 +15,4 @@ mod http_source;
 mod policies;
 mod s3;
 mod sources;
+mod tls_modes;
