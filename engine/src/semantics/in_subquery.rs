@@ -12,7 +12,8 @@
 //! UNKNOWN can matter (under `NOT`, in a `CASE`) likewise becomes `x = ANY (subquery)`. A
 //! subquery that always yields exactly one row (an aggregate without `GROUP BY`) is compared
 //! as a scalar instead: its `EXISTS` tests would lose the row of an empty group when
-//! decorrelated. For the same reason `EXISTS` of such a subquery is TRUE, as SQL says.
+//! decorrelated; so is such a subquery under `ANY` or `ALL` as written, and `EXISTS` of it
+//! is TRUE, as SQL says.
 //! These subqueries are planned in `WHERE` and `HAVING` only; elsewhere they are refused.
 
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
@@ -83,6 +84,7 @@ fn predicate(expr: Expr, position: Position) -> Result<Transformed<Expr>> {
             Ok(Transformed::yes(in_subquery(flipped, position)?.data))
         }
         Expr::InSubquery(in_subquery_expr) => in_subquery(in_subquery_expr, position),
+        Expr::SetComparison(found) => set_comparison(found),
         Expr::Exists(Exists { subquery, negated }) if yields_one_row(&subquery.subquery) => {
             Ok(Transformed::yes(lit(!negated)))
         }
@@ -125,15 +127,44 @@ fn in_subquery(found: InSubquery, position: Position) -> Result<Transformed<Expr
         ))));
     }
     if correlated && has_correlated_scalar_aggregate(&subquery) {
-        return not_impl_err!(
-            "this IN or NOT IN subquery computes an aggregate over each outer row's rows below \
-             its top, which DataFusion 55 answers wrongly for an outer row with none; compare \
-             with the aggregate directly (x <> (SELECT max(…) …)) or use NOT EXISTS"
-        );
+        return refuse_aggregate_below_top();
     }
     Ok(Transformed::yes(Expr::SetComparison(SetComparison::new(
         expr, subquery, op, quantifier,
     ))))
+}
+
+/// `x op ANY/ALL (subquery)` as written: DataFusion keeps the three values, except for a
+/// subquery that is an aggregate without grouping, which is compared as the scalar it is.
+fn set_comparison(found: SetComparison) -> Result<Transformed<Expr>> {
+    let SetComparison {
+        expr,
+        subquery,
+        op,
+        quantifier,
+    } = found;
+    if yields_one_row(&subquery.subquery) {
+        let scalar = Expr::ScalarSubquery(subquery);
+        return Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
+            expr,
+            op,
+            Box::new(scalar),
+        ))));
+    }
+    if !subquery.outer_ref_columns.is_empty() && has_correlated_scalar_aggregate(&subquery) {
+        return refuse_aggregate_below_top();
+    }
+    Ok(Transformed::no(Expr::SetComparison(SetComparison::new(
+        expr, subquery, op, quantifier,
+    ))))
+}
+
+fn refuse_aggregate_below_top() -> Result<Transformed<Expr>> {
+    not_impl_err!(
+        "this subquery computes an aggregate over each outer row's rows below its top, which \
+         DataFusion 55 answers wrongly for an outer row with none; compare with the aggregate \
+         directly (x <> (SELECT max(…) …)) or use NOT EXISTS"
+    )
 }
 
 /// A column, possibly cast to the subquery's type: what DataFusion's null-aware anti join

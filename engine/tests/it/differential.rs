@@ -847,6 +847,16 @@ const CORPUS: &[Case] = &[
         "SELECT v.person_id, COUNT(*) FROM {s}.visits v GROUP BY v.person_id HAVING COUNT(*) NOT IN (SELECT s.id FROM {t}.subsidies s WHERE s.person_id = v.person_id)",
     ),
     case(
+        "all_correlated_aggregate",
+        AnyOrder,
+        "SELECT p.id FROM {s}.people p WHERE p.age <> ALL (SELECT MAX(v.minutes) FROM {t}.visits v WHERE v.person_id = p.id)",
+    ),
+    case(
+        "any_correlated_nulls",
+        AnyOrder,
+        "SELECT p.id FROM {s}.people p WHERE NOT (p.age > ANY (SELECT v.minutes FROM {t}.visits v WHERE v.person_id = p.id))",
+    ),
+    case(
         "exists_correlated_aggregate",
         AnyOrder,
         "SELECT COUNT(*) FROM {s}.people p WHERE EXISTS (SELECT MAX(v.minutes) FROM {t}.visits v WHERE v.person_id = p.id)",
