@@ -196,7 +196,7 @@ fn has_correlated_scalar_aggregate(subquery: &Subquery) -> bool {
     let _ = subquery.subquery.apply(|node| {
         if let LogicalPlan::Aggregate(aggregate) = node
             && aggregate.group_expr.is_empty()
-            && reads_outer_row(&aggregate.input)
+            && reads_outer_row(node)
         {
             found = true;
             return Ok(TreeNodeRecursion::Stop);

@@ -37,6 +37,14 @@ async fn refusals_are_the_callers_mistake_and_say_why() {
         matches!(&in_select_list, EngineError::BadRequest(m) if m.contains("WHERE and HAVING")),
         "{in_select_list:?}"
     );
+    let below_top = failure(
+        "SELECT id FROM t WHERE id NOT IN (SELECT c FROM (SELECT count(*) AS c FROM t u WHERE u.name = t.name) x WHERE c < 5)",
+    )
+    .await;
+    assert!(
+        matches!(&below_top, EngineError::BadRequest(m) if m.contains("NOT EXISTS")),
+        "{below_top:?}"
+    );
     let class = failure("SELECT id FROM t WHERE name SIMILAR TO '[[:alpha:]]'").await;
     assert!(
         matches!(&class, EngineError::InvalidSql(m) if m.contains("[[:alpha:]]")),
