@@ -87,8 +87,10 @@ impl Engine {
             .with_default_catalog_and_schema(CATALOG_NAME, DEFAULT_SCHEMA)
             .with_create_default_catalog_and_schema(false)
             .with_information_schema(true)
-            .with_target_partitions(config.target_partitions.max(1));
-        let base = SessionStateBuilder::new()
+            .with_target_partitions(config.target_partitions.max(1))
+            // 2.5 is a decimal, as in PostgreSQL, not a double
+            .set_bool("datafusion.sql_parser.parse_float_as_decimal", true);
+        let mut base = SessionStateBuilder::new()
             .with_config(session_config)
             .with_runtime_env(runtime)
             .with_default_features()
@@ -96,7 +98,9 @@ impl Engine {
             .with_optimizer_rules(tiaokuai_connectors::database::optimizer_rules())
             .with_query_planner(Arc::new(crate::planner::Planner))
             .with_analyzer_rule(Arc::new(crate::checked::CheckedIntegers))
+            .with_analyzer_rule(Arc::new(crate::semantics::SqlSemantics))
             .build();
+        crate::semantics::register_functions(&mut base)?;
         let seal_key = match config.secret_key.as_slice() {
             [] => None,
             bytes => Some(SealKey::new(bytes)?),

@@ -11,6 +11,8 @@
 //! - [`verify`]: the read-only check that no plan of a restricted caller reads a base table.
 //! - [`statement`]: the statement guard: one statement, and only queries for non-admins.
 //! - [`params`]: binding `$1…` from JSON values, server-side.
+//! - [`semantics`]: SQL's answers where DataFusion's differ (`NOT IN`, `SIMILAR TO`, rounding);
+//!   [`checked`] makes integer overflow an error.
 //! - [`sources`]: registering, checking and removing sources and union datasets.
 //! - [`reach`]: grants, and what sources registered by non-admins may reach.
 
@@ -27,6 +29,7 @@ mod policy_view;
 pub mod reach;
 pub mod registry;
 pub mod schema;
+pub mod semantics;
 pub mod session;
 pub mod sources;
 pub mod statement;

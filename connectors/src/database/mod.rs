@@ -4,6 +4,7 @@
 //! - [`spec`]: what a database source is, parsed and checked.
 //! - [`source`]: one source's pool, its cap on concurrent queries and its time limits.
 //! - [`sqlite`]: SQLite files, read directly and strictly.
+//! - [`tls`]: `sslmode` as libpq reads it, `prefer`'s fallback to a plain connection included.
 //! - [`sql`]: the SQL writer, which declines whatever a database would compute differently.
 //! - [`federation`]: tables, the pushdown rule, the policy fence and the remote execution plan.
 //! - [`types`]: columns left out, exact decimals, casting what arrives to the pinned schema.
@@ -19,6 +20,7 @@ pub mod source;
 pub mod spec;
 pub mod sql;
 pub mod sqlite;
+pub mod tls;
 pub mod types;
 
 #[cfg(test)]

@@ -15,8 +15,12 @@ use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion_table_providers::UnsupportedTypeAction;
 use datafusion_table_providers::sql::db_connection_pool::dbconnection::{get_schema, query_arrow};
-use datafusion_table_providers::sql::db_connection_pool::mysqlpool::MySQLConnectionPool;
-use datafusion_table_providers::sql::db_connection_pool::postgrespool::PostgresConnectionPool;
+use datafusion_table_providers::sql::db_connection_pool::mysqlpool::{
+    Error as MysqlPoolError, MySQLConnectionPool,
+};
+use datafusion_table_providers::sql::db_connection_pool::postgrespool::{
+    Error as PostgresPoolError, PostgresConnectionPool,
+};
 use datafusion_table_providers::sql::db_connection_pool::{
     DbConnectionPool, StaticPasswordProvider,
 };
@@ -26,7 +30,7 @@ use tokio::sync::{OnceCell, Semaphore};
 
 use super::spec::{DatabaseKind, DatabaseSpec, Location, TlsMode};
 use super::types::{Skipped, conform, mysql_type, served_type};
-use super::{sql, sqlite};
+use super::{sql, sqlite, tls};
 use crate::error::ConnectorError;
 
 /// PostgreSQL types (as `information_schema.columns.data_type` names them) whose values the
@@ -53,6 +57,14 @@ const POSTGRES_READABLE: [&str; 20] = [
     "USER-DEFINED",
     "ARRAY",
 ];
+
+/// Where a database server is, as its pool is given it.
+struct Server<'a> {
+    host: &'a str,
+    port: u16,
+    user: &'a str,
+    database: &'a str,
+}
 
 enum Backend {
     Postgres(Arc<PostgresConnectionPool>),
@@ -181,92 +193,33 @@ impl DatabaseSource {
                     user,
                     database,
                 },
-                DatabaseKind::Postgres,
+                kind,
             ) => {
+                // a confined source connects to the address it was checked on
                 let host = self.connect_host(host, *port).await?;
-                let seconds = spec.limits.connect_timeout.as_secs().max(1);
-                let mut params = HashMap::from([
-                    (
-                        "connection_string".to_owned(),
-                        format!(
-                            "host={host} port={port} user={user} dbname={database} connect_timeout={seconds}"
-                        ),
-                    ),
-                    (
-                        "sslmode".to_owned(),
-                        match spec.tls {
-                            TlsMode::Disable => "disable",
-                            TlsMode::Prefer => "prefer",
-                            TlsMode::Require => "require",
-                        }
-                        .to_owned(),
-                    ),
-                    (
-                        "connection_pool_size".to_owned(),
-                        spec.limits.pool_size.to_string(),
-                    ),
-                    ("application_name".to_owned(), "tiaokuai".to_owned()),
-                ]);
-                // read-only sessions in the engine's time zone, so that date and time
-                // expressions give the same answer pushed down or run locally
-                params.insert(
-                    "options".to_owned(),
-                    format!(
-                        "-c TimeZone=UTC -c default_transaction_read_only=on -c statement_timeout={}",
-                        spec.limits.query_timeout.as_millis()
-                    ),
-                );
-                let params = to_secret_map(params);
-                let pool = match spec.password() {
-                    Some(password) => {
-                        let provider = StaticPasswordProvider::new(password.to_owned().into());
-                        PostgresConnectionPool::new_with_password_provider(
-                            params,
-                            Arc::new(provider),
-                        )
-                        .await
-                    }
-                    None => PostgresConnectionPool::new(params).await,
-                }
-                .map_err(|e| self.unavailable(e))?;
-                Ok(Backend::Postgres(Arc::new(
-                    pool.with_unsupported_type_action(UnsupportedTypeAction::Warn),
-                )))
-            }
-            (
-                Location::Server {
-                    host,
-                    port,
+                let server = Server {
+                    host: &host,
+                    port: *port,
                     user,
                     database,
-                },
-                _,
-            ) => {
-                let host = self.connect_host(host, *port).await?;
-                let mut params = HashMap::from([
-                    ("host".to_owned(), host),
-                    ("tcp_port".to_owned(), port.to_string()),
-                    ("user".to_owned(), user.clone()),
-                    ("db".to_owned(), database.clone()),
-                    ("pool_min".to_owned(), "0".to_owned()),
-                    ("pool_max".to_owned(), spec.limits.pool_size.to_string()),
-                    (
-                        "sslmode".to_owned(),
-                        match spec.tls {
-                            TlsMode::Disable => "disabled",
-                            TlsMode::Prefer => "preferred",
-                            TlsMode::Require => "required",
-                        }
-                        .to_owned(),
-                    ),
-                ]);
-                if let Some(password) = spec.password() {
-                    params.insert("pass".to_owned(), password.to_owned());
-                }
-                let pool = MySQLConnectionPool::new(to_secret_map(params))
-                    .await
-                    .map_err(|e| self.unavailable(e))?;
-                Ok(Backend::Mysql(Arc::new(pool)))
+                };
+                let opened = match kind {
+                    DatabaseKind::Postgres => {
+                        let opened = tls::open_with(spec.tls, |transport| {
+                            self.open_postgres(&server, transport)
+                        })
+                        .await;
+                        Backend::Postgres(self.opened(opened)?)
+                    }
+                    _ => {
+                        let opened = tls::open_with(spec.tls, |transport| {
+                            self.open_mysql(&server, transport)
+                        })
+                        .await;
+                        Backend::Mysql(self.opened(opened)?)
+                    }
+                };
+                Ok(opened)
             }
         }
     }
@@ -291,6 +244,113 @@ impl DatabaseSource {
             None => Ok(path.to_owned()),
             Some(reach) => reach.path(path),
         }
+    }
+
+    /// The outcome of opening a pool under the source's `sslmode`, as the source reports it.
+    fn opened<T, E: fmt::Display>(
+        &self,
+        opened: tls::Opened<T, E>,
+    ) -> Result<Arc<T>, ConnectorError> {
+        match opened {
+            tls::Opened::Connected(pool, tls::Transport::Tls) => Ok(Arc::new(pool)),
+            tls::Opened::Connected(pool, tls::Transport::Plain) => {
+                if self.spec.tls == TlsMode::Prefer {
+                    // libpq's `prefer`: the connection is not encrypted, which its owner
+                    // should know about
+                    tracing::warn!(source = %self.spec.name, "the database server does not offer TLS: connected without it (sslmode prefer)");
+                }
+                Ok(Arc::new(pool))
+            }
+            tls::Opened::TlsRefused(error) => {
+                tracing::debug!(source = %self.spec.name, error = %self.spec.redact(&error.to_string()), "TLS refused");
+                Err(self.unavailable(
+                    "options.sslmode is \"require\", but the database server does not offer TLS, or the TLS handshake with it failed",
+                ))
+            }
+            tls::Opened::Failed(error) => Err(self.unavailable(error)),
+        }
+    }
+
+    async fn open_postgres(
+        &self,
+        server: &Server<'_>,
+        transport: tls::Transport,
+    ) -> Result<PostgresConnectionPool, PostgresPoolError> {
+        let spec = &self.spec;
+        let Server {
+            host,
+            port,
+            user,
+            database,
+        } = server;
+        let seconds = spec.limits.connect_timeout.as_secs().max(1);
+        let sslmode = match (transport, spec.tls) {
+            (tls::Transport::Plain, _) => "disable",
+            // tokio-postgres's own `prefer` already connects in the clear to a server
+            // that declines TLS
+            (tls::Transport::Tls, TlsMode::Prefer) => "prefer",
+            (tls::Transport::Tls, _) => "require",
+        };
+        let mut params = HashMap::from([
+            (
+                "connection_string".to_owned(),
+                format!(
+                    "host={host} port={port} user={user} dbname={database} connect_timeout={seconds}"
+                ),
+            ),
+            ("sslmode".to_owned(), sslmode.to_owned()),
+            (
+                "connection_pool_size".to_owned(),
+                spec.limits.pool_size.to_string(),
+            ),
+            ("application_name".to_owned(), "tiaokuai".to_owned()),
+        ]);
+        // read-only sessions in the engine's time zone, so that date and time
+        // expressions give the same answer pushed down or run locally
+        params.insert(
+            "options".to_owned(),
+            format!(
+                "-c TimeZone=UTC -c default_transaction_read_only=on -c statement_timeout={}",
+                spec.limits.query_timeout.as_millis()
+            ),
+        );
+        let params = to_secret_map(params);
+        let pool = match spec.password() {
+            Some(password) => {
+                let provider = StaticPasswordProvider::new(password.to_owned().into());
+                PostgresConnectionPool::new_with_password_provider(params, Arc::new(provider)).await
+            }
+            None => PostgresConnectionPool::new(params).await,
+        }?;
+        Ok(pool.with_unsupported_type_action(UnsupportedTypeAction::Warn))
+    }
+
+    async fn open_mysql(
+        &self,
+        server: &Server<'_>,
+        transport: tls::Transport,
+    ) -> Result<MySQLConnectionPool, MysqlPoolError> {
+        let spec = &self.spec;
+        // the pool's "required" also verifies the server's certificate and name; its
+        // "preferred" asks for TLS without verifying, and fails without it
+        let sslmode = match (transport, spec.tls) {
+            (tls::Transport::Plain, _) => "disabled",
+            (tls::Transport::Tls, TlsMode::Require) => "required",
+            (tls::Transport::Tls, _) => "preferred",
+        };
+        let mut params = HashMap::from([
+            ("host".to_owned(), server.host.to_owned()),
+            ("tcp_port".to_owned(), server.port.to_string()),
+            ("user".to_owned(), server.user.to_owned()),
+            ("db".to_owned(), server.database.to_owned()),
+            ("pool_min".to_owned(), "0".to_owned()),
+            ("pool_max".to_owned(), spec.limits.pool_size.to_string()),
+            ("sslmode".to_owned(), sslmode.to_owned()),
+        ]);
+        if let Some(password) = spec.password() {
+            params.insert("pass".to_owned(), password.to_owned());
+        }
+        MySQLConnectionPool::new(to_secret_map(params)).await
     }
 
     /// Connects and reads a table's columns. Columns of types tiaokuai cannot map are left out

@@ -3,13 +3,14 @@
 //!
 //! The values are chosen to exercise the places where engines disagree: names that differ only
 //! in case or trailing spaces, `_`, `%`, backslashes and quotes inside text, NULLs in every
-//! nullable column, visits of people who do not exist, and bigint values near `i64::MAX`.
+//! nullable column, visits of people who do not exist, bigint values near `i64::MAX`, doubles
+//! and decimals that lie exactly halfway between two integers, and `CHAR(n)` codes.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Int32Array, Int64Array, StringArray,
-    TimestampMicrosecondArray,
+    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int32Array, Int64Array,
+    StringArray, TimestampMicrosecondArray,
 };
 
 /// The villages of county 330824 the rows belong to.
@@ -100,6 +101,10 @@ pub enum Type {
     /// A point in time, held in UTC.
     TimestampTz,
     Bool,
+    /// A double precision float.
+    Double,
+    /// CHAR(4): blank-padded where the database pads.
+    Char4,
 }
 
 /// The SQL dialect a statement is written for.
@@ -136,6 +141,11 @@ impl Type {
             (Type::TimestampTz, Mysql | Sqlite) => "TIMESTAMP",
             (Type::Bool, Postgres) => "boolean",
             (Type::Bool, Mysql | Sqlite) => "BOOLEAN",
+            (Type::Double, Postgres) => "double precision",
+            (Type::Double, Mysql) => "DOUBLE",
+            (Type::Double, Sqlite) => "REAL",
+            (Type::Char4, Postgres) => "character(4)",
+            (Type::Char4, Mysql | Sqlite) => "CHAR(4)",
         }
     }
 }
@@ -152,6 +162,7 @@ pub enum Value {
     /// Seconds since 1970-01-01 00:00:00 (UTC for [`Type::TimestampTz`]).
     Seconds(i64),
     Bool(bool),
+    Float(f64),
 }
 
 #[derive(Debug)]
@@ -163,7 +174,7 @@ pub struct Table {
 
 /// Every table of the dataset.
 pub fn dataset() -> Vec<Table> {
-    vec![people(), visits(), subsidies(), big()]
+    vec![people(), visits(), subsidies(), big(), measures()]
 }
 
 fn text(s: &str) -> Value {
@@ -311,6 +322,48 @@ fn big() -> Table {
     }
 }
 
+/// Values where rounding rules differ: doubles and decimals exactly halfway between two
+/// integers (and beside it), and CHAR(4) codes shorter than four characters, which PostgreSQL
+/// pads with blanks and MariaDB strips on reading. No code ends in a blank, so that every kind
+/// reads the same text.
+fn measures() -> Table {
+    let rows: [(Option<&str>, Option<f64>, Option<i64>); 12] = [
+        (Some("ab"), Some(0.5), Some(250)),
+        (Some("ab"), Some(1.5), Some(-250)),
+        (Some("a"), Some(2.5), Some(350)),
+        (None, Some(-0.5), Some(-350)),
+        (Some("abcd"), Some(-1.5), Some(49)),
+        (Some("张三"), Some(-2.5), Some(51)),
+        (Some(" ab"), Some(2.4999), None),
+        (Some("b"), None, Some(123_456_750)),
+        (Some("ab"), Some(1e15 + 0.5), Some(-50)),
+        (Some("abc"), Some(3.5), Some(150)),
+        (Some("a_b"), Some(-3.5), Some(-150)),
+        (Some("Ab"), Some(0.0), Some(0)),
+    ];
+    let rows = (1_i64..)
+        .zip(rows)
+        .map(|(id, (code, weight, cents))| {
+            vec![
+                Value::Int(id),
+                code.map_or(Value::Null, text),
+                weight.map_or(Value::Null, Value::Float),
+                cents.map_or(Value::Null, Value::Cents),
+            ]
+        })
+        .collect();
+    Table {
+        name: "measures",
+        columns: vec![
+            ("id", Type::BigInt),
+            ("code", Type::Char4),
+            ("weight", Type::Double),
+            ("amount", Type::Decimal),
+        ],
+        rows,
+    }
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date.
 pub fn date(year: i64, month: i64, day: i64) -> i32 {
     let y = if month <= 2 { year - 1 } else { year };
@@ -396,6 +449,8 @@ impl Value {
                 Dialect::Sqlite => u8::from(*b).to_string(),
                 _ => b.to_string().to_uppercase(),
             },
+            // Rust writes the shortest text that reads back as the same double
+            Value::Float(f) => format!("{f:?}"),
         }
     }
 }
@@ -476,7 +531,15 @@ impl Table {
                     .map(|v| int(v).map(|i| i32::try_from(i).unwrap()))
                     .collect::<Int32Array>(),
             ),
-            Type::Text => Arc::new(
+            Type::Double => Arc::new(
+                cells
+                    .map(|v| match v {
+                        Value::Float(f) => Some(*f),
+                        _ => None,
+                    })
+                    .collect::<Float64Array>(),
+            ),
+            Type::Text | Type::Char4 => Arc::new(
                 cells
                     .map(|v| match v {
                         Value::Text(s) => Some(s.as_str()),

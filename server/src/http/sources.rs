@@ -14,7 +14,7 @@ use super::extract::ApiJson;
 use super::{AppState, to_json};
 
 /// Registers a source: connects, reads and pins its schema, then stores it.
-#[utoipa::path(post, path = "/v1/sources", responses((status = 201, description = "the source, without its secret"), (status = 400, description = "bad URL, options or binding; nothing at the URL"), (status = 403, description = "not allowed: register_source missing for a table in the owner's jurisdiction, a location, host or secret reference outside the owner's grants, or a table name the caller may not use"), (status = 409, description = "a name the caller can see is taken")))]
+#[utoipa::path(post, path = "/v1/sources", responses((status = 201, description = "the source, without its secret"), (status = 400, description = "bad URL, options or binding; nothing at the URL; a database without TLS under sslmode require"), (status = 403, description = "not allowed: register_source missing for a table in the owner's jurisdiction, a location, host or secret reference outside the owner's grants, or a table name the caller may not use"), (status = 409, description = "a name the caller can see is taken")))]
 pub async fn register_source(
     State(app): State<AppState>,
     Extension(caller): Extension<Arc<Caller>>,

@@ -18,3 +18,4 @@ mod process;
 mod registration;
 mod s3;
 mod sources;
+mod tls_modes;
