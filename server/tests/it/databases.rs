@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::dbs::{Link, Proxy, ReceivedSql, TestDb, unique_name};
 use crate::fixtures::{self, CHIHUAI, CHIHUAI_VILLAGE, HUASHAN, MAJIN, XIASHAN};
-use crate::harness::{ADMIN_TOKEN, TestServer, assert_error, refused};
+use crate::harness::{ADMIN_TOKEN, TestServer, assert_created, assert_error, refused};
 use crate::process::ServerProcess;
 
 /// One row of the test table.
@@ -1014,4 +1014,81 @@ async fn mysql_receives_the_pushed_down_query() {
         &rows,
     )
     .await;
+}
+
+/// A department's database source connects only to a host admin granted its owner, checked
+/// by the address it connects to: a granted name that leads to loopback does not reach it.
+async fn a_department_reaches_only_its_granted_database(db: TestDb, kind: &str, remote: &str) {
+    fill(&db, remote, &residents(30)).await;
+    let server = TestServer::start().await;
+    server.load_tree().await;
+    let dept = server
+        .role_holder(
+            "majin_db",
+            "db_dept",
+            MAJIN,
+            &[("register_source", "civil.*"), ("read", "civil.*")],
+        )
+        .await;
+    let url = db.url();
+    let port = url.port().unwrap();
+    let body = |host: &str| {
+        let mut url = url.clone();
+        url.set_host(Some(host)).unwrap();
+        database_source(
+            "majin_db",
+            kind,
+            url.as_str(),
+            MAJIN,
+            residents_table("civil.elderly", remote),
+        )
+    };
+    for host in ["127.0.0.1", "localhost"] {
+        let message = refused(
+            &server,
+            &dept,
+            &body(host),
+            StatusCode::FORBIDDEN,
+            "permission_denied",
+        )
+        .await;
+        assert!(message.contains("granted to 330824116000"), "{message}");
+    }
+    server
+        .grant(MAJIN, "host", &format!("localhost:{port}"))
+        .await;
+    refused(
+        &server,
+        &dept,
+        &body("localhost"),
+        StatusCode::FORBIDDEN,
+        "permission_denied",
+    )
+    .await;
+    server
+        .grant(MAJIN, "host", &format!("127.0.0.1:{port}"))
+        .await;
+    assert_created(server.post(&dept, "/v1/sources", body("127.0.0.1")).await).await;
+    // 马金镇's own villages, masked as the role has no read_sensitive
+    let rows = server
+        .rows(&dept, "SELECT count(*), min(phone) FROM civil.elderly")
+        .await;
+    assert_eq!(rows[0][0], json!(20), "{rows:?}");
+    assert!(rows[0][1].as_str().unwrap().contains("****"), "{rows:?}");
+}
+
+#[tokio::test]
+async fn a_department_reaches_only_its_granted_postgres() {
+    let Some(db) = TestDb::postgres("pg_reach").await else {
+        return;
+    };
+    a_department_reaches_only_its_granted_database(db, "postgres", "public.elderly").await;
+}
+
+#[tokio::test]
+async fn a_department_reaches_only_its_granted_mysql() {
+    let Some(db) = TestDb::mysql("my_reach").await else {
+        return;
+    };
+    a_department_reaches_only_its_granted_database(db, "mysql", "elderly").await;
 }

@@ -16,9 +16,9 @@ use tokio::net::{TcpListener, TcpStream};
 use url::Url;
 
 use crate::dbs::{TestDb, unique_name};
-use crate::process::ServerProcess;
 use crate::fixtures::{self, XIASHAN};
 use crate::harness::{ADMIN_TOKEN, TestServer, assert_error, catalog_snapshot};
+use crate::process::ServerProcess;
 
 const PEOPLE: [&str; 2] = [
     "CREATE TABLE people (id BIGINT NOT NULL, village_code VARCHAR(12) NOT NULL)",
