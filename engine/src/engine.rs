@@ -1,7 +1,7 @@
 //! [`Engine`]: queries, and the tables they read.
 
 use std::num::NonZeroUsize;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use datafusion::arrow::array::RecordBatch;
@@ -39,6 +39,8 @@ pub struct Engine {
     pub(crate) catalog: Arc<Catalog>,
     pub(crate) base: SessionState,
     registry: RwLock<Arc<TableRegistry>>,
+    /// One registry rebuild at a time, from reading the catalog to installing the result.
+    registry_reloads: Mutex<()>,
     pub(crate) policies: Arc<PolicyPoint>,
     mask_hash: Arc<ScalarUDF>,
     pub(crate) seal_key: Option<SealKey>,
@@ -109,6 +111,7 @@ impl Engine {
             catalog,
             base,
             registry: RwLock::new(Arc::new(registry)),
+            registry_reloads: Mutex::new(()),
             policies: Arc::new(policies),
             mask_hash: KeyedHash::udf(&config.mask_key),
             seal_key,
@@ -128,7 +131,13 @@ impl Engine {
     }
 
     /// Rebuilds the served tables from the catalog; queries already running keep theirs.
+    /// Rebuilds take turns and read the catalog inside their turn, so a slow rebuild never
+    /// installs an older state over a newer one.
     pub fn reload(&self) -> Result<()> {
+        let _turn = self
+            .registry_reloads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let previous = self.registry();
         let fresh = Arc::new(TableRegistry::build(
             &self.catalog,
@@ -137,7 +146,8 @@ impl Engine {
             Some(&previous),
         )?);
         *self.registry.write().unwrap_or_else(|p| p.into_inner()) = fresh;
-        // decisions depend on tables' columns and classifications
+        // cached decisions name the sensitive columns they were compiled for, so none is
+        // served for a changed table; this only frees them
         self.policies.forget();
         Ok(())
     }
@@ -146,7 +156,7 @@ impl Engine {
         CallerView {
             registry: self.registry(),
             caller: Arc::new(caller.clone()),
-            policies: self.policies.clone(),
+            policy: self.policies.snapshot(),
             mask_hash: self.mask_hash.clone(),
         }
     }
