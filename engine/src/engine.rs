@@ -14,7 +14,7 @@ use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionState;
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::logical_expr::{LogicalPlan, ScalarUDF};
 use datafusion::physical_plan::execute_stream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionConfig;
@@ -31,7 +31,7 @@ use crate::error::{EngineError, Result};
 use crate::masks::KeyedHash;
 use crate::registry::{TableInfo, TableRegistry};
 use crate::session::{CATALOG_NAME, CallerCatalog, CallerView, DEFAULT_SCHEMA};
-use crate::{params, policy, statement, verify};
+use crate::{explain, metadata, params, policy, statement, verify};
 
 /// The query engine. One per server; cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -226,15 +226,18 @@ impl Engine {
         params: &[serde_json::Value],
         restricted: Option<Arc<TableRegistry>>,
     ) -> Result<(SchemaRef, SendableRecordBatchStream, Option<RecordBatch>)> {
+        if let (Some(registry), Statement::Explain(explain)) = (&restricted, &statement) {
+            // a restricted caller's EXPLAIN prints nothing from below the policy barriers
+            let answer = explain::sealed(&state, explain, params, |plan| {
+                restricted_plan(plan, registry)
+            })
+            .await?;
+            let stream = RecordBatchStreamAdapter::new(answer.schema(), futures::stream::empty());
+            return Ok((answer.schema(), Box::pin(stream), Some(answer)));
+        }
         let plan = state.statement_to_plan(statement).await?;
         if let Some(registry) = restricted {
-            verify::no_base_tables(&plan, &registry)?;
-            datafusion::execution::context::SQLOptions::new()
-                .with_allow_ddl(false)
-                .with_allow_dml(false)
-                .with_allow_statements(false)
-                .verify_plan(&plan)
-                .map_err(|e| EngineError::PermissionDenied(e.strip_backtrace()))?;
+            restricted_plan(&plan, &registry)?;
         }
         let plan = params::bind(plan, params)?;
         let physical = state.create_physical_plan(&plan).await?;
@@ -243,6 +246,19 @@ impl Engine {
         let first = stream.next().await.transpose()?;
         Ok((schema, stream, first))
     }
+}
+
+/// What a restricted caller's plan may not do: read a base table past its view, change
+/// anything, or read the server's settings.
+fn restricted_plan(plan: &LogicalPlan, registry: &TableRegistry) -> Result<()> {
+    verify::no_base_tables(plan, registry)?;
+    datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+        .verify_plan(plan)
+        .map_err(|e| EngineError::PermissionDenied(e.strip_backtrace()))?;
+    metadata::no_server_settings(plan)
 }
 
 /// Ends the stream with a timeout error once the deadline passes.

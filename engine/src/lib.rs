@@ -10,6 +10,8 @@
 //! - [`policy`]: storing and changing policies and role assignments.
 //! - [`verify`]: the read-only check that no plan of a restricted caller reads a base table.
 //! - [`statement`]: the statement guard: one statement, and only queries for non-admins.
+//! - [`explain`]: EXPLAIN for restricted callers, printed down to each policy barrier only.
+//! - [`metadata`]: the server's own settings stay admin's.
 //! - [`params`]: binding `$1…` from JSON values, server-side.
 //! - [`sources`]: registering, checking and removing sources and union datasets.
 
@@ -18,7 +20,9 @@ pub mod checked;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod explain;
 pub mod masks;
+pub mod metadata;
 pub mod params;
 pub mod planner;
 pub mod policy;
