@@ -23,6 +23,9 @@ pub struct EngineConfig {
     pub mask_key: Vec<u8>,
     /// Key (32 bytes) that seals secrets given inline; without it only references are accepted.
     pub secret_key: Vec<u8>,
+    /// Queries one principal may have running at once (from admission until its answer stream
+    /// is dropped); past it a query is refused as overloaded.
+    pub max_queries_per_principal: usize,
 }
 
 impl Default for EngineConfig {
@@ -37,6 +40,7 @@ impl Default for EngineConfig {
             listing_cache_ttl: Duration::from_secs(30),
             mask_key: Vec::new(),
             secret_key: Vec::new(),
+            max_queries_per_principal: 4,
         }
     }
 }

@@ -22,10 +22,12 @@ use datafusion::sql::parser::Statement;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use futures::StreamExt;
 use tiaokuai_catalog::Catalog;
+use tiaokuai_connectors::database::Requester;
 use tiaokuai_connectors::secret::SealKey;
 use tiaokuai_policies::{Caller, PolicyPoint};
 use tokio::time::Instant;
 
+use crate::admission::Admission;
 use crate::config::EngineConfig;
 use crate::error::{EngineError, Result};
 use crate::masks::KeyedHash;
@@ -44,6 +46,7 @@ pub struct Engine {
     pub(crate) policies: Arc<PolicyPoint>,
     mask_hash: Arc<ScalarUDF>,
     pub(crate) seal_key: Option<SealKey>,
+    admission: Arc<Admission>,
     config: EngineConfig,
 }
 
@@ -115,6 +118,7 @@ impl Engine {
             policies: Arc::new(policies),
             mask_hash: KeyedHash::udf(&config.mask_key),
             seal_key,
+            admission: Admission::new(config.max_queries_per_principal),
             config,
         })
     }
@@ -176,24 +180,34 @@ impl Engine {
             .collect()
     }
 
-    /// A session whose catalog holds only what this caller may read.
+    /// A session whose catalog holds only what this caller may read, and which names the
+    /// caller to the database sources it reads (they share their slots among principals).
     fn session_for(&self, view: CallerView) -> SessionState {
+        let requester = Requester(view.caller.name().to_owned());
         let catalogs = MemoryCatalogProviderList::new();
         catalogs
             .catalogs
             .insert(CATALOG_NAME.to_owned(), Arc::new(CallerCatalog::new(view)));
+        let config = self
+            .base
+            .config()
+            .clone()
+            .with_extension(Arc::new(requester));
         SessionStateBuilder::new_from_existing(self.base.clone())
+            .with_config(config)
             .with_catalog_list(Arc::new(catalogs))
             .build()
     }
 
-    /// Runs one SQL statement for a caller, with `params` bound to `$1…`.
+    /// Runs one SQL statement for a caller, with `params` bound to `$1…`. The query counts
+    /// against the caller's limit of running queries until its stream is dropped.
     pub async fn query(
         &self,
         caller: &Caller,
         sql: &str,
         params: &[serde_json::Value],
     ) -> Result<QueryOutput> {
+        let ticket = self.admission.admit(caller.name())?;
         let timeout = self.config.query_timeout;
         let deadline = Instant::now() + timeout;
         let view = self.view_for(caller);
@@ -210,8 +224,13 @@ impl Engine {
         let (schema, stream, first) = tokio::time::timeout_at(deadline, start)
             .await
             .map_err(|_| EngineError::Timeout(timeout))??;
-        let body =
-            futures::stream::iter(first.map(Ok)).chain(with_deadline(stream, deadline, timeout));
+        let body = futures::stream::iter(first.map(Ok))
+            .chain(with_deadline(stream, deadline, timeout))
+            // the stream holds the caller's ticket: dropping it ends the query's turn
+            .map(move |batch| {
+                let _running = &ticket;
+                batch
+            });
         Ok(QueryOutput {
             schema: schema.clone(),
             stream: Box::pin(RecordBatchStreamAdapter::new(schema, body)),

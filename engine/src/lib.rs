@@ -2,6 +2,7 @@
 //! for each caller.
 //!
 //! - [`engine`]: [`Engine`], the entry point: queries, tables, sources and datasets.
+//! - [`admission`]: how many queries one principal may run at once.
 //! - [`error`]: [`EngineError`], with every DataFusion error classified by whose fault it is.
 //! - [`registry`]: the tables the engine serves, rebuilt from the catalog on every change.
 //! - [`session`]: the per-caller catalog; a table the caller may not read does not resolve.
@@ -15,6 +16,7 @@
 //! - [`params`]: binding `$1…` from JSON values, server-side.
 //! - [`sources`]: registering, checking and removing sources and union datasets.
 
+pub mod admission;
 pub mod barrier;
 pub mod checked;
 pub mod config;

@@ -14,4 +14,5 @@ mod harness;
 mod http_source;
 mod policies;
 mod s3;
+mod slow_clients;
 mod sources;
