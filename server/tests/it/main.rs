@@ -13,6 +13,7 @@ mod formats;
 mod harness;
 mod http_source;
 mod policies;
+mod policy_races;
 mod s3;
 mod slow_clients;
 mod sources;
