@@ -8,6 +8,9 @@
 //! what the plan below knows about its output: a row filter `code = '…'` makes the code column a
 //! constant below, and a query above (a ROLLUP, whose total row has NULL there) must not plan
 //! as if it still were one.
+//!
+//! For a caller's `EXPLAIN` it is where the printed plan ends: it names its table and the
+//! caller's own rows (see [`crate::explain`]), and nothing below it is printed.
 
 use std::fmt;
 use std::sync::Arc;
@@ -22,6 +25,8 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Pla
 #[derive(Debug)]
 pub struct BarrierExec {
     table: String,
+    /// The caller's rows, as EXPLAIN prints them (`330824116000 except 330824116200`).
+    rows: Option<String>,
     input: Arc<dyn ExecutionPlan>,
     properties: Arc<PlanProperties>,
 }
@@ -37,15 +42,37 @@ impl BarrierExec {
         ));
         Self {
             table,
+            rows: None,
             input,
             properties,
         }
     }
+
+    /// The same barrier, saying which rows pass it.
+    pub fn with_rows(mut self, rows: String) -> Self {
+        self.rows = Some(rows);
+        self
+    }
 }
 
 impl DisplayAs for BarrierExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "PolicyBarrierExec: table={}", self.table)
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        match t {
+            DisplayFormatType::TreeRender => {
+                write!(f, "table={}", self.table)?;
+                if let Some(rows) = &self.rows {
+                    write!(f, "\nrows={rows}")?;
+                }
+                Ok(())
+            }
+            _ => {
+                write!(f, "PolicyBarrierExec: table={}", self.table)?;
+                if let Some(rows) = &self.rows {
+                    write!(f, ", rows of {rows}")?;
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -74,10 +101,9 @@ impl ExecutionPlan for BarrierExec {
         mut children: Vec<Arc<dyn ExecutionPlan>>,
         _options: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(BarrierExec::new(
-            self.table.clone(),
-            children.swap_remove(0),
-        )))
+        let mut barrier = BarrierExec::new(self.table.clone(), children.swap_remove(0));
+        barrier.rows = self.rows.clone();
+        Ok(Arc::new(barrier))
     }
 
     fn with_new_children(

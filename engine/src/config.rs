@@ -26,6 +26,9 @@ pub struct EngineConfig {
     /// The server's own files (data directory, catalog, spill directory): no source a
     /// non-admin registers may read them, whatever is granted.
     pub private_paths: Vec<PathBuf>,
+    /// Queries one principal may have running at once (from admission until its answer stream
+    /// is dropped); past it a query is refused as overloaded.
+    pub max_queries_per_principal: usize,
 }
 
 impl Default for EngineConfig {
@@ -41,6 +44,7 @@ impl Default for EngineConfig {
             mask_key: Vec::new(),
             secret_key: Vec::new(),
             private_paths: Vec::new(),
+            max_queries_per_principal: 4,
         }
     }
 }

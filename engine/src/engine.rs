@@ -1,7 +1,7 @@
 //! [`Engine`]: queries, and the tables they read.
 
 use std::num::NonZeroUsize;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use datafusion::arrow::array::RecordBatch;
@@ -14,7 +14,7 @@ use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionState;
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::logical_expr::{LogicalPlan, ScalarUDF};
 use datafusion::physical_plan::execute_stream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionConfig;
@@ -22,17 +22,19 @@ use datafusion::sql::parser::Statement;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use futures::StreamExt;
 use tiaokuai_catalog::Catalog;
+use tiaokuai_connectors::database::Requester;
 use tiaokuai_connectors::secret::SealKey;
 use tiaokuai_policies::{Caller, PolicyPoint};
 use tokio::time::Instant;
 
+use crate::admission::Admission;
 use crate::config::EngineConfig;
 use crate::error::{EngineError, Result};
 use crate::masks::KeyedHash;
 use crate::reach::Confinement;
 use crate::registry::{TableInfo, TableRegistry};
 use crate::session::{CATALOG_NAME, CallerCatalog, CallerView, DEFAULT_SCHEMA};
-use crate::{params, policy, statement, verify};
+use crate::{explain, metadata, params, policy, statement, verify};
 
 /// The query engine. One per server; cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -40,9 +42,12 @@ pub struct Engine {
     pub(crate) catalog: Arc<Catalog>,
     pub(crate) base: SessionState,
     registry: RwLock<Arc<TableRegistry>>,
+    /// One registry rebuild at a time, from reading the catalog to installing the result.
+    registry_reloads: Mutex<()>,
     pub(crate) policies: Arc<PolicyPoint>,
     mask_hash: Arc<ScalarUDF>,
     pub(crate) seal_key: Option<SealKey>,
+    admission: Arc<Admission>,
     pub(crate) config: EngineConfig,
 }
 
@@ -121,9 +126,11 @@ impl Engine {
             catalog,
             base,
             registry: RwLock::new(Arc::new(registry)),
+            registry_reloads: Mutex::new(()),
             policies: Arc::new(policies),
             mask_hash: KeyedHash::udf(&config.mask_key),
             seal_key,
+            admission: Admission::new(config.max_queries_per_principal),
             config,
         })
     }
@@ -140,7 +147,13 @@ impl Engine {
     }
 
     /// Rebuilds the served tables from the catalog; queries already running keep theirs.
+    /// Rebuilds take turns and read the catalog inside their turn, so a slow rebuild never
+    /// installs an older state over a newer one.
     pub fn reload(&self) -> Result<()> {
+        let _turn = self
+            .registry_reloads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let previous = self.registry();
         let confinement = Confinement::load(&self.catalog, &self.config.private_paths)?;
         let fresh = Arc::new(TableRegistry::build(
@@ -151,7 +164,8 @@ impl Engine {
             Some(&previous),
         )?);
         *self.registry.write().unwrap_or_else(|p| p.into_inner()) = fresh;
-        // decisions depend on tables' columns and classifications
+        // cached decisions name the sensitive columns they were compiled for, so none is
+        // served for a changed table; this only frees them
         self.policies.forget();
         Ok(())
     }
@@ -160,7 +174,7 @@ impl Engine {
         CallerView {
             registry: self.registry(),
             caller: Arc::new(caller.clone()),
-            policies: self.policies.clone(),
+            policy: self.policies.snapshot(),
             mask_hash: self.mask_hash.clone(),
         }
     }
@@ -180,24 +194,34 @@ impl Engine {
             .collect()
     }
 
-    /// A session whose catalog holds only what this caller may read.
+    /// A session whose catalog holds only what this caller may read, and which names the
+    /// caller to the database sources it reads (they share their slots among principals).
     fn session_for(&self, view: CallerView) -> SessionState {
+        let requester = Requester(view.caller.name().to_owned());
         let catalogs = MemoryCatalogProviderList::new();
         catalogs
             .catalogs
             .insert(CATALOG_NAME.to_owned(), Arc::new(CallerCatalog::new(view)));
+        let config = self
+            .base
+            .config()
+            .clone()
+            .with_extension(Arc::new(requester));
         SessionStateBuilder::new_from_existing(self.base.clone())
+            .with_config(config)
             .with_catalog_list(Arc::new(catalogs))
             .build()
     }
 
-    /// Runs one SQL statement for a caller, with `params` bound to `$1…`.
+    /// Runs one SQL statement for a caller, with `params` bound to `$1…`. The query counts
+    /// against the caller's limit of running queries until its stream is dropped.
     pub async fn query(
         &self,
         caller: &Caller,
         sql: &str,
         params: &[serde_json::Value],
     ) -> Result<QueryOutput> {
+        let ticket = self.admission.admit(caller.name())?;
         let timeout = self.config.query_timeout;
         let deadline = Instant::now() + timeout;
         let view = self.view_for(caller);
@@ -214,8 +238,13 @@ impl Engine {
         let (schema, stream, first) = tokio::time::timeout_at(deadline, start)
             .await
             .map_err(|_| EngineError::Timeout(timeout))??;
-        let body =
-            futures::stream::iter(first.map(Ok)).chain(with_deadline(stream, deadline, timeout));
+        let body = futures::stream::iter(first.map(Ok))
+            .chain(with_deadline(stream, deadline, timeout))
+            // the stream holds the caller's ticket: dropping it ends the query's turn
+            .map(move |batch| {
+                let _running = &ticket;
+                batch
+            });
         Ok(QueryOutput {
             schema: schema.clone(),
             stream: Box::pin(RecordBatchStreamAdapter::new(schema, body)),
@@ -230,15 +259,18 @@ impl Engine {
         params: &[serde_json::Value],
         restricted: Option<Arc<TableRegistry>>,
     ) -> Result<(SchemaRef, SendableRecordBatchStream, Option<RecordBatch>)> {
+        if let (Some(registry), Statement::Explain(explain)) = (&restricted, &statement) {
+            // a restricted caller's EXPLAIN prints nothing from below the policy barriers
+            let answer = explain::sealed(&state, explain, params, |plan| {
+                restricted_plan(plan, registry)
+            })
+            .await?;
+            let stream = RecordBatchStreamAdapter::new(answer.schema(), futures::stream::empty());
+            return Ok((answer.schema(), Box::pin(stream), Some(answer)));
+        }
         let plan = state.statement_to_plan(statement).await?;
         if let Some(registry) = restricted {
-            verify::no_base_tables(&plan, &registry)?;
-            datafusion::execution::context::SQLOptions::new()
-                .with_allow_ddl(false)
-                .with_allow_dml(false)
-                .with_allow_statements(false)
-                .verify_plan(&plan)
-                .map_err(|e| EngineError::PermissionDenied(e.strip_backtrace()))?;
+            restricted_plan(&plan, &registry)?;
         }
         let plan = params::bind(plan, params)?;
         let physical = state.create_physical_plan(&plan).await?;
@@ -247,6 +279,19 @@ impl Engine {
         let first = stream.next().await.transpose()?;
         Ok((schema, stream, first))
     }
+}
+
+/// What a restricted caller's plan may not do: read a base table past its view, change
+/// anything, or read the server's settings.
+fn restricted_plan(plan: &LogicalPlan, registry: &TableRegistry) -> Result<()> {
+    verify::no_base_tables(plan, registry)?;
+    datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+        .verify_plan(plan)
+        .map_err(|e| EngineError::PermissionDenied(e.strip_backtrace()))?;
+    metadata::no_server_settings(plan)
 }
 
 /// Ends the stream with a timeout error once the deadline passes.

@@ -33,6 +33,9 @@ pub enum EngineError {
     /// The query needs more memory than the configured limit allows.
     #[error("{0}")]
     ResourcesExhausted(String),
+    /// The caller already runs as many queries as it may at once.
+    #[error("{0}")]
+    Overloaded(String),
     /// A bug. The message goes to the log, not to the client.
     #[error("{0}")]
     Internal(String),

@@ -2,6 +2,7 @@
 //! for each caller.
 //!
 //! - [`engine`]: [`Engine`], the entry point: queries, tables, sources and datasets.
+//! - [`admission`]: how many queries one principal may run at once.
 //! - [`error`]: [`EngineError`], with every DataFusion error classified by whose fault it is.
 //! - [`registry`]: the tables the engine serves, rebuilt from the catalog on every change.
 //! - [`session`]: the per-caller catalog; a table the caller may not read does not resolve.
@@ -10,18 +11,23 @@
 //! - [`policy`]: storing and changing policies and role assignments.
 //! - [`verify`]: the read-only check that no plan of a restricted caller reads a base table.
 //! - [`statement`]: the statement guard: one statement, and only queries for non-admins.
+//! - [`explain`]: EXPLAIN for restricted callers, printed down to each policy barrier only.
+//! - [`metadata`]: the server's own settings stay admin's.
 //! - [`params`]: binding `$1…` from JSON values, server-side.
 //! - [`semantics`]: SQL's answers where DataFusion's differ (`NOT IN`, `SIMILAR TO`, rounding);
 //!   [`checked`] makes integer overflow an error.
 //! - [`sources`]: registering, checking and removing sources and union datasets.
 //! - [`reach`]: grants, and what sources registered by non-admins may reach.
 
+pub mod admission;
 pub mod barrier;
 pub mod checked;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod explain;
 pub mod masks;
+pub mod metadata;
 pub mod params;
 pub mod planner;
 pub mod policy;

@@ -1,5 +1,6 @@
 //! Policies and role assignments: stored in the catalog, loaded into the policy point, and
-//! changed only by `admin`. A change applies to the next query.
+//! changed only by `admin`. A change applies to every query that starts after its request
+//! returns.
 
 use serde::Deserialize;
 use tiaokuai_catalog::{Catalog, PolicyRecord, RoleAssignment};
@@ -90,13 +91,14 @@ pub(crate) fn stored(catalog: &Catalog) -> Result<(Vec<PolicyRule>, Vec<Assignme
 }
 
 impl Engine {
-    /// Reloads the policy point from the catalog.
+    /// Reloads the policy point from the catalog. Reloads take turns and each reads the
+    /// catalog inside its turn, so two concurrent changes can never end with the older state
+    /// installed; a change's request returns only once a version holding it is installed.
     pub async fn reload_policy(&self) -> Result<()> {
+        let turn = self.policies.begin_reload().await;
         let (rules, assignments) = stored(&self.catalog)?;
-        self.policies
-            .reload(rules, assignments)
-            .await
-            .map_err(failed)
+        turn.install(rules, assignments).await.map_err(failed)?;
+        Ok(())
     }
 
     pub fn policies(&self, caller: &Caller) -> Result<Vec<PolicyRecord>> {

@@ -34,6 +34,8 @@ use crate::schema::is_text;
 #[derive(Debug)]
 pub struct PolicyTable {
     table: String,
+    /// The caller's rows, in words, for its EXPLAIN.
+    rows: String,
     inner: Arc<dyn TableProvider>,
     schema: SchemaRef,
     row_filter: Option<Expr>,
@@ -86,6 +88,33 @@ pub fn scope_predicate(code: &Expr, scope: &Scope) -> DfResult<Option<Expr>> {
         case = case.when(under(code, prefix), lit(*allowed));
     }
     Ok(Some(case.otherwise(lit(false))?))
+}
+
+/// A scope as the jurisdictions it allows, widest first, and those carved out of them:
+/// `330824116000 except 330824116200`. Only the caller's own grants appear.
+fn describe(scope: &Scope) -> String {
+    let code = |prefix: &str| {
+        if prefix.is_empty() {
+            "every jurisdiction".to_owned()
+        } else {
+            format!("{prefix:0<12}")
+        }
+    };
+    let mut allowed = Vec::new();
+    let mut excluded = Vec::new();
+    for (prefix, allow) in scope.entries().iter().rev() {
+        if *allow {
+            allowed.push(code(prefix));
+        } else {
+            excluded.push(code(prefix));
+        }
+    }
+    let mut text = allowed.join(", ");
+    if !excluded.is_empty() {
+        text.push_str(" except ");
+        text.push_str(&excluded.join(", "));
+    }
+    text
 }
 
 impl PolicyTable {
@@ -176,8 +205,13 @@ impl PolicyTable {
                 }
             }
         }
+        let rows = match fixed {
+            Some(code) => code.to_owned(),
+            None => describe(&decision.read),
+        };
         let mut view = Self {
             table: table.clone(),
+            rows,
             inner: entry.provider.clone(),
             schema: Arc::new(Schema::new(fields)),
             row_filter,
@@ -236,7 +270,9 @@ impl TableProvider for PolicyTable {
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let plan = self.view_plan(projection)?;
         let physical = state.create_physical_plan(&plan).await?;
-        Ok(Arc::new(BarrierExec::new(self.table.clone(), physical)))
+        Ok(Arc::new(
+            BarrierExec::new(self.table.clone(), physical).with_rows(self.rows.clone()),
+        ))
     }
 }
 

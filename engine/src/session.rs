@@ -14,7 +14,7 @@ use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::ScalarUDF;
 use tiaokuai_catalog::model::Sensitivity;
-use tiaokuai_policies::{Caller, JURISDICTIONS_TABLE, PolicyPoint, TableDecision};
+use tiaokuai_policies::{Caller, JURISDICTIONS_TABLE, PolicySnapshot, TableDecision};
 
 use crate::error::{EngineError, Result};
 use crate::policy_view::PolicyTable;
@@ -30,7 +30,8 @@ pub const DEFAULT_SCHEMA: &str = "public";
 pub struct CallerView {
     pub registry: Arc<TableRegistry>,
     pub caller: Arc<Caller>,
-    pub policies: Arc<PolicyPoint>,
+    /// The policy version the query started with: every table it reads is decided by it.
+    pub policy: PolicySnapshot,
     pub mask_hash: Arc<ScalarUDF>,
 }
 
@@ -48,7 +49,7 @@ impl CallerView {
             .map(|c| c.name.as_str())
             .collect();
         let decision = self
-            .policies
+            .policy
             .decide(&self.caller, &entry.info.name, &sensitive)
             .map_err(|e| EngineError::Internal(e.to_string()))?;
         Ok(Some(decision))

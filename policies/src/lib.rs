@@ -11,7 +11,7 @@ pub mod point;
 pub mod rules;
 pub mod scope;
 
-pub use point::{PolicyError, PolicyPoint, TableDecision};
+pub use point::{PolicyError, PolicyPoint, PolicySnapshot, TableDecision};
 pub use rules::{Action, Effect, PolicyRule};
 pub use scope::Scope;
 

@@ -71,6 +71,13 @@ enum Command {
         /// Largest SQL text accepted, in bytes.
         #[arg(long, env = "TIAOKUAI_MAX_SQL_BYTES", default_value_t = 256 << 10)]
         max_sql_bytes: usize,
+        /// Seconds a query's response may wait for its client to read; past it the query is
+        /// cancelled (releasing its source) and the response cut.
+        #[arg(long, env = "TIAOKUAI_SEND_IDLE_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+        send_idle_timeout_secs: u64,
+        /// Queries one principal may run at once; more are refused with 429 overloaded.
+        #[arg(long, env = "TIAOKUAI_MAX_QUERIES_PER_PRINCIPAL", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
+        max_queries_per_principal: u64,
     },
     /// Fill an empty data directory with the 开化县 demo and print the demo tokens' file.
     Demo {
@@ -202,6 +209,8 @@ async fn run(command: Command) -> Result<(), String> {
             listing_cache_secs,
             max_body_bytes,
             max_sql_bytes,
+            send_idle_timeout_secs,
+            max_queries_per_principal,
         } => {
             let mut config = store.config();
             config.admin_token = admin_token;
@@ -210,6 +219,9 @@ async fn run(command: Command) -> Result<(), String> {
             config.engine.listing_cache_ttl = Duration::from_secs(listing_cache_secs);
             config.limits.max_body_bytes = max_body_bytes;
             config.limits.max_sql_bytes = max_sql_bytes;
+            config.limits.send_idle_timeout = Duration::from_secs(send_idle_timeout_secs);
+            config.engine.max_queries_per_principal =
+                usize::try_from(max_queries_per_principal).unwrap_or(usize::MAX);
             let config = config.resolved().map_err(|e| e.to_string())?;
             if demo && !demo::exists(&config.data_dir) {
                 demo::install(&config).await.map_err(|e| e.to_string())?;

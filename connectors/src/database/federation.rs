@@ -44,7 +44,7 @@ use datafusion_federation::{
 };
 use futures::StreamExt;
 
-use super::source::DatabaseSource;
+use super::source::{DatabaseSource, Requester};
 use super::sql::{Leaves, RemoteName, Writer, column_select, scan_statement};
 
 /// One table of a database source, with its pinned schema.
@@ -500,16 +500,21 @@ impl ExecutionPlan for RemoteExec {
     fn execute(
         &self,
         partition: usize,
-        _context: Arc<TaskContext>,
+        context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         if partition != 0 {
             return Err(DataFusionError::Internal(format!(
                 "RemoteQueryExec has one partition, not {partition}"
             )));
         }
+        // the principal the query runs for, whose share of the source's slots it takes
+        let requester = context.session_config().get_extension::<Requester>();
+        let requester = requester.as_deref();
         let baseline = BaselineMetrics::new(&self.metrics, partition);
         if !self.schema.fields().is_empty() {
-            let rows = self.source.query(self.sql.clone(), self.schema.clone());
+            let rows = self
+                .source
+                .query(self.sql.clone(), self.schema.clone(), requester);
             let counted = rows.map(move |batch| {
                 if let Ok(batch) = &batch {
                     baseline.record_output(batch.num_rows());
@@ -527,7 +532,7 @@ impl ExecutionPlan for RemoteExec {
             DataType::Int64,
             true,
         )]));
-        let rows = self.source.query(self.sql.clone(), counted);
+        let rows = self.source.query(self.sql.clone(), counted, requester);
         let schema = self.schema.clone();
         let stream = rows.map(move |batch| {
             let batch = batch?;

@@ -2,9 +2,11 @@
 //! database written as SQL for it where that gives the same answer as running them locally.
 //!
 //! - [`spec`]: what a database source is, parsed and checked.
-//! - [`source`]: one source's pool, its cap on concurrent queries and its time limits.
+//! - [`source`]: one source's pool, its cap on concurrent queries (and each principal's share
+//!   of it) and its time limits.
 //! - [`sqlite`]: SQLite files, read directly and strictly.
 //! - [`tls`]: `sslmode` as libpq reads it, `prefer`'s fallback to a plain connection included.
+//! - `held`: a statement's connection, kept with its rows until the last one.
 //! - [`sql`]: the SQL writer, which declines whatever a database would compute differently.
 //! - [`federation`]: tables, the pushdown rule, the policy fence and the remote execution plan.
 //! - [`types`]: columns left out, exact decimals, casting what arrives to the pinned schema.
@@ -16,6 +18,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
 pub mod federation;
+mod held;
 pub mod source;
 pub mod spec;
 pub mod sql;
@@ -27,7 +30,7 @@ pub mod types;
 mod tests;
 
 pub use federation::{PolicyFence, RemoteExec, RemotePlanner, RemoteTable, fence_input};
-pub use source::{DatabaseSource, RemoteSchema, SourceState};
+pub use source::{DatabaseSource, RemoteSchema, Requester, SourceState};
 pub use spec::{DatabaseKind, DatabaseSpec};
 pub use sql::RemoteName;
 pub use types::Skipped;

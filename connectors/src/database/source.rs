@@ -14,7 +14,10 @@ use datafusion::error::DataFusionError;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion_table_providers::UnsupportedTypeAction;
-use datafusion_table_providers::sql::db_connection_pool::dbconnection::{get_schema, query_arrow};
+use datafusion_table_providers::sql::db_connection_pool::dbconnection::postgresconn::PostgresConnection;
+use datafusion_table_providers::sql::db_connection_pool::dbconnection::{
+    DbConnection, get_schema, query_arrow,
+};
 use datafusion_table_providers::sql::db_connection_pool::mysqlpool::{
     Error as MysqlPoolError, MySQLConnectionPool,
 };
@@ -28,6 +31,7 @@ use datafusion_table_providers::util::secrets::to_secret_map;
 use futures::StreamExt;
 use tokio::sync::{OnceCell, Semaphore};
 
+use super::held::held;
 use super::spec::{DatabaseKind, DatabaseSpec, Location, TlsMode};
 use super::types::{Skipped, conform, mysql_type, served_type};
 use super::{sql, sqlite, tls};
@@ -77,8 +81,16 @@ pub struct DatabaseSource {
     spec: DatabaseSpec,
     backend: OnceCell<Backend>,
     permits: Arc<Semaphore>,
+    /// Each principal's share of the permits, made on its first statement.
+    shares: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
     state: std::sync::Mutex<SourceState>,
 }
+
+/// Who a statement runs for (the principal), as the engine puts it in a session's config.
+/// A source gives one principal at most half its slots (at least one), so that one caller —
+/// say one that opened answers it does not read — cannot take a whole source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requester(pub String);
 
 /// How the source's last statement went, for `GET /v1/sources/{id}`.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -119,6 +131,7 @@ impl DatabaseSource {
             spec,
             backend: OnceCell::new(),
             permits,
+            shares: std::sync::Mutex::default(),
             state: std::sync::Mutex::new(SourceState {
                 status: "unknown",
                 ..SourceState::default()
@@ -154,6 +167,26 @@ impl DatabaseSource {
 
     pub fn name(&self) -> &str {
         &self.spec.name
+    }
+
+    /// How many of this source's slots one principal may hold at once.
+    pub fn share(&self) -> usize {
+        (self.spec.limits.max_concurrent_queries / 2).max(1)
+    }
+
+    /// The principal's share of the slots; shares nobody holds are dropped on the way.
+    fn share_of(&self, requester: &Requester) -> Arc<Semaphore> {
+        let share = self.share();
+        let mut shares = self.shares.lock().unwrap_or_else(|p| p.into_inner());
+        shares.retain(|principal, permits| {
+            principal == &requester.0
+                || Arc::strong_count(permits) > 1
+                || permits.available_permits() < share
+        });
+        shares
+            .entry(requester.0.clone())
+            .or_insert_with(|| Arc::new(Semaphore::new(share)))
+            .clone()
     }
 
     pub fn kind(&self) -> DatabaseKind {
@@ -503,9 +536,17 @@ impl DatabaseSource {
         match self.backend().await? {
             Backend::Postgres(pool) => {
                 let connection = self.connected(pool.connect()).await?;
-                query_arrow(connection, statement, None)
-                    .await
-                    .map_err(|e| self.unavailable(e))
+                let rows = match connection.as_async() {
+                    Some(statements) => statements
+                        .query_arrow(&statement, &[], None)
+                        .await
+                        .map_err(|e| self.unavailable(e))?,
+                    None => return Err(self.unavailable("no asynchronous connection")),
+                };
+                let limit = self.spec.limits.connect_timeout;
+                Ok(held(rows, connection, move |connection| {
+                    end_postgres_statement(connection, limit)
+                }))
             }
             Backend::Mysql(pool) => {
                 let connection = self.connected(pool.connect()).await?;
@@ -562,21 +603,33 @@ impl DatabaseSource {
     }
 
     /// Runs a statement and streams its rows cast to `schema`. The query waits for one of the
-    /// source's permits and holds it until its last row; the whole of it, waiting included,
-    /// is bounded by the source's query time limit.
+    /// source's permits and holds it until its last row (or until its stream is dropped); a
+    /// statement run for a principal first waits for a place in that principal's share. The
+    /// whole of it, waiting included, is bounded by the source's query time limit.
     pub fn query(
         self: &Arc<Self>,
         statement: String,
         schema: SchemaRef,
+        requester: Option<&Requester>,
     ) -> SendableRecordBatchStream {
         let source = Arc::clone(self);
         let expected = schema.clone();
         let limit = self.spec.limits.query_timeout;
         let recorder = Arc::clone(self);
+        let share = requester.map(|r| self.share_of(r));
         let stream = async_stream::stream! {
             let deadline = tokio::time::Instant::now() + limit;
             let timed_out = || -> DataFusionError {
                 source.unavailable(format!("the query did not finish within {limit:?}")).into()
+            };
+            // a principal's own queries queue behind each other, not in front of everyone's
+            let held_share = match share {
+                Some(share) => match tokio::time::timeout_at(deadline, share.acquire_owned()).await {
+                    Ok(Ok(permit)) => Some(permit),
+                    Ok(Err(_)) => { yield Err(source.unavailable("the source is closing").into()); return; }
+                    Err(_) => { yield Err(timed_out()); return; }
+                },
+                None => None,
             };
             let permit = match tokio::time::timeout_at(deadline, source.permits.clone().acquire_owned()).await {
                 Ok(Ok(permit)) => permit,
@@ -603,6 +656,7 @@ impl DatabaseSource {
                 }
             }
             drop(permit);
+            drop(held_share);
         };
         // the source's state follows the outcome of each statement
         let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -632,11 +686,46 @@ impl DatabaseSource {
             datafusion::arrow::datatypes::DataType::Int64,
             true,
         )]));
-        let mut rows = self.query("SELECT 1".to_owned(), schema);
+        let mut rows = self.query("SELECT 1".to_owned(), schema, None);
         while let Some(batch) = rows.next().await {
             batch.map_err(|e| self.unavailable(e))?;
         }
         Ok(started.elapsed())
+    }
+}
+
+/// Ends a PostgreSQL statement whose rows are no longer wanted (its query was cancelled or its
+/// response cut) and only then lets its connection go back to the pool: the database stops
+/// sending, and the next query that draws the connection does not queue behind the rest.
+fn end_postgres_statement<C: DbConnectionAny + Send + 'static>(connection: C, limit: Duration) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    runtime.spawn(async move {
+        if let Some(postgres) = connection.postgres() {
+            let ended = async {
+                let _ = postgres
+                    .conn
+                    .cancel_token()
+                    .cancel_query(tokio_postgres::NoTls)
+                    .await;
+                // answered once the cancelled statement is over
+                let _ = postgres.conn.simple_query("").await;
+            };
+            let _ = tokio::time::timeout(limit, ended).await;
+        }
+        drop(connection);
+    });
+}
+
+/// The PostgreSQL connection inside a pooled connection, whatever its generic types.
+trait DbConnectionAny {
+    fn postgres(&self) -> Option<&PostgresConnection>;
+}
+
+impl<T: 'static, P: 'static> DbConnectionAny for Box<dyn DbConnection<T, P>> {
+    fn postgres(&self) -> Option<&PostgresConnection> {
+        self.as_any().downcast_ref::<PostgresConnection>()
     }
 }
 

@@ -10,9 +10,16 @@
 //! its role assignments and the domains of policy lines inside them. Every code is covered by
 //! a chain of those candidates, and the answer for the code is the answer at the deepest one,
 //! so enforcing once per candidate yields the whole scope.
+//!
+//! Changes are atomic: each installed policy has a version, reloads run one at a time (the
+//! caller reads the stored policy inside its turn, so a reload never installs a state older
+//! than the one before it), and a [`PolicySnapshot`] decides every table of one query from one
+//! version. Cached decisions are keyed by that version ([`cache`]).
+
+mod cache;
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use casbin::function_map::OperatorFunction;
 use casbin::rhai::Dynamic;
@@ -22,6 +29,7 @@ use tiaokuai_catalog::JurisdictionCode;
 use crate::rules::{Action, Assignment, PolicyFile, PolicyRule};
 use crate::scope::Scope;
 use crate::{Caller, MODEL};
+use cache::DecisionCache;
 
 /// What went wrong with a policy.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -96,6 +104,8 @@ fn jurisdiction_match(request: Dynamic, policy: Dynamic) -> Dynamic {
 
 /// The loaded policy of one version.
 struct Loaded {
+    /// Increases by one with every install.
+    version: u64,
     /// One enforcer per principal that holds a role, over only the lines that can apply to it:
     /// its own role assignments and the policy lines of the roles it holds. Roles do not
     /// inherit from roles, so no other line can ever match its requests.
@@ -107,13 +117,40 @@ struct Loaded {
 /// The policy point.
 pub struct PolicyPoint {
     loaded: RwLock<Arc<Loaded>>,
-    decisions: Mutex<HashMap<(String, String), Arc<TableDecision>>>,
+    decisions: Arc<DecisionCache>,
+    /// One reload at a time, from reading the stored policy to installing it.
+    reloads: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for PolicyPoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PolicyPoint").finish_non_exhaustive()
+        f.debug_struct("PolicyPoint")
+            .field("version", &self.version())
+            .finish_non_exhaustive()
     }
+}
+
+/// One installed version of the policy, held fixed: every decision made through it comes from
+/// that version, whatever is installed meanwhile.
+#[derive(Clone)]
+pub struct PolicySnapshot {
+    loaded: Arc<Loaded>,
+    decisions: Arc<DecisionCache>,
+}
+
+impl std::fmt::Debug for PolicySnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicySnapshot")
+            .field("version", &self.loaded.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A reload's turn: no other reload reads or installs until it ends. Read the stored policy
+/// while holding it, then [`Reload::install`] what was read.
+pub struct Reload<'a> {
+    point: &'a PolicyPoint,
+    _turn: tokio::sync::MutexGuard<'a, ()>,
 }
 
 /// Principals and roles share one namespace in Casbin, where a subject trivially "has" a role of
@@ -181,49 +218,125 @@ async fn load(rules: Vec<PolicyRule>, assignments: Vec<Assignment>) -> Result<Lo
         enforcers.insert(principal.to_owned(), enforcer(lines, held).await?);
     }
     Ok(Loaded {
+        version: 0,
         enforcers,
         rules,
         assignments,
     })
 }
 
+impl Reload<'_> {
+    /// Installs the policy as the next version and returns that version. Decisions of older
+    /// versions are never served again; a query planning on an older snapshot keeps it.
+    pub async fn install(
+        self,
+        rules: Vec<PolicyRule>,
+        assignments: Vec<Assignment>,
+    ) -> Result<u64, PolicyError> {
+        let mut loaded = load(rules, assignments).await?;
+        let version = {
+            let mut slot = self.point.loaded.write().unwrap_or_else(|p| p.into_inner());
+            loaded.version = slot.version + 1;
+            *slot = Arc::new(loaded);
+            slot.version
+        };
+        self.point.decisions.retain_from(version);
+        Ok(version)
+    }
+}
+
 impl PolicyPoint {
-    /// A policy point over the given lines.
+    /// A policy point over the given lines, as version 1.
     pub async fn new(
         rules: Vec<PolicyRule>,
         assignments: Vec<Assignment>,
     ) -> Result<Self, PolicyError> {
+        let mut loaded = load(rules, assignments).await?;
+        loaded.version = 1;
         Ok(Self {
-            loaded: RwLock::new(Arc::new(load(rules, assignments).await?)),
-            decisions: Mutex::default(),
+            loaded: RwLock::new(Arc::new(loaded)),
+            decisions: Arc::default(),
+            reloads: tokio::sync::Mutex::new(()),
         })
     }
 
-    /// Replaces the policy; every cached decision is dropped, so the next query sees the change.
+    /// Waits for this reload's turn.
+    pub async fn begin_reload(&self) -> Reload<'_> {
+        Reload {
+            point: self,
+            _turn: self.reloads.lock().await,
+        }
+    }
+
+    /// Replaces the policy (in its turn); the next decision sees the change.
     pub async fn reload(
         &self,
         rules: Vec<PolicyRule>,
         assignments: Vec<Assignment>,
-    ) -> Result<(), PolicyError> {
-        let loaded = Arc::new(load(rules, assignments).await?);
-        *self.loaded.write().unwrap_or_else(|p| p.into_inner()) = loaded;
-        self.forget();
-        Ok(())
+    ) -> Result<u64, PolicyError> {
+        self.begin_reload().await.install(rules, assignments).await
     }
 
-    /// Drops cached decisions (after a table's columns changed).
+    /// Drops cached decisions, to free them. Correctness never depends on it: an entry is
+    /// served only for its own version and the same sensitive columns.
     pub fn forget(&self) {
-        self.decisions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        self.decisions.clear();
     }
 
-    fn loaded(&self) -> Arc<Loaded> {
-        self.loaded
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+    /// The installed version.
+    pub fn version(&self) -> u64 {
+        self.snapshot().loaded.version
+    }
+
+    /// The installed version, held fixed for as long as the snapshot lives.
+    pub fn snapshot(&self) -> PolicySnapshot {
+        PolicySnapshot {
+            loaded: self
+                .loaded
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+            decisions: self.decisions.clone(),
+        }
+    }
+
+    /// Where `principal` may do `action` on `object`, under the installed version.
+    pub fn scope(
+        &self,
+        principal: &str,
+        object: &str,
+        action: Action,
+    ) -> Result<Scope, PolicyError> {
+        self.snapshot().scope(principal, object, action)
+    }
+
+    /// The caller's decision for a table, under the installed version.
+    pub fn decide(
+        &self,
+        caller: &Caller,
+        table: &str,
+        sensitive: &[&str],
+    ) -> Result<Arc<TableDecision>, PolicyError> {
+        self.snapshot().decide(caller, table, sensitive)
+    }
+
+    /// Whether the caller may do a non-read action inside a jurisdiction, under the installed
+    /// version.
+    pub fn allows(
+        &self,
+        caller: &Caller,
+        object: &str,
+        action: Action,
+        jurisdiction: &JurisdictionCode,
+    ) -> Result<bool, PolicyError> {
+        self.snapshot().allows(caller, object, action, jurisdiction)
+    }
+}
+
+impl PolicySnapshot {
+    /// The version every decision of this snapshot comes from.
+    pub fn version(&self) -> u64 {
+        self.loaded.version
     }
 
     /// Where `principal` may do `action` on `object`.
@@ -233,7 +346,7 @@ impl PolicyPoint {
         object: &str,
         action: Action,
     ) -> Result<Scope, PolicyError> {
-        let loaded = self.loaded();
+        let loaded = &self.loaded;
         let held: Vec<&Assignment> = loaded
             .assignments
             .iter()
@@ -295,16 +408,11 @@ impl PolicyPoint {
                     .collect(),
             }));
         }
-        let key = (caller.principal.name.clone(), table.to_owned());
-        if let Some(found) = self
-            .decisions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-        {
-            return Ok(found.clone());
-        }
         let principal = caller.name();
+        let version = self.loaded.version;
+        if let Some(found) = self.decisions.get(version, principal, table, sensitive) {
+            return Ok(found);
+        }
         let read = self.scope(principal, table, Action::Read)?;
         let mut unmasked = Vec::with_capacity(sensitive.len());
         if !read.is_empty() {
@@ -319,9 +427,7 @@ impl PolicyPoint {
         }
         let decision = Arc::new(TableDecision { read, unmasked });
         self.decisions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, decision.clone());
+            .put(version, principal, table, sensitive, decision.clone());
         Ok(decision)
     }
 

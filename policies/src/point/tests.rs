@@ -191,3 +191,131 @@ async fn admin_sees_everything() {
             .is_all()
     );
 }
+
+fn rule(role: &str, object: &str) -> PolicyRule {
+    PolicyRule {
+        role: role.into(),
+        jurisdiction: "*".into(),
+        object: object.into(),
+        action: Action::Read,
+        effect: Effect::Allow,
+    }
+}
+
+fn assignment(principal: &str, role: &str, jurisdiction: &str) -> Assignment {
+    Assignment {
+        principal: principal.into(),
+        role: role.into(),
+        jurisdiction: jurisdiction.into(),
+    }
+}
+
+#[tokio::test]
+async fn a_decision_computed_before_a_revocation_is_never_served_after_it() {
+    let p = point("p, r, *, village.*, read\ng, alice, r, 330824116224").await;
+    let before = p.snapshot();
+    assert_eq!(before.version(), 1);
+    // the revocation is installed while a query still plans on the version before it
+    let version = p
+        .reload(Vec::new(), vec![assignment("alice", "r", "330824116224")])
+        .await
+        .unwrap();
+    assert_eq!(version, 2);
+    // that query decides (and caches) from the version it started with…
+    assert!(
+        before
+            .decide(&caller("alice"), "village.t", &[])
+            .unwrap()
+            .visible()
+    );
+    // …which is never served to anyone deciding from the installed version
+    assert!(
+        !p.decide(&caller("alice"), "village.t", &[])
+            .unwrap()
+            .visible()
+    );
+    assert!(
+        !p.snapshot()
+            .decide(&caller("alice"), "village.t", &[])
+            .unwrap()
+            .visible()
+    );
+    // nor does the late decision evict the current one
+    assert!(
+        before
+            .decide(&caller("alice"), "village.t", &[])
+            .unwrap()
+            .visible()
+    );
+    assert!(
+        !p.decide(&caller("alice"), "village.t", &[])
+            .unwrap()
+            .visible()
+    );
+}
+
+#[test]
+fn the_cache_serves_an_entry_only_for_its_own_version_and_columns() {
+    let cache = cache::DecisionCache::default();
+    let shown = Arc::new(TableDecision {
+        read: Scope::all(),
+        unmasked: vec![("name".into(), Scope::all())],
+    });
+    let hidden = Arc::new(TableDecision {
+        read: Scope::none(),
+        unmasked: Vec::new(),
+    });
+    cache.put(3, "alice", "village.t", &["name"], shown.clone());
+    assert_eq!(
+        cache.get(3, "alice", "village.t", &["name"]),
+        Some(shown.clone())
+    );
+    // another version, other columns, another principal or table: no entry
+    assert_eq!(cache.get(4, "alice", "village.t", &["name"]), None);
+    assert_eq!(cache.get(2, "alice", "village.t", &["name"]), None);
+    assert_eq!(cache.get(3, "alice", "village.t", &[]), None);
+    assert_eq!(cache.get(3, "alice", "village.t", &["name", "phone"]), None);
+    assert_eq!(cache.get(3, "bob", "village.t", &["name"]), None);
+    assert_eq!(cache.get(3, "alice", "village.u", &["name"]), None);
+    // a newer version replaces it; an older one stored late does not
+    cache.put(4, "alice", "village.t", &[], hidden.clone());
+    cache.put(3, "alice", "village.t", &["name"], shown.clone());
+    assert_eq!(
+        cache.get(4, "alice", "village.t", &[]),
+        Some(hidden.clone())
+    );
+    assert_eq!(cache.get(3, "alice", "village.t", &["name"]), None);
+    // entries older than an installed version are dropped
+    cache.put(2, "bob", "village.t", &[], shown);
+    cache.retain_from(4);
+    assert_eq!(cache.get(2, "bob", "village.t", &[]), None);
+    assert_eq!(cache.get(4, "alice", "village.t", &[]), Some(hidden));
+}
+
+#[tokio::test]
+async fn reloads_take_turns_and_versions_only_grow() {
+    let p = Arc::new(point("").await);
+    // a reload that has read the stored policy holds its turn: another one waits for it
+    let first = p.begin_reload().await;
+    let waiting = {
+        let p = p.clone();
+        tokio::spawn(async move {
+            p.reload(
+                vec![rule("r", "village.*")],
+                vec![assignment("alice", "r", "330824116224")],
+            )
+            .await
+            .unwrap()
+        })
+    };
+    tokio::task::yield_now().await;
+    assert!(!waiting.is_finished());
+    assert_eq!(first.install(Vec::new(), Vec::new()).await.unwrap(), 2);
+    assert_eq!(waiting.await.unwrap(), 3);
+    assert_eq!(p.version(), 3);
+    assert!(
+        p.decide(&caller("alice"), "village.t", &[])
+            .unwrap()
+            .visible()
+    );
+}

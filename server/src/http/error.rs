@@ -54,6 +54,7 @@ pub fn status_of(error: &EngineError) -> (StatusCode, &'static str) {
         EngineError::ResourcesExhausted(_) => {
             (StatusCode::SERVICE_UNAVAILABLE, "resources_exhausted")
         }
+        EngineError::Overloaded(_) => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),
         EngineError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     }
 }

@@ -10,6 +10,7 @@ mod health;
 mod openapi;
 mod policies;
 mod query;
+mod relay;
 mod sources;
 
 use std::sync::Arc;
@@ -34,6 +35,9 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Largest SQL text accepted (413 above it).
     pub max_sql_bytes: usize,
+    /// How long a query's response may wait for its client to read before the query is
+    /// cancelled and the response cut.
+    pub send_idle_timeout: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -41,6 +45,7 @@ impl Default for Limits {
         Self {
             max_body_bytes: 1 << 20,
             max_sql_bytes: 256 << 10,
+            send_idle_timeout: std::time::Duration::from_secs(30),
         }
     }
 }

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::Extension;
-use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -17,6 +16,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{ApiError, status_of};
 use super::extract::ApiJson;
+use super::relay;
 use crate::format::Format;
 
 /// A query request.
@@ -36,12 +36,16 @@ pub struct FormatParam {
     format: Option<String>,
 }
 
-/// Runs one SQL statement and streams its result in the negotiated format.
+/// Runs one SQL statement and streams its result in the negotiated format. A response whose
+/// client reads nothing for the send-idle time is cut (the query is cancelled); a caller may
+/// run a limited number of queries at once. For a caller who reads through a policy, EXPLAIN
+/// prints the plan down to each policy barrier only (VERBOSE, COSTS and ANALYZE are 403).
 #[utoipa::path(post, path = "/v1/query", request_body = QueryRequest,
     params(("format" = Option<String>, Query, description = "json, ndjson, csv, arrow or parquet; overrides Accept")),
-    responses((status = 200, description = "the result, streamed"), (status = 400, description = "invalid_sql or bad_request"),
+    responses((status = 200, description = "the result, streamed; cut if the client stops reading for the send-idle time"), (status = 400, description = "invalid_sql or bad_request"),
               (status = 403, description = "permission_denied"), (status = 404, description = "unknown table"),
               (status = 406, description = "no acceptable format"), (status = 413, description = "too_large"),
+              (status = 429, description = "overloaded: the caller already runs its limit of queries"),
               (status = 502, description = "source_unavailable"), (status = 504, description = "timeout")))]
 pub async fn query(
     State(app): State<AppState>,
@@ -133,6 +137,10 @@ async fn run(
     )
     .await;
     let output = outcome?;
-    let body = Body::from_stream(format.encode(output.stream));
+    let body = relay::body(
+        format.encode(output.stream),
+        app.limits.send_idle_timeout,
+        query_id.to_owned(),
+    );
     Ok(([(CONTENT_TYPE, format.media_type())], body).into_response())
 }
