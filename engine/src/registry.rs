@@ -256,10 +256,11 @@ fn open_source(
 /// What a database source's pool depends on: a change to any of it opens a new pool. A
 /// confined source's grants are part of it, so a revoked grant closes its pool.
 fn fingerprint(source: &SourceRecord, confinement: &Confinement) -> String {
-    let reach = source
-        .confined
-        .then(|| format!("{:?}", confinement.reach(&source.owner)))
-        .unwrap_or_default();
+    let reach = if source.confined {
+        format!("{:?}", confinement.reach(&source.owner))
+    } else {
+        String::new()
+    };
     format!(
         "{}|{}|{}|{}|{reach}",
         source.url,
