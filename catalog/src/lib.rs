@@ -1,18 +1,20 @@
 //! The tiaokuai metadata store.
 //!
-//! One SQLite database (WAL mode) in the data directory holds everything the server knows about
-//! the world: the jurisdiction tree, principals and their hashed tokens, role assignments,
-//! registered sources with their pinned schemas, union datasets and an audit trail of changes.
+//! Everything the server knows about the world: the jurisdiction tree, principals and their
+//! hashed tokens, role assignments, policy lines, registered sources with their pinned schemas,
+//! union datasets, grants and an audit trail of changes.
 //!
+//! - [`store`]: [`Catalog`], the store's interface as its callers need it (asynchronous).
+//! - [`sqlite`]: [`SqliteCatalog`], the embedded implementation: one SQLite file in WAL mode,
+//!   with versioned migrations and a small pool of connections off the async workers.
 //! - [`jurisdiction`]: 12-digit division codes, their levels, and validation of a tree.
 //! - [`model`]: the records stored here (sources, datasets, principals, bindings, classifications).
-//! - [`store`]: [`Catalog`], the store itself, with versioned migrations.
 //! - [`token`]: bearer-token generation and hashing.
 
 pub mod error;
 pub mod jurisdiction;
-mod migrations;
 pub mod model;
+pub mod sqlite;
 pub mod store;
 pub mod token;
 
@@ -23,4 +25,5 @@ pub use model::{
     NewDataset, NewSource, PolicyRecord, Principal, RemoteTableDef, RoleAssignment, SkippedColumn,
     SourceKind, SourceRecord, TableDef, TokenInfo,
 };
+pub use sqlite::SqliteCatalog;
 pub use store::Catalog;

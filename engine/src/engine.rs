@@ -1,7 +1,7 @@
 //! [`Engine`]: queries, and the tables they read.
 
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use datafusion::arrow::array::RecordBatch;
@@ -31,19 +31,18 @@ use crate::admission::Admission;
 use crate::config::EngineConfig;
 use crate::error::{EngineError, Result};
 use crate::masks::KeyedHash;
-use crate::reach::Confinement;
-use crate::registry::{TableInfo, TableRegistry};
+use crate::registry::{CatalogSnapshot, TableInfo, TableRegistry};
 use crate::session::{CATALOG_NAME, CallerCatalog, CallerView, DEFAULT_SCHEMA};
 use crate::{explain, metadata, params, policy, statement, verify};
 
 /// The query engine. One per server; cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Engine {
-    pub(crate) catalog: Arc<Catalog>,
+    pub(crate) catalog: Arc<dyn Catalog>,
     pub(crate) base: SessionState,
     registry: RwLock<Arc<TableRegistry>>,
     /// One registry rebuild at a time, from reading the catalog to installing the result.
-    registry_reloads: Mutex<()>,
+    registry_reloads: tokio::sync::Mutex<()>,
     pub(crate) policies: Arc<PolicyPoint>,
     mask_hash: Arc<ScalarUDF>,
     pub(crate) seal_key: Option<SealKey>,
@@ -69,7 +68,7 @@ impl std::fmt::Debug for QueryOutput {
 
 impl Engine {
     /// Builds the shared runtime and loads every table and the policy from the catalog.
-    pub async fn new(catalog: Arc<Catalog>, config: EngineConfig) -> Result<Self> {
+    pub async fn new(catalog: Arc<dyn Catalog>, config: EngineConfig) -> Result<Self> {
         let pool = TrackConsumersPool::new(
             FairSpillPool::new(config.memory_limit),
             NonZeroUsize::new(5).expect("non-zero"),
@@ -110,15 +109,15 @@ impl Engine {
             [] => None,
             bytes => Some(SealKey::new(bytes)?),
         };
-        let confinement = Confinement::load(&catalog, &config.private_paths)?;
+        let snapshot = CatalogSnapshot::load(&*catalog).await?;
         let registry = TableRegistry::build(
-            &catalog,
+            &snapshot,
             base.runtime_env(),
             seal_key.as_ref(),
-            &confinement,
+            &config.private_paths,
             None,
         )?;
-        let (rules, assignments) = policy::stored(&catalog)?;
+        let (rules, assignments) = policy::stored(&*catalog).await?;
         let policies = PolicyPoint::new(rules, assignments)
             .await
             .map_err(policy::failed)?;
@@ -126,7 +125,7 @@ impl Engine {
             catalog,
             base,
             registry: RwLock::new(Arc::new(registry)),
-            registry_reloads: Mutex::new(()),
+            registry_reloads: tokio::sync::Mutex::new(()),
             policies: Arc::new(policies),
             mask_hash: KeyedHash::udf(&config.mask_key),
             seal_key,
@@ -135,7 +134,7 @@ impl Engine {
         })
     }
 
-    pub fn catalog(&self) -> &Arc<Catalog> {
+    pub fn catalog(&self) -> &Arc<dyn Catalog> {
         &self.catalog
     }
 
@@ -149,18 +148,15 @@ impl Engine {
     /// Rebuilds the served tables from the catalog; queries already running keep theirs.
     /// Rebuilds take turns and read the catalog inside their turn, so a slow rebuild never
     /// installs an older state over a newer one.
-    pub fn reload(&self) -> Result<()> {
-        let _turn = self
-            .registry_reloads
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+    pub async fn reload(&self) -> Result<()> {
+        let _turn = self.registry_reloads.lock().await;
         let previous = self.registry();
-        let confinement = Confinement::load(&self.catalog, &self.config.private_paths)?;
+        let snapshot = CatalogSnapshot::load(&*self.catalog).await?;
         let fresh = Arc::new(TableRegistry::build(
-            &self.catalog,
+            &snapshot,
             self.base.runtime_env(),
             self.seal_key.as_ref(),
-            &confinement,
+            &self.config.private_paths,
             Some(&previous),
         )?);
         *self.registry.write().unwrap_or_else(|p| p.into_inner()) = fresh;

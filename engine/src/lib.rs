@@ -26,6 +26,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod explain;
+mod identity;
 pub mod masks;
 pub mod metadata;
 pub mod params;

@@ -68,9 +68,10 @@ fn record_of(rule: &PolicyRule) -> PolicyRecord {
 
 /// The stored policy. A stored line that no longer validates stops the load: skipping it could
 /// drop a deny line and widen someone's access.
-pub(crate) fn stored(catalog: &Catalog) -> Result<(Vec<PolicyRule>, Vec<Assignment>)> {
+pub(crate) async fn stored(catalog: &dyn Catalog) -> Result<(Vec<PolicyRule>, Vec<Assignment>)> {
     let rules = catalog
-        .policies()?
+        .policies()
+        .await?
         .iter()
         .map(|record| {
             rule_of(record).map_err(|e| {
@@ -79,7 +80,8 @@ pub(crate) fn stored(catalog: &Catalog) -> Result<(Vec<PolicyRule>, Vec<Assignme
         })
         .collect::<Result<_>>()?;
     let assignments = catalog
-        .role_assignments()?
+        .role_assignments()
+        .await?
         .into_iter()
         .map(|a| Assignment {
             principal: a.principal,
@@ -96,14 +98,14 @@ impl Engine {
     /// installed; a change's request returns only once a version holding it is installed.
     pub async fn reload_policy(&self) -> Result<()> {
         let turn = self.policies.begin_reload().await;
-        let (rules, assignments) = stored(&self.catalog)?;
+        let (rules, assignments) = stored(&*self.catalog).await?;
         turn.install(rules, assignments).await.map_err(failed)?;
         Ok(())
     }
 
-    pub fn policies(&self, caller: &Caller) -> Result<Vec<PolicyRecord>> {
+    pub async fn policies(&self, caller: &Caller) -> Result<Vec<PolicyRecord>> {
         self.require_admin(caller, "reading policies")?;
-        Ok(self.catalog.policies()?)
+        Ok(self.catalog.policies().await?)
     }
 
     pub async fn add_policy(
@@ -122,20 +124,21 @@ impl Engine {
         rule.validate().map_err(failed)?;
         let stored = self
             .catalog
-            .insert_policy(record_of(&rule), caller.name())?;
+            .insert_policy(record_of(&rule), caller.name())
+            .await?;
         self.reload_policy().await?;
         Ok(stored)
     }
 
     pub async fn delete_policy(&self, caller: &Caller, id: &str) -> Result<()> {
         self.require_admin(caller, "changing policies")?;
-        self.catalog.delete_policy(id, caller.name())?;
+        self.catalog.delete_policy(id, caller.name()).await?;
         self.reload_policy().await
     }
 
-    pub fn role_assignments(&self, caller: &Caller) -> Result<Vec<RoleAssignment>> {
+    pub async fn role_assignments(&self, caller: &Caller) -> Result<Vec<RoleAssignment>> {
         self.require_admin(caller, "reading role assignments")?;
-        Ok(self.catalog.role_assignments()?)
+        Ok(self.catalog.role_assignments().await?)
     }
 
     pub async fn assign_role(
@@ -151,19 +154,24 @@ impl Engine {
         };
         assignment.validate().map_err(failed)?;
         validate_jurisdiction(&assignment.jurisdiction).map_err(failed)?;
-        let stored = self.catalog.assign_role(
-            &assignment.principal,
-            &assignment.role,
-            &assignment.jurisdiction,
-            caller.name(),
-        )?;
+        let stored = self
+            .catalog
+            .assign_role(
+                &assignment.principal,
+                &assignment.role,
+                &assignment.jurisdiction,
+                caller.name(),
+            )
+            .await?;
         self.reload_policy().await?;
         Ok(stored)
     }
 
     pub async fn unassign_role(&self, caller: &Caller, id: &str) -> Result<()> {
         self.require_admin(caller, "assigning roles")?;
-        self.catalog.delete_role_assignment(id, caller.name())?;
+        self.catalog
+            .delete_role_assignment(id, caller.name())
+            .await?;
         self.reload_policy().await
     }
 
@@ -178,13 +186,14 @@ impl Engine {
             .map(|a| (a.principal, a.role, a.jurisdiction))
             .collect();
         self.catalog
-            .replace_policy(lines, assignments, caller.name())?;
+            .replace_policy(lines, assignments, caller.name())
+            .await?;
         self.reload_policy().await
     }
 
     /// The whole policy as a file of `p` and `g` lines.
-    pub fn export_policy(&self) -> Result<String> {
-        let (rules, assignments) = stored(&self.catalog)?;
+    pub async fn export_policy(&self) -> Result<String> {
+        let (rules, assignments) = stored(&*self.catalog).await?;
         Ok(PolicyFile { rules, assignments }.to_string())
     }
 }

@@ -37,11 +37,15 @@ pub struct Confinement {
 }
 
 impl Confinement {
-    pub fn load(catalog: &Catalog, private: &[PathBuf]) -> Result<Self> {
-        Ok(Self {
-            grants: catalog.grants()?,
+    pub fn new(grants: Vec<GrantRecord>, private: &[PathBuf]) -> Self {
+        Self {
+            grants,
             private: private.to_vec(),
-        })
+        }
+    }
+
+    pub async fn load(catalog: &dyn Catalog, private: &[PathBuf]) -> Result<Self> {
+        Ok(Self::new(catalog.grants().await?, private))
     }
 
     /// What sources owned by `owner` may reach. A stored grant that no longer parses is left
@@ -77,36 +81,39 @@ impl Confinement {
 }
 
 impl Engine {
-    pub(crate) fn confinement(&self) -> Result<Confinement> {
-        Confinement::load(&self.catalog, &self.config.private_paths)
+    pub(crate) async fn confinement(&self) -> Result<Confinement> {
+        Confinement::load(&*self.catalog, &self.config.private_paths).await
     }
 
-    pub fn grants(&self, caller: &Caller) -> Result<Vec<GrantRecord>> {
+    pub async fn grants(&self, caller: &Caller) -> Result<Vec<GrantRecord>> {
         self.require_admin(caller, "reading grants")?;
-        Ok(self.catalog.grants()?)
+        Ok(self.catalog.grants().await?)
     }
 
     /// Grants a location or secret namespace to a jurisdiction.
-    pub fn add_grant(&self, caller: &Caller, request: GrantRequest) -> Result<GrantRecord> {
+    pub async fn add_grant(&self, caller: &Caller, request: GrantRequest) -> Result<GrantRecord> {
         self.require_admin(caller, "granting locations")?;
         let jurisdiction = JurisdictionCode::parse(&request.jurisdiction)
             .map_err(|e| EngineError::BadRequest(format!("jurisdiction: {e}")))?;
         let grant =
             Grant::parse(&request.kind, &request.location).map_err(EngineError::BadRequest)?;
-        let stored = self.catalog.insert_grant(
-            &jurisdiction,
-            grant.kind(),
-            &grant.location(),
-            caller.name(),
-        )?;
-        self.reload()?;
+        let stored = self
+            .catalog
+            .insert_grant(
+                &jurisdiction,
+                grant.kind(),
+                &grant.location(),
+                caller.name(),
+            )
+            .await?;
+        self.reload().await?;
         Ok(stored)
     }
 
     /// Revokes a grant; the sources that relied on it fail from the next query on.
-    pub fn delete_grant(&self, caller: &Caller, id: &str) -> Result<()> {
+    pub async fn delete_grant(&self, caller: &Caller, id: &str) -> Result<()> {
         self.require_admin(caller, "revoking grants")?;
-        self.catalog.delete_grant(id, caller.name())?;
-        self.reload()
+        self.catalog.delete_grant(id, caller.name()).await?;
+        self.reload().await
     }
 }

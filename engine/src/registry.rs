@@ -11,7 +11,10 @@ use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use serde::Serialize;
-use tiaokuai_catalog::{Binding, Catalog, Classification, Jurisdiction, SourceKind, SourceRecord};
+use tiaokuai_catalog::{
+    Binding, Catalog, Classification, DatasetRecord, GrantRecord, Jurisdiction, SourceKind,
+    SourceRecord,
+};
 use tiaokuai_connectors::database::{
     DatabaseKind, DatabaseSource, DatabaseSpec, RemoteName, RemoteTable,
 };
@@ -56,6 +59,27 @@ pub struct TableInfo {
     pub id: Option<String>,
 }
 
+/// What the served tables are built from, read from the catalog in one go before the build
+/// (which DataFusion's synchronous planning then reads from memory).
+#[derive(Debug, Clone)]
+pub struct CatalogSnapshot {
+    pub jurisdictions: Vec<Jurisdiction>,
+    pub sources: Vec<SourceRecord>,
+    pub datasets: Vec<DatasetRecord>,
+    pub grants: Vec<GrantRecord>,
+}
+
+impl CatalogSnapshot {
+    pub async fn load(catalog: &dyn Catalog) -> Result<Self> {
+        Ok(Self {
+            jurisdictions: catalog.jurisdictions().await?,
+            sources: catalog.sources().await?,
+            datasets: catalog.datasets().await?,
+            grants: catalog.grants().await?,
+        })
+    }
+}
+
 /// One served table.
 #[derive(Debug, Clone)]
 pub struct TableEntry {
@@ -92,22 +116,23 @@ impl TableRegistry {
     /// even with hundreds of sources. A source that cannot be opened is left out and logged:
     /// one broken registration must not take every other table down with it.
     pub fn build(
-        catalog: &Catalog,
+        snapshot: &CatalogSnapshot,
         runtime: &RuntimeEnv,
         seal_key: Option<&SealKey>,
-        confinement: &Confinement,
+        private_paths: &[std::path::PathBuf],
         previous: Option<&TableRegistry>,
     ) -> Result<Self> {
+        let confinement = &Confinement::new(snapshot.grants.clone(), private_paths);
         let mut tables = BTreeMap::new();
-        let jurisdictions = jurisdictions_table(&catalog.jurisdictions()?)?;
+        let jurisdictions = jurisdictions_table(&snapshot.jurisdictions)?;
         tables.insert(JURISDICTIONS_TABLE.to_owned(), jurisdictions);
 
         let mut providers: HashMap<String, Arc<dyn TableProvider>> = HashMap::new();
         let mut databases = HashMap::new();
-        for source in catalog.sources()? {
+        for source in &snapshot.sources {
             if !source.kind.is_file() {
                 let kept = previous.and_then(|p| p.databases.get(&source.id));
-                let opened = open_database(&source, seal_key, confinement, kept);
+                let opened = open_database(source, seal_key, confinement, kept);
                 if let Some(database) = &opened.database {
                     databases.insert(source.id.clone(), (opened.print.clone(), database.clone()));
                 }
@@ -117,7 +142,7 @@ impl TableRegistry {
                 tables.extend(opened.tables);
                 continue;
             }
-            let provider = match open_source(&source, runtime, seal_key, confinement) {
+            let provider = match open_source(source, runtime, seal_key, confinement) {
                 Ok(provider) => provider,
                 Err(error) => {
                     // one broken registration must not take every other table down, nor
@@ -150,7 +175,7 @@ impl TableRegistry {
             providers.insert(source.id.clone(), provider);
         }
 
-        for dataset in catalog.datasets()? {
+        for dataset in &snapshot.datasets {
             let member_schema = schema::to_schema(&dataset.columns)?;
             let mut members = Vec::with_capacity(dataset.members.len());
             for member in &dataset.members {

@@ -106,10 +106,10 @@ fn require_admin(caller: &Caller, what: &str) -> Result<()> {
     }
 }
 
-fn known_code(engine: &Engine, text: &str, what: &str) -> Result<JurisdictionCode> {
+async fn known_code(engine: &Engine, text: &str, what: &str) -> Result<JurisdictionCode> {
     let code = JurisdictionCode::parse(text)
         .map_err(|e| EngineError::BadRequest(format!("{what}: {e}")))?;
-    if !engine.catalog.has_jurisdiction(&code)? {
+    if !engine.catalog.has_jurisdiction(&code).await? {
         return Err(EngineError::BadRequest(format!(
             "{what}: {code} is not in the jurisdiction tree"
         )));
@@ -125,7 +125,7 @@ impl Engine {
         request: SourceRequest,
     ) -> Result<SourceRecord> {
         let stored = self.store_source(caller, request).await?;
-        self.reload()?;
+        self.reload().await?;
         Ok(stored)
     }
 
@@ -147,7 +147,7 @@ impl Engine {
                 }
             }
         }
-        self.reload()?;
+        self.reload().await?;
         outcome.map(|()| stored)
     }
 
@@ -178,14 +178,14 @@ impl Engine {
     /// Names already taken. A table the caller cannot see is refused exactly as a name it
     /// may not register is, never with a conflict that would tell it exists; admin, who sees
     /// everything, is told of any source of the same name (others only of their own).
-    fn check_names(
+    async fn check_names(
         &self,
         caller: &Caller,
         request: &SourceRequest,
         owner: &JurisdictionCode,
     ) -> Result<()> {
         if caller.is_admin() {
-            if self.catalog.has_source_named(&request.name)? {
+            if self.catalog.has_source_named(&request.name).await? {
                 return Err(EngineError::Conflict(format!(
                     "a source named {:?} already exists",
                     request.name
@@ -208,9 +208,9 @@ impl Engine {
         let owner = JurisdictionCode::parse(&request.owner)
             .map_err(|e| EngineError::BadRequest(format!("owner: {e}")))?;
         self.check_registrant(caller, &request, &owner)?;
-        self.check_names(caller, &request, &owner)?;
-        let owner = known_code(self, &request.owner, "owner")?;
-        let confinement = self.confinement()?;
+        self.check_names(caller, &request, &owner).await?;
+        let owner = known_code(self, &request.owner, "owner").await?;
+        let confinement = self.confinement().await?;
         let confined = !caller.is_admin();
         if confined && let Some(given) = &request.secret {
             confinement.reach(&owner).given_secret(given)?;
@@ -250,10 +250,11 @@ impl Engine {
                 ))
             })??;
         record.columns = schema::to_columns(&found.schema);
-        record.table = table
-            .map(|t| self.check_table(t, &record.columns, &owner))
-            .transpose()?;
-        Ok(self.catalog.insert_source(stored(record))?)
+        record.table = match table {
+            Some(table) => Some(self.check_table(table, &record.columns, &owner).await?),
+            None => None,
+        };
+        Ok(self.catalog.insert_source(stored(record)).await?)
     }
 
     /// A secret given inline is sealed with the server's key before anything stores it.
@@ -325,7 +326,7 @@ impl Engine {
             for column in &skipped {
                 tracing::warn!(source = %request.name, table = %remote, column = %column.column, remote_type = %column.remote_type, "column left out: its type has no Arrow mapping");
             }
-            let table = self.check_table(table, &columns, &owner)?;
+            let table = self.check_table(table, &columns, &owner).await?;
             tables.push(RemoteTableDef {
                 table,
                 remote,
@@ -335,11 +336,11 @@ impl Engine {
             });
         }
         record.tables = tables;
-        Ok(self.catalog.insert_source(stored(record))?)
+        Ok(self.catalog.insert_source(stored(record)).await?)
     }
 
     /// Checks a requested table against the schema found.
-    fn check_table(
+    async fn check_table(
         &self,
         table: TableRequest,
         columns: &[ColumnDef],
@@ -361,7 +362,7 @@ impl Engine {
                 }
             }
             Binding::Fixed { fixed } => {
-                if !self.catalog.has_jurisdiction(fixed)? {
+                if !self.catalog.has_jurisdiction(fixed).await? {
                     return Err(EngineError::BadRequest(format!(
                         "binding: {fixed} is not in the jurisdiction tree"
                     )));
@@ -405,12 +406,13 @@ impl Engine {
         require_admin(caller, "checking sources")?;
         let source = self
             .catalog
-            .source(id)?
+            .source(id)
+            .await?
             .ok_or_else(|| EngineError::NotFound(format!("source {id:?}")))?;
         if !source.kind.is_file() {
             return Ok(self.check_database(&source).await);
         }
-        let spec = file_spec(&source, self.seal_key.as_ref(), &self.confinement()?)?;
+        let spec = file_spec(&source, self.seal_key.as_ref(), &self.confinement().await?)?;
         let probed = tokio::time::timeout(PROBE_TIMEOUT, probe(&spec, &self.base)).await;
         let found = match probed {
             Ok(Ok(found)) => found,
@@ -432,7 +434,8 @@ impl Engine {
         removed.sort();
         let is_member = self
             .catalog
-            .datasets()?
+            .datasets()
+            .await?
             .iter()
             .any(|d| d.members.iter().any(|m| m.source == source.id));
         // a schema that lost a column the policy depends on is reported, not pinned: the table
@@ -455,8 +458,9 @@ impl Engine {
         });
         if repinned {
             self.catalog
-                .update_source_columns(&source.id, &columns, caller.name())?;
-            self.reload()?;
+                .update_source_columns(&source.id, &columns, caller.name())
+                .await?;
+            self.reload().await?;
         }
         Ok(CheckReport {
             source: source.id,
@@ -477,11 +481,15 @@ impl Engine {
     async fn check_database(&self, source: &SourceRecord) -> CheckReport {
         // the source's own pool (and state) when it is open; a new one when it could not be
         let open = self.registry().database(&source.id).cloned();
-        let database = match open.map(Ok).unwrap_or_else(|| {
-            let confinement = self.confinement()?;
-            database_spec(source, self.seal_key.as_ref(), &confinement)
-                .map(|spec| Arc::new(DatabaseSource::new(spec)))
-        }) {
+        let database = match open {
+            Some(open) => Ok(open),
+            None => match self.confinement().await {
+                Ok(confinement) => database_spec(source, self.seal_key.as_ref(), &confinement)
+                    .map(|spec| Arc::new(DatabaseSource::new(spec))),
+                Err(error) => Err(error),
+            },
+        };
+        let database = match database {
             Ok(database) => database,
             Err(error) => return unavailable(source, error.to_string()),
         };
@@ -537,14 +545,14 @@ impl Engine {
         }
     }
 
-    pub fn delete_source(&self, caller: &Caller, id: &str) -> Result<()> {
+    pub async fn delete_source(&self, caller: &Caller, id: &str) -> Result<()> {
         require_admin(caller, "deleting sources")?;
-        self.catalog.delete_source(id, caller.name())?;
-        self.reload()
+        self.catalog.delete_source(id, caller.name()).await?;
+        self.reload().await
     }
 
     /// Creates a union dataset over sources of one schema.
-    pub fn create_dataset(
+    pub async fn create_dataset(
         &self,
         caller: &Caller,
         request: DatasetRequest,
@@ -566,14 +574,15 @@ impl Engine {
                     member.source
                 )));
             }
-            let source = self.catalog.source(&member.source)?.ok_or_else(|| {
+            let source = self.catalog.source(&member.source).await?.ok_or_else(|| {
                 EngineError::BadRequest(format!("member source {:?} does not exist", member.source))
             })?;
             let jurisdiction = known_code(
                 self,
                 &member.jurisdiction,
                 &format!("member {:?}", source.name),
-            )?;
+            )
+            .await?;
             if source.columns.iter().any(|c| c.name == JURISDICTION_COLUMN) {
                 return Err(EngineError::BadRequest(format!(
                     "member {:?} already has a {JURISDICTION_COLUMN} column, which the dataset adds",
@@ -629,33 +638,77 @@ impl Engine {
                 ..c
             })
             .collect();
-        let stored = self.catalog.insert_dataset(NewDataset {
-            name: request.name,
-            members,
-            classification: request.classification,
-            columns,
-            created_by: caller.name().to_owned(),
-        })?;
-        self.reload()?;
+        let stored = self
+            .catalog
+            .insert_dataset(NewDataset {
+                name: request.name,
+                members,
+                classification: request.classification,
+                columns,
+                created_by: caller.name().to_owned(),
+            })
+            .await?;
+        self.reload().await?;
         Ok(stored)
     }
 
-    pub fn delete_dataset(&self, caller: &Caller, id: &str) -> Result<()> {
+    pub async fn delete_dataset(&self, caller: &Caller, id: &str) -> Result<()> {
         require_admin(caller, "deleting datasets")?;
-        self.catalog.delete_dataset(id, caller.name())?;
-        self.reload()
+        self.catalog.delete_dataset(id, caller.name()).await?;
+        self.reload().await
     }
 
     /// Adds or updates jurisdiction nodes; `system.jurisdictions` shows them to the next query.
-    pub fn upsert_jurisdictions(
+    pub async fn upsert_jurisdictions(
         &self,
         caller: &Caller,
         batch: &[RawJurisdiction],
     ) -> Result<usize> {
         require_admin(caller, "changing the jurisdiction tree")?;
-        let count = self.catalog.upsert_jurisdictions(batch, caller.name())?;
-        self.reload()?;
+        let count = self
+            .catalog
+            .upsert_jurisdictions(batch, caller.name())
+            .await?;
+        self.reload().await?;
         Ok(count)
+    }
+
+    /// Every registered source (`admin`).
+    pub async fn sources(&self, caller: &Caller) -> Result<Vec<SourceRecord>> {
+        require_admin(caller, "listing sources")?;
+        Ok(self.catalog.sources().await?)
+    }
+
+    /// One source (`admin`) with its live state, if it is a database.
+    pub async fn source(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<(
+        SourceRecord,
+        Option<tiaokuai_connectors::database::SourceState>,
+    )> {
+        require_admin(caller, "reading sources")?;
+        let source = self
+            .catalog
+            .source(id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("source {id:?}")))?;
+        Ok((source, self.source_state(id)))
+    }
+
+    /// Every union dataset (`admin`).
+    pub async fn datasets(&self, caller: &Caller) -> Result<Vec<DatasetRecord>> {
+        require_admin(caller, "listing datasets")?;
+        Ok(self.catalog.datasets().await?)
+    }
+
+    pub async fn dataset(&self, caller: &Caller, id: &str) -> Result<DatasetRecord> {
+        require_admin(caller, "reading datasets")?;
+        self.catalog
+            .dataset(id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("dataset {id:?}")))
     }
 
     /// Catalog changes that need admin and no engine work: principals and tokens.

@@ -38,17 +38,17 @@ pub struct Caller {
 
 impl Caller {
     /// The principal with the roles the catalog gives it now.
-    pub fn of(catalog: &Catalog, principal: Principal) -> Result<Self, CatalogError> {
-        let roles = catalog.roles_of(&principal.id)?;
+    pub async fn of(catalog: &dyn Catalog, principal: Principal) -> Result<Self, CatalogError> {
+        let roles = catalog.roles_of(&principal.id).await?;
         Ok(Self { principal, roles })
     }
 
     /// The principal of that name, if there is one, with its roles.
-    pub fn named(catalog: &Catalog, name: &str) -> Result<Option<Self>, CatalogError> {
-        catalog
-            .principal_by_name(name)?
-            .map(|principal| Self::of(catalog, principal))
-            .transpose()
+    pub async fn named(catalog: &dyn Catalog, name: &str) -> Result<Option<Self>, CatalogError> {
+        match catalog.principal_by_name(name).await? {
+            Some(principal) => Ok(Some(Self::of(catalog, principal).await?)),
+            None => Ok(None),
+        }
     }
 
     /// Holds `admin` in `*`: reads every row unmasked and administers everything.

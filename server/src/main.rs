@@ -191,8 +191,9 @@ enum JurisdictionsCommand {
     },
 }
 
-fn admin_caller(catalog: &tiaokuai_catalog::Catalog) -> Result<Caller, String> {
+async fn admin_caller(catalog: &dyn tiaokuai_catalog::Catalog) -> Result<Caller, String> {
     Caller::named(catalog, "admin")
+        .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| "no admin principal".to_owned())
 }
@@ -259,9 +260,11 @@ async fn run(command: Command) -> Result<(), String> {
             let catalog = start::open_catalog(&store.config()).map_err(|e| e.to_string())?;
             catalog
                 .ensure_principal(&principal)
+                .await
                 .map_err(|e| e.to_string())?;
             let (_, token) = catalog
                 .issue_token(&principal, "cli")
+                .await
                 .map_err(|e| e.to_string())?;
             println!("{token}");
             Ok(())
@@ -274,7 +277,7 @@ async fn run(command: Command) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             let text =
                 std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-            let admin = admin_caller(state.engine.catalog())?;
+            let admin = admin_caller(&**state.engine.catalog()).await?;
             state
                 .engine
                 .import_policy(&admin, &text)
@@ -291,7 +294,11 @@ async fn run(command: Command) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             print!(
                 "{}",
-                state.engine.export_policy().map_err(|e| e.to_string())?
+                state
+                    .engine
+                    .export_policy()
+                    .await
+                    .map_err(|e| e.to_string())?
             );
             Ok(())
         }
@@ -304,7 +311,7 @@ async fn run(command: Command) -> Result<(), String> {
             let state = start::open(&store.config())
                 .await
                 .map_err(|e| e.to_string())?;
-            let admin = admin_caller(state.engine.catalog())?;
+            let admin = admin_caller(&**state.engine.catalog()).await?;
             match command {
                 GrantCommand::Add {
                     jurisdiction,
@@ -320,6 +327,7 @@ async fn run(command: Command) -> Result<(), String> {
                     let grant = state
                         .engine
                         .add_grant(&admin, request)
+                        .await
                         .map_err(|e| e.to_string())?;
                     println!(
                         "{}",
@@ -327,7 +335,12 @@ async fn run(command: Command) -> Result<(), String> {
                     );
                 }
                 GrantCommand::List { .. } => {
-                    for grant in state.engine.grants(&admin).map_err(|e| e.to_string())? {
+                    for grant in state
+                        .engine
+                        .grants(&admin)
+                        .await
+                        .map_err(|e| e.to_string())?
+                    {
                         println!(
                             "{}",
                             serde_json::to_string(&grant).map_err(|e| e.to_string())?
@@ -338,6 +351,7 @@ async fn run(command: Command) -> Result<(), String> {
                     state
                         .engine
                         .delete_grant(&admin, &id)
+                        .await
                         .map_err(|e| e.to_string())?;
                     println!("grant {id} revoked");
                 }
@@ -353,6 +367,7 @@ async fn run(command: Command) -> Result<(), String> {
             let nodes = jurisdiction::read_csv(text).map_err(|e| e.to_string())?;
             let count = catalog
                 .upsert_jurisdictions(&nodes, "cli")
+                .await
                 .map_err(|e| e.to_string())?;
             println!("{count} jurisdictions imported");
             Ok(())

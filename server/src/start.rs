@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tiaokuai_catalog::Catalog;
+use tiaokuai_catalog::{Catalog, SqliteCatalog};
 use tiaokuai_engine::{Engine, EngineConfig, EngineError};
 use tiaokuai_policies::ADMIN_ROLE;
 use tokio::net::TcpListener;
@@ -142,7 +142,7 @@ pub(crate) fn create_dir(path: &Path) -> Result<(), StartError> {
 }
 
 /// Opens the catalog file, creating the data directory if needed.
-pub fn open_catalog(config: &ServerConfig) -> Result<Arc<Catalog>, StartError> {
+pub fn open_catalog(config: &ServerConfig) -> Result<Arc<dyn Catalog>, StartError> {
     let config = &config.resolved()?;
     create_dir(&config.data_dir)?;
     crate::demo::recover(&config.data_dir)?;
@@ -150,15 +150,17 @@ pub fn open_catalog(config: &ServerConfig) -> Result<Arc<Catalog>, StartError> {
     if let Some(parent) = path.parent() {
         create_dir(parent)?;
     }
-    Ok(Arc::new(Catalog::open(&path)?))
+    Ok(Arc::new(SqliteCatalog::open(&path)?))
 }
 
 /// Makes `admin` exist, hold the admin role everywhere, and answer to the bootstrap token.
-pub fn bootstrap_admin(catalog: &Catalog, token: Option<&str>) -> Result<(), StartError> {
-    let admin = catalog.ensure_principal("admin")?;
-    catalog.assign_role("admin", ADMIN_ROLE, "*", "system")?;
+pub async fn bootstrap_admin(catalog: &dyn Catalog, token: Option<&str>) -> Result<(), StartError> {
+    let admin = catalog.ensure_principal("admin").await?;
+    catalog
+        .assign_role("admin", ADMIN_ROLE, "*", "system")
+        .await?;
     if let Some(token) = token.filter(|t| !t.is_empty()) {
-        catalog.set_bootstrap_token(&admin.id, token)?;
+        catalog.set_bootstrap_token(&admin.id, token).await?;
     }
     Ok(())
 }
@@ -192,7 +194,7 @@ fn server_key(data_dir: &Path, name: &str) -> Result<Vec<u8>, StartError> {
 pub async fn open(config: &ServerConfig) -> Result<AppState, StartError> {
     let config = &config.resolved()?;
     let catalog = open_catalog(config)?;
-    bootstrap_admin(&catalog, config.admin_token.as_deref())?;
+    bootstrap_admin(&*catalog, config.admin_token.as_deref()).await?;
     create_dir(&config.engine.spill_dir)?;
     let mut engine_config = config.engine.clone();
     if engine_config.mask_key.is_empty() {

@@ -1261,9 +1261,12 @@ fn jurisdiction(code: &str, name: &str, level: &str, parent: Option<&str>) -> Ra
 
 /// An engine over an empty in-memory catalog, and its admin.
 async fn engine(spill_dir: &Path) -> (Engine, Caller) {
-    let catalog = Arc::new(Catalog::open_in_memory().unwrap());
-    catalog.ensure_principal("admin").unwrap();
-    catalog.assign_role("admin", "admin", "*", "test").unwrap();
+    let catalog = Arc::new(tiaokuai_catalog::SqliteCatalog::open_in_memory().unwrap());
+    catalog.ensure_principal("admin").await.unwrap();
+    catalog
+        .assign_role("admin", "admin", "*", "test")
+        .await
+        .unwrap();
     let config = EngineConfig {
         spill_dir: spill_dir.to_owned(),
         mask_key: b"differential-corpus-mask-key-012".to_vec(),
@@ -1273,7 +1276,7 @@ async fn engine(spill_dir: &Path) -> (Engine, Caller) {
         ..EngineConfig::default()
     };
     let engine = Engine::new(catalog.clone(), config).await.unwrap();
-    let admin = Caller::named(&catalog, "admin").unwrap().unwrap();
+    let admin = Caller::named(&*catalog, "admin").await.unwrap().unwrap();
     let mut tree = vec![jurisdiction(OWNER, "开化县", "county", None)];
     for village in crate::differential_data::VILLAGES {
         let township = format!("{}000", &village[..9]);
@@ -1282,7 +1285,7 @@ async fn engine(spill_dir: &Path) -> (Engine, Caller) {
         }
         tree.push(jurisdiction(village, "村", "village", Some(&township)));
     }
-    engine.upsert_jurisdictions(&admin, &tree).unwrap();
+    engine.upsert_jurisdictions(&admin, &tree).await.unwrap();
     (engine, admin)
 }
 

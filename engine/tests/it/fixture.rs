@@ -72,14 +72,14 @@ fn ints(values: &[i64]) -> ArrayRef {
 /// An engine over the fixture.
 pub struct World {
     pub engine: Engine,
-    pub catalog: Arc<Catalog>,
+    pub catalog: Arc<dyn Catalog>,
     _dir: tempfile::TempDir,
 }
 
 impl World {
     /// The caller as it authenticates now (its roles read from the catalog).
-    pub fn caller(&self, name: &str) -> Caller {
-        caller(&self.catalog, name)
+    pub async fn caller(&self, name: &str) -> Caller {
+        caller(&*self.catalog, name).await
     }
 }
 
@@ -89,9 +89,12 @@ fn url(path: &Path) -> String {
 
 pub async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
-    let catalog = Arc::new(Catalog::open_in_memory().unwrap());
-    catalog.ensure_principal("admin").unwrap();
-    catalog.assign_role("admin", "admin", "*", "test").unwrap();
+    let catalog = Arc::new(tiaokuai_catalog::SqliteCatalog::open_in_memory().unwrap());
+    catalog.ensure_principal("admin").await.unwrap();
+    catalog
+        .assign_role("admin", "admin", "*", "test")
+        .await
+        .unwrap();
     let config = EngineConfig {
         spill_dir: dir.path().to_owned(),
         mask_key: b"attack-suite-mask-key-0123456789".to_vec(),
@@ -99,7 +102,7 @@ pub async fn world() -> World {
         ..EngineConfig::default()
     };
     let engine = Engine::new(catalog.clone(), config).await.unwrap();
-    let admin = caller(&catalog, "admin");
+    let admin = caller(&*catalog, "admin").await;
     engine
         .upsert_jurisdictions(
             &admin,
@@ -115,6 +118,7 @@ pub async fn world() -> World {
                 node("330825116224", "邻村", "village", Some("330825116000")),
             ],
         )
+        .await
         .unwrap();
 
     // civil.elderly: one county-wide table bound by a column, with malformed codes in the data
@@ -254,6 +258,7 @@ pub async fn world() -> World {
                 classification,
             },
         )
+        .await
         .unwrap();
 
     // agri.plots: one village's own table, bound to it as a whole
@@ -279,7 +284,7 @@ pub async fn world() -> World {
         .unwrap();
 
     for name in PRINCIPALS {
-        catalog.ensure_principal(name).unwrap();
+        catalog.ensure_principal(name).await.unwrap();
     }
     engine.import_policy(&admin, POLICY).await.unwrap();
     World {
@@ -289,6 +294,6 @@ pub async fn world() -> World {
     }
 }
 
-pub fn caller(catalog: &Catalog, name: &str) -> Caller {
-    Caller::named(catalog, name).unwrap().unwrap()
+pub async fn caller(catalog: &dyn Catalog, name: &str) -> Caller {
+    Caller::named(catalog, name).await.unwrap().unwrap()
 }

@@ -235,7 +235,7 @@ pub async fn run(path: &Path) -> Vec<String> {
     let mut records = parse(&text);
     let complete = std::env::var_os("TIAOKUAI_SLT_COMPLETE").is_some();
     let world = crate::fixture::world().await;
-    let admin = world.caller("admin");
+    let admin = world.caller("admin").await;
     let mut failures = Vec::new();
     for record in &mut records {
         match record {
@@ -248,14 +248,14 @@ pub async fn run(path: &Path) -> Vec<String> {
                 text,
                 invalid: true,
             } => {
-                let before = world.engine.export_policy().unwrap();
+                let before = world.engine.export_policy().await.unwrap();
                 if world.engine.import_policy(&admin, text).await.is_ok() {
                     failures.push(format!(
                         "{}: policy accepted but should be refused:\n{text}",
                         path.display()
                     ));
                 }
-                if world.engine.export_policy().unwrap() != before {
+                if world.engine.export_policy().await.unwrap() != before {
                     failures.push(format!(
                         "{}: a refused policy changed the stored policy",
                         path.display()
@@ -267,7 +267,7 @@ pub async fn run(path: &Path) -> Vec<String> {
                 sql,
                 checks,
             } => {
-                let caller = world.caller(principal);
+                let caller = world.caller(principal).await;
                 let output = world
                     .engine
                     .query(&caller, sql, &[])
@@ -295,7 +295,7 @@ pub async fn run(path: &Path) -> Vec<String> {
                 sql,
                 expected,
             } => {
-                let caller = world.caller(principal);
+                let caller = world.caller(principal).await;
                 let actual = match world.engine.query(&caller, sql, &[]).await {
                     Ok(output) => {
                         let batches: Vec<RecordBatch> =
@@ -329,7 +329,7 @@ pub async fn run(path: &Path) -> Vec<String> {
                 principal,
                 sql,
             } => {
-                let caller = world.caller(principal);
+                let caller = world.caller(principal).await;
                 let outcome = match world.engine.query(&caller, sql, &[]).await {
                     Ok(output) => match output.stream.try_collect::<Vec<RecordBatch>>().await {
                         Ok(batches) => format!("rows {:?}", render(&batches)),

@@ -74,7 +74,8 @@ async fn build_in(config: &ServerConfig, building: &Path) -> Result<(), StartErr
     inner.engine.spill_dir = building.join(start::SPILL_DIR);
     let state = start::open(&inner).await?;
     let catalog = state.engine.catalog().clone();
-    let admin = tiaokuai_policies::Caller::named(&catalog, "admin")?
+    let admin = tiaokuai_policies::Caller::named(&*catalog, "admin")
+        .await?
         .ok_or_else(|| StartError::Demo("no admin principal".into()))?;
     build(building, &state.engine, &admin).await?;
     drop(state);
@@ -83,7 +84,9 @@ async fn build_in(config: &ServerConfig, building: &Path) -> Result<(), StartErr
             .map(String::from)
             .map_err(|()| StartError::Demo(format!("{} is not an absolute path", dir.display())))
     };
-    catalog.relocate_file_urls(&url(building)?, &url(&config.data_dir)?)?;
+    catalog
+        .relocate_file_urls(&url(building)?, &url(&config.data_dir)?)
+        .await?;
     drop(catalog);
     let complete = building.join(COMPLETE);
     std::fs::write(&complete, b"").map_err(io(&complete))

@@ -60,14 +60,14 @@ pub async fn build(
     admin: &Caller,
 ) -> Result<BTreeMap<String, String>, StartError> {
     let catalog = engine.catalog();
-    if !catalog.sources()?.is_empty() || !catalog.datasets()?.is_empty() {
+    if !catalog.sources().await?.is_empty() || !catalog.datasets().await?.is_empty() {
         return Err(StartError::Demo(format!(
             "the catalog in {} already has sources; the demo needs an empty data directory",
             data_dir.display()
         )));
     }
     let nodes = divisions()?;
-    engine.upsert_jurisdictions(admin, &nodes)?;
+    engine.upsert_jurisdictions(admin, &nodes).await?;
 
     let villages: Vec<data::Village<'_>> = nodes
         .iter()
@@ -108,14 +108,16 @@ pub async fn build(
                 jurisdiction: s.owner.to_string(),
             })
             .collect();
-        engine.create_dataset(
-            admin,
-            DatasetRequest {
-                name: format!("village.{table}"),
-                members,
-                classification: classification(table),
-            },
-        )?;
+        engine
+            .create_dataset(
+                admin,
+                DatasetRequest {
+                    name: format!("village.{table}"),
+                    members,
+                    classification: classification(table),
+                },
+            )
+            .await?;
     }
 
     // the 条/块 policy; importing it creates the principals its role assignments name
@@ -133,7 +135,7 @@ pub async fn build(
         .await?;
     let mut tokens = BTreeMap::new();
     for name in PRINCIPALS {
-        let (_, token) = catalog.issue_token(name, admin.name())?;
+        let (_, token) = catalog.issue_token(name, admin.name()).await?;
         tokens.insert(name.to_owned(), token);
     }
     let path = data_dir.join(TOKENS_FILE);

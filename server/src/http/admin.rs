@@ -31,11 +31,7 @@ pub async fn create_principal(
     Extension(caller): Extension<Arc<Caller>>,
     ApiJson(request): ApiJson<PrincipalRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    app.engine.require_admin(&caller, "creating principals")?;
-    let principal = app
-        .engine
-        .catalog()
-        .create_principal(&request.name, caller.name())?;
+    let principal = app.engine.create_principal(&caller, &request.name).await?;
     Ok((StatusCode::CREATED, to_json(principal)))
 }
 
@@ -44,8 +40,7 @@ pub async fn list_principals(
     State(app): State<AppState>,
     Extension(caller): Extension<Arc<Caller>>,
 ) -> Result<Json<Value>, ApiError> {
-    app.engine.require_admin(&caller, "listing principals")?;
-    Ok(to_json(app.engine.catalog().principals()?))
+    Ok(to_json(app.engine.principals(&caller).await?))
 }
 
 /// Issues a token; the token is in this response only and is stored hashed.
@@ -55,11 +50,7 @@ pub async fn issue_token(
     Extension(caller): Extension<Arc<Caller>>,
     ApiJson(request): ApiJson<TokenRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    app.engine.require_admin(&caller, "issuing tokens")?;
-    let (info, token) = app
-        .engine
-        .catalog()
-        .issue_token(&request.principal, caller.name())?;
+    let (info, token) = app.engine.issue_token(&caller, &request.principal).await?;
     Ok((
         StatusCode::CREATED,
         Json(
@@ -73,8 +64,7 @@ pub async fn list_tokens(
     State(app): State<AppState>,
     Extension(caller): Extension<Arc<Caller>>,
 ) -> Result<Json<Value>, ApiError> {
-    app.engine.require_admin(&caller, "listing tokens")?;
-    Ok(to_json(app.engine.catalog().tokens()?))
+    Ok(to_json(app.engine.tokens(&caller).await?))
 }
 
 #[utoipa::path(delete, path = "/v1/tokens/{id}", responses((status = 204, description = "revoked"), (status = 404, description = "unknown or already revoked")))]
@@ -83,7 +73,6 @@ pub async fn revoke_token(
     Extension(caller): Extension<Arc<Caller>>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    app.engine.require_admin(&caller, "revoking tokens")?;
-    app.engine.catalog().revoke_token(&id, caller.name())?;
+    app.engine.revoke_token(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,7 +7,6 @@ use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
-use tiaokuai_policies::Caller;
 
 use super::AppState;
 use super::error::ApiError;
@@ -33,17 +32,11 @@ pub async fn authenticate(
         .ok_or_else(|| {
             ApiError::unauthenticated("the Authorization header must be Bearer <token>")
         })?;
-    let catalog = app.engine.catalog().clone();
-    let token = token.to_owned();
-    let caller = tokio::task::spawn_blocking(move || -> Result<Option<Caller>, ApiError> {
-        let Some(principal) = catalog.authenticate(&token)? else {
-            return Ok(None);
-        };
-        Ok(Some(Caller::of(&catalog, principal)?))
-    })
-    .await
-    .map_err(|e| ApiError::from(tiaokuai_engine::EngineError::Internal(e.to_string())))??
-    .ok_or_else(|| ApiError::unauthenticated("unknown or revoked token"))?;
+    let caller = app
+        .engine
+        .authenticate(token)
+        .await?
+        .ok_or_else(|| ApiError::unauthenticated("unknown or revoked token"))?;
     request.extensions_mut().insert(Arc::new(caller));
     Ok(next.run(request).await)
 }

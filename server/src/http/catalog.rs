@@ -26,7 +26,7 @@ pub async fn whoami(Extension(caller): Extension<Arc<Caller>>) -> Json<Value> {
 /// The jurisdiction tree.
 #[utoipa::path(get, path = "/v1/jurisdictions", responses((status = 200, description = "[{code, name, level, parent}]")))]
 pub async fn list_jurisdictions(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let nodes = app.engine.catalog().jurisdictions()?;
+    let nodes = app.engine.jurisdictions().await?;
     Ok(to_json(nodes))
 }
 
@@ -37,7 +37,7 @@ pub async fn upsert_jurisdictions(
     Extension(caller): Extension<Arc<Caller>>,
     ApiJson(batch): ApiJson<Vec<RawJurisdiction>>,
 ) -> Result<Json<Value>, ApiError> {
-    let count = app.engine.upsert_jurisdictions(&caller, &batch)?;
+    let count = app.engine.upsert_jurisdictions(&caller, &batch).await?;
     Ok(Json(json!({"upserted": count})))
 }
 

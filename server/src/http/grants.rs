@@ -24,7 +24,7 @@ pub async fn add_grant(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     Ok((
         StatusCode::CREATED,
-        to_json(app.engine.add_grant(&caller, request)?),
+        to_json(app.engine.add_grant(&caller, request).await?),
     ))
 }
 
@@ -33,7 +33,7 @@ pub async fn list_grants(
     State(app): State<AppState>,
     Extension(caller): Extension<Arc<Caller>>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(to_json(app.engine.grants(&caller)?))
+    Ok(to_json(app.engine.grants(&caller).await?))
 }
 
 /// Revokes a grant: sources that relied on it fail from the next query on.
@@ -43,6 +43,6 @@ pub async fn delete_grant(
     Extension(caller): Extension<Arc<Caller>>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    app.engine.delete_grant(&caller, &id)?;
+    app.engine.delete_grant(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

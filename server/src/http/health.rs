@@ -16,7 +16,7 @@ pub async fn healthz() -> Json<Value> {
 
 #[utoipa::path(get, path = "/readyz", responses((status = 200, description = "the catalog answers"), (status = 503, description = "it does not")))]
 pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
-    match app.engine.catalog().ping() {
+    match app.engine.ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
         Err(error) => {
             tracing::warn!(%error, "catalog not reachable");

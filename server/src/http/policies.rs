@@ -31,7 +31,7 @@ pub async fn list_policies(
     State(app): State<AppState>,
     Extension(caller): Extension<Arc<Caller>>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(to_json(app.engine.policies(&caller)?))
+    Ok(to_json(app.engine.policies(&caller).await?))
 }
 
 #[utoipa::path(delete, path = "/v1/policies/{id}", responses((status = 204, description = "deleted"), (status = 404, description = "unknown id")))]
@@ -62,7 +62,7 @@ pub async fn list_role_assignments(
     State(app): State<AppState>,
     Extension(caller): Extension<Arc<Caller>>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(to_json(app.engine.role_assignments(&caller)?))
+    Ok(to_json(app.engine.role_assignments(&caller).await?))
 }
 
 #[utoipa::path(delete, path = "/v1/role-assignments/{id}", responses((status = 204, description = "deleted"), (status = 404, description = "unknown id")))]

@@ -85,17 +85,8 @@ async fn audit(
     let outcome = error.map_or("started", |e| status_of(e).1);
     let detail =
         serde_json::json!({"sql": &sql[..end], "format": format.name(), "outcome": outcome});
-    // the catalog is a blocking store: keep the write off the async workers
-    let (catalog, principal, target) = (
-        app.engine.catalog().clone(),
-        caller.name().to_owned(),
-        query_id.to_owned(),
-    );
-    let written =
-        tokio::task::spawn_blocking(move || catalog.record(&principal, "query", &target, detail))
-            .await;
-    if !matches!(written, Ok(Ok(()))) {
-        tracing::warn!(%query_id, "the query's audit record could not be written");
+    if let Err(error) = app.engine.record_query(caller, query_id, detail).await {
+        tracing::warn!(%query_id, %error, "the query's audit record could not be written");
     }
 }
 

@@ -30,8 +30,7 @@ pub async fn list_sources(
     State(app): State<AppState>,
     Extension(caller): Extension<Arc<Caller>>,
 ) -> Result<Json<Value>, ApiError> {
-    app.engine.require_admin(&caller, "listing sources")?;
-    Ok(to_json(app.engine.catalog().sources()?))
+    Ok(to_json(app.engine.sources(&caller).await?))
 }
 
 #[utoipa::path(get, path = "/v1/sources/{id}", responses((status = 200, description = "the source"), (status = 404, description = "unknown id")))]
@@ -40,14 +39,9 @@ pub async fn get_source(
     Extension(caller): Extension<Arc<Caller>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    app.engine.require_admin(&caller, "reading sources")?;
-    let source = app
-        .engine
-        .catalog()
-        .source(&id)?
-        .ok_or_else(|| ApiError::not_found(format!("source {id:?} not found")))?;
+    let (source, state) = app.engine.source(&caller, &id).await?;
     let mut answer = to_json(source).0;
-    if let (Some(state), Value::Object(fields)) = (app.engine.source_state(&id), &mut answer) {
+    if let (Some(state), Value::Object(fields)) = (state, &mut answer) {
         fields.insert(
             "state".into(),
             serde_json::to_value(state).unwrap_or(Value::Null),
@@ -62,7 +56,7 @@ pub async fn delete_source(
     Extension(caller): Extension<Arc<Caller>>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    app.engine.delete_source(&caller, &id)?;
+    app.engine.delete_source(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -86,7 +80,7 @@ pub async fn create_dataset(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     Ok((
         StatusCode::CREATED,
-        to_json(app.engine.create_dataset(&caller, request)?),
+        to_json(app.engine.create_dataset(&caller, request).await?),
     ))
 }
 
@@ -95,8 +89,7 @@ pub async fn list_datasets(
     State(app): State<AppState>,
     Extension(caller): Extension<Arc<Caller>>,
 ) -> Result<Json<Value>, ApiError> {
-    app.engine.require_admin(&caller, "listing datasets")?;
-    Ok(to_json(app.engine.catalog().datasets()?))
+    Ok(to_json(app.engine.datasets(&caller).await?))
 }
 
 #[utoipa::path(get, path = "/v1/datasets/{id}", responses((status = 200, description = "the dataset"), (status = 404, description = "unknown id")))]
@@ -105,13 +98,7 @@ pub async fn get_dataset(
     Extension(caller): Extension<Arc<Caller>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    app.engine.require_admin(&caller, "reading datasets")?;
-    let dataset = app
-        .engine
-        .catalog()
-        .dataset(&id)?
-        .ok_or_else(|| ApiError::not_found(format!("dataset {id:?} not found")))?;
-    Ok(to_json(dataset))
+    Ok(to_json(app.engine.dataset(&caller, &id).await?))
 }
 
 #[utoipa::path(delete, path = "/v1/datasets/{id}", responses((status = 204, description = "deleted"), (status = 404, description = "unknown id")))]
@@ -120,6 +107,6 @@ pub async fn delete_dataset(
     Extension(caller): Extension<Arc<Caller>>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    app.engine.delete_dataset(&caller, &id)?;
+    app.engine.delete_dataset(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

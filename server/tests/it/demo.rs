@@ -16,7 +16,8 @@ async fn the_demo_answers_cross_village_queries() {
     .await
     .unwrap();
     let catalog = state.engine.catalog();
-    let caller = tiaokuai_policies::Caller::named(catalog, "admin")
+    let caller = tiaokuai_policies::Caller::named(&**catalog, "admin")
+        .await
         .unwrap()
         .unwrap();
     let data_dir = server.data_dir().join("demo-dir");

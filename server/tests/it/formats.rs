@@ -87,9 +87,10 @@ async fn json_has_columns_rows_and_count() {
     let (headers, body) = fetch(&server, "application/json", SQL).await;
     // the query id names the query's audit record
     let query_id = headers["x-query-id"].to_str().unwrap();
-    let catalog = tiaokuai_catalog::Catalog::open(&server.data_dir().join("catalog.db")).unwrap();
-    let record = catalog
-        .audit_events(10)
+    let catalog =
+        tiaokuai_catalog::SqliteCatalog::open(&server.data_dir().join("catalog.db")).unwrap();
+    let record = tiaokuai_catalog::Catalog::audit_events(&catalog, 10)
+        .await
         .unwrap()
         .into_iter()
         .find(|e| e.target == query_id)

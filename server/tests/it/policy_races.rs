@@ -76,7 +76,8 @@ async fn server() -> TestServer {
     config.engine.max_queries_per_principal = QUERY_TASKS * 2;
     {
         let state = tiaokuai::open(&config).await.unwrap();
-        let admin = Caller::named(state.engine.catalog(), "admin")
+        let admin = Caller::named(&**state.engine.catalog(), "admin")
+            .await
             .unwrap()
             .unwrap();
         state.engine.import_policy(&admin, &filler()).await.unwrap();

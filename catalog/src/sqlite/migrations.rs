@@ -3,7 +3,7 @@
 
 use rusqlite::Connection;
 
-use crate::error::Result;
+use crate::error::{CatalogError, Result};
 
 const MIGRATIONS: &[&str] = &[
     // 1: the first catalog
@@ -138,6 +138,18 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
+/// Refuses a catalog made by a newer build, before anything touches it.
+pub fn check_version(conn: &Connection) -> Result<()> {
+    let version: usize = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version > latest_version() {
+        return Err(CatalogError::Invalid(format!(
+            "the catalog is at schema version {version}, newer than this build ({}); upgrade tiaokuai",
+            latest_version()
+        )));
+    }
+    Ok(())
+}
+
 /// Brings the database up to the newest schema version. Foreign keys are off while a
 /// migration rebuilds a table (dropping a referenced table would otherwise cascade), and
 /// checked before they are turned on again.
@@ -158,7 +170,7 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
                 .next()?
                 .is_some();
             if broken {
-                return Err(crate::CatalogError::Corrupt(format!(
+                return Err(CatalogError::Corrupt(format!(
                     "migration {} would leave references without their rows",
                     index + 1
                 )));

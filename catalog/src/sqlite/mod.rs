@@ -1,0 +1,429 @@
+//! [`SqliteCatalog`]: the catalog in one SQLite file (WAL mode), the embedded default.
+//!
+//! One connection writes and a few read, each on a blocking thread, so that no catalog call
+//! holds up an async worker and readers never wait for a writer (WAL). Writes take turns on
+//! the one writing connection, so a transaction never meets another writer half way.
+//! The statements live in one file per domain; this file holds the pool and the
+//! [`Catalog`] implementation that runs them.
+
+mod audit;
+mod datasets;
+mod grants;
+mod jurisdictions;
+mod migrations;
+mod policies;
+mod principals;
+mod sources;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use rusqlite::Connection;
+use tokio::sync::Semaphore;
+
+use crate::error::{CatalogError, Result};
+use crate::jurisdiction::{Jurisdiction, JurisdictionCode, RawJurisdiction};
+use crate::model::*;
+use crate::store::Catalog;
+
+/// Connections that only read, beside the one that writes.
+const READERS: usize = 3;
+
+pub(crate) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("catalog records always serialise")
+}
+
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| CatalogError::Corrupt(e.to_string()))
+}
+
+/// The catalog in a SQLite file. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct SqliteCatalog {
+    pool: Arc<Pool>,
+}
+
+#[derive(Debug)]
+struct Pool {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    /// One permit per reader, so a reader is free whenever a permit is held.
+    reading: Arc<Semaphore>,
+}
+
+/// A lock on a connection. A panic while holding it cannot leave a half-written transaction
+/// behind (SQLite rolls it back), so a poisoned lock is safe to take again.
+fn lock(connection: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    connection
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(())
+}
+
+impl SqliteCatalog {
+    /// Opens (creating if needed) the catalog file and brings it up to date.
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut writer = Connection::open(path)?;
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        writer.pragma_update(None, "synchronous", "NORMAL")?;
+        configure(&writer)?;
+        migrations::check_version(&writer)?;
+        migrations::migrate(&mut writer)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let reader = Connection::open(path)?;
+                configure(&reader)?;
+                Ok(Mutex::new(reader))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self::with(writer, readers))
+    }
+
+    /// A private in-memory catalog, for tests and one-off tools: one connection does
+    /// everything (another would open a database of its own).
+    pub fn open_in_memory() -> Result<Self> {
+        let mut conn = Connection::open_in_memory()?;
+        configure(&conn)?;
+        migrations::migrate(&mut conn)?;
+        Ok(Self::with(conn, Vec::new()))
+    }
+
+    fn with(writer: Connection, readers: Vec<Mutex<Connection>>) -> Self {
+        let reading = Arc::new(Semaphore::new(readers.len()));
+        Self {
+            pool: Arc::new(Pool {
+                writer: Mutex::new(writer),
+                readers,
+                reading,
+            }),
+        }
+    }
+
+    /// Runs `work` on the writing connection, on a blocking thread.
+    async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let pool = self.pool.clone();
+        blocking(move || work(&mut lock(&pool.writer))).await
+    }
+
+    /// Runs `work` on a reading connection (the writing one if there is none), on a blocking
+    /// thread.
+    async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        if self.pool.readers.is_empty() {
+            return self.write(work).await;
+        }
+        let permit = self
+            .pool
+            .reading
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| CatalogError::Corrupt("the catalog is closing".into()))?;
+        let pool = self.pool.clone();
+        blocking(move || {
+            let _permit = permit;
+            let free = pool
+                .readers
+                .iter()
+                .find_map(|reader| reader.try_lock().ok())
+                .expect("a permit is held for every reader in use");
+            let mut free = free;
+            work(&mut free)
+        })
+        .await
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| CatalogError::Corrupt(format!("a catalog call failed: {e}")))?
+}
+
+fn ping(conn: &mut Connection) -> Result<()> {
+    conn.query_row("SELECT 1", [], |_| Ok(()))?;
+    Ok(())
+}
+
+/// Deletes the row with `id` from `table` and records it; `what` names it in "not found".
+pub(crate) fn delete_by_id(
+    conn: &mut Connection,
+    table: &str,
+    id: &str,
+    what: &str,
+    action: &str,
+    by: &str,
+) -> Result<()> {
+    let tx = conn.transaction()?;
+    if tx.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])? == 0 {
+        return Err(CatalogError::NotFound(format!("{what} {id:?}")));
+    }
+    audit::write(&tx, by, action, id, serde_json::Value::Null)?;
+    tx.commit()?;
+    Ok(())
+}
+
+#[async_trait]
+impl Catalog for SqliteCatalog {
+    async fn ping(&self) -> Result<()> {
+        self.read(ping).await
+    }
+
+    async fn record(
+        &self,
+        principal: &str,
+        action: &str,
+        target: &str,
+        detail: serde_json::Value,
+    ) -> Result<()> {
+        let principal = principal.to_owned();
+        let action = action.to_owned();
+        let target = target.to_owned();
+        self.write(move |conn| audit::record(conn, &principal, &action, &target, detail))
+            .await
+    }
+
+    async fn audit_events(&self, limit: usize) -> Result<Vec<AuditEvent>> {
+        self.read(move |conn| audit::audit_events(conn, limit))
+            .await
+    }
+
+    async fn upsert_jurisdictions(&self, batch: &[RawJurisdiction], by: &str) -> Result<usize> {
+        let batch = batch.to_vec();
+        let by = by.to_owned();
+        self.write(move |conn| jurisdictions::upsert_jurisdictions(conn, &batch, &by))
+            .await
+    }
+
+    async fn jurisdictions(&self) -> Result<Vec<Jurisdiction>> {
+        self.read(jurisdictions::jurisdictions).await
+    }
+
+    async fn has_jurisdiction(&self, code: &JurisdictionCode) -> Result<bool> {
+        let code = code.clone();
+        self.read(move |conn| jurisdictions::has_jurisdiction(conn, &code))
+            .await
+    }
+
+    async fn create_principal(&self, name: &str, by: &str) -> Result<Principal> {
+        let name = name.to_owned();
+        let by = by.to_owned();
+        self.write(move |conn| principals::create_principal(conn, &name, &by))
+            .await
+    }
+
+    async fn ensure_principal(&self, name: &str) -> Result<Principal> {
+        let name = name.to_owned();
+        self.write(move |conn| principals::ensure_principal(conn, &name))
+            .await
+    }
+
+    async fn principals(&self) -> Result<Vec<Principal>> {
+        self.read(principals::principals).await
+    }
+
+    async fn principal_by_name(&self, name: &str) -> Result<Option<Principal>> {
+        let name = name.to_owned();
+        self.read(move |conn| principals::principal_by_name(conn, &name))
+            .await
+    }
+
+    async fn assign_role(
+        &self,
+        principal: &str,
+        role: &str,
+        jurisdiction: &str,
+        by: &str,
+    ) -> Result<RoleAssignment> {
+        let principal = principal.to_owned();
+        let role = role.to_owned();
+        let jurisdiction = jurisdiction.to_owned();
+        let by = by.to_owned();
+        self.write(move |conn| principals::assign_role(conn, &principal, &role, &jurisdiction, &by))
+            .await
+    }
+
+    async fn roles_of(&self, principal_id: &str) -> Result<Vec<RoleAssignment>> {
+        let principal_id = principal_id.to_owned();
+        self.read(move |conn| principals::roles_of(conn, &principal_id))
+            .await
+    }
+
+    async fn issue_token(&self, principal: &str, by: &str) -> Result<(TokenInfo, String)> {
+        let principal = principal.to_owned();
+        let by = by.to_owned();
+        self.write(move |conn| principals::issue_token(conn, &principal, &by))
+            .await
+    }
+
+    async fn set_bootstrap_token(&self, principal_id: &str, secret: &str) -> Result<()> {
+        let principal_id = principal_id.to_owned();
+        let secret = secret.to_owned();
+        self.write(move |conn| principals::set_bootstrap_token(conn, &principal_id, &secret))
+            .await
+    }
+
+    async fn authenticate(&self, secret: &str) -> Result<Option<Principal>> {
+        let secret = secret.to_owned();
+        self.read(move |conn| principals::authenticate(conn, &secret))
+            .await
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenInfo>> {
+        self.read(principals::tokens).await
+    }
+
+    async fn revoke_token(&self, id: &str, by: &str) -> Result<()> {
+        let id = id.to_owned();
+        let by = by.to_owned();
+        self.write(move |conn| principals::revoke_token(conn, &id, &by))
+            .await
+    }
+
+    async fn policies(&self) -> Result<Vec<PolicyRecord>> {
+        self.read(policies::policies).await
+    }
+
+    async fn insert_policy(&self, line: PolicyRecord, by: &str) -> Result<PolicyRecord> {
+        let by = by.to_owned();
+        self.write(move |conn| policies::insert_policy(conn, line, &by))
+            .await
+    }
+
+    async fn delete_policy(&self, id: &str, by: &str) -> Result<()> {
+        let id = id.to_owned();
+        let by = by.to_owned();
+        self.write(move |conn| policies::delete_policy(conn, &id, &by))
+            .await
+    }
+
+    async fn role_assignments(&self) -> Result<Vec<RoleAssignment>> {
+        self.read(policies::role_assignments).await
+    }
+
+    async fn delete_role_assignment(&self, id: &str, by: &str) -> Result<()> {
+        let id = id.to_owned();
+        let by = by.to_owned();
+        self.write(move |conn| policies::delete_role_assignment(conn, &id, &by))
+            .await
+    }
+
+    async fn replace_policy(
+        &self,
+        lines: Vec<PolicyRecord>,
+        assignments: Vec<(String, String, String)>,
+        by: &str,
+    ) -> Result<()> {
+        let by = by.to_owned();
+        self.write(move |conn| policies::replace_policy(conn, lines, assignments, &by))
+            .await
+    }
+
+    async fn insert_source(&self, new: NewSource) -> Result<SourceRecord> {
+        self.write(move |conn| sources::insert_source(conn, new))
+            .await
+    }
+
+    async fn sources(&self) -> Result<Vec<SourceRecord>> {
+        self.read(sources::sources).await
+    }
+
+    async fn source(&self, id: &str) -> Result<Option<SourceRecord>> {
+        let id = id.to_owned();
+        self.read(move |conn| sources::source(conn, &id)).await
+    }
+
+    async fn has_source_named(&self, name: &str) -> Result<bool> {
+        let name = name.to_owned();
+        self.read(move |conn| sources::has_source_named(conn, &name))
+            .await
+    }
+
+    async fn relocate_file_urls(&self, from: &str, to: &str) -> Result<usize> {
+        let from = from.to_owned();
+        let to = to.to_owned();
+        self.write(move |conn| sources::relocate_file_urls(conn, &from, &to))
+            .await
+    }
+
+    async fn update_source_columns(&self, id: &str, columns: &[ColumnDef], by: &str) -> Result<()> {
+        let id = id.to_owned();
+        let columns = columns.to_vec();
+        let by = by.to_owned();
+        self.write(move |conn| sources::update_source_columns(conn, &id, &columns, &by))
+            .await
+    }
+
+    async fn delete_source(&self, id: &str, by: &str) -> Result<SourceRecord> {
+        let id = id.to_owned();
+        let by = by.to_owned();
+        self.write(move |conn| sources::delete_source(conn, &id, &by))
+            .await
+    }
+
+    async fn insert_dataset(&self, new: NewDataset) -> Result<DatasetRecord> {
+        self.write(move |conn| datasets::insert_dataset(conn, new))
+            .await
+    }
+
+    async fn datasets(&self) -> Result<Vec<DatasetRecord>> {
+        self.read(datasets::datasets).await
+    }
+
+    async fn dataset(&self, id: &str) -> Result<Option<DatasetRecord>> {
+        let id = id.to_owned();
+        self.read(move |conn| datasets::dataset(conn, &id)).await
+    }
+
+    async fn delete_dataset(&self, id: &str, by: &str) -> Result<()> {
+        let id = id.to_owned();
+        let by = by.to_owned();
+        self.write(move |conn| datasets::delete_dataset(conn, &id, &by))
+            .await
+    }
+
+    async fn insert_grant(
+        &self,
+        jurisdiction: &JurisdictionCode,
+        kind: &str,
+        location: &str,
+        by: &str,
+    ) -> Result<GrantRecord> {
+        let jurisdiction = jurisdiction.clone();
+        let kind = kind.to_owned();
+        let location = location.to_owned();
+        let by = by.to_owned();
+        self.write(move |conn| grants::insert_grant(conn, &jurisdiction, &kind, &location, &by))
+            .await
+    }
+
+    async fn grants(&self) -> Result<Vec<GrantRecord>> {
+        self.read(grants::grants).await
+    }
+
+    async fn delete_grant(&self, id: &str, by: &str) -> Result<()> {
+        let id = id.to_owned();
+        let by = by.to_owned();
+        self.write(move |conn| grants::delete_grant(conn, &id, &by))
+            .await
+    }
+}

@@ -1,0 +1,388 @@
+use super::*;
+use crate::store::Catalog as _;
+use crate::token;
+
+fn raw(code: &str, name: &str, level: &str, parent: Option<&str>) -> RawJurisdiction {
+    RawJurisdiction {
+        code: code.into(),
+        name: name.into(),
+        level: level.into(),
+        parent: parent.map(Into::into),
+    }
+}
+
+fn kaihua() -> Vec<RawJurisdiction> {
+    vec![
+        raw("330824000000", "开化县", "county", None),
+        raw("330824116000", "马金镇", "township", Some("330824000000")),
+        raw("330824116224", "霞山村", "village", Some("330824116000")),
+    ]
+}
+
+fn source(name: &str, table: Option<&str>) -> NewSource {
+    NewSource {
+        id: token::new_id("src"),
+        name: name.into(),
+        kind: SourceKind::Parquet,
+        url: "file:///tmp/x/".into(),
+        options: Default::default(),
+        secret: None,
+        owner: JurisdictionCode::parse("330824116224").unwrap(),
+        table: table.map(|t| TableDef {
+            name: t.into(),
+            binding: Binding::Fixed {
+                fixed: JurisdictionCode::parse("330824116224").unwrap(),
+            },
+            classification: Default::default(),
+        }),
+        columns: vec![ColumnDef {
+            name: "a".into(),
+            data_type: "Int64".into(),
+            nullable: true,
+        }],
+        tables: Vec::new(),
+        created_by: "admin".into(),
+        confined: false,
+    }
+}
+
+#[tokio::test]
+async fn migrations_persist_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    {
+        let catalog = SqliteCatalog::open(&path).unwrap();
+        catalog
+            .upsert_jurisdictions(&kaihua(), "admin")
+            .await
+            .unwrap();
+    }
+    let catalog = SqliteCatalog::open(&path).unwrap();
+    assert_eq!(catalog.jurisdictions().await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_bad_batch_stores_nothing() {
+    let catalog = SqliteCatalog::open_in_memory().unwrap();
+    let mut batch = kaihua();
+    batch.push(raw("33082411622", "bad", "village", Some("330824116000")));
+    assert!(matches!(
+        catalog.upsert_jurisdictions(&batch, "admin").await,
+        Err(CatalogError::Invalid(_))
+    ));
+    assert!(catalog.jurisdictions().await.unwrap().is_empty());
+    // a later batch may refer to parents stored earlier
+    catalog
+        .upsert_jurisdictions(&kaihua()[..2], "admin")
+        .await
+        .unwrap();
+    catalog
+        .upsert_jurisdictions(&kaihua()[2..], "admin")
+        .await
+        .unwrap();
+    assert_eq!(catalog.jurisdictions().await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn tokens_authenticate_until_revoked() {
+    let catalog = SqliteCatalog::open_in_memory().unwrap();
+    let alice = catalog.create_principal("alice", "admin").await.unwrap();
+    let (info, secret) = catalog.issue_token("alice", "admin").await.unwrap();
+    assert_eq!(catalog.authenticate(&secret).await.unwrap(), Some(alice));
+    assert_eq!(catalog.authenticate("tk_wrong").await.unwrap(), None);
+    catalog.revoke_token(&info.id, "admin").await.unwrap();
+    assert_eq!(catalog.authenticate(&secret).await.unwrap(), None);
+    assert!(matches!(
+        catalog.revoke_token(&info.id, "admin").await,
+        Err(CatalogError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn bootstrap_token_replaces_the_previous_one() {
+    let catalog = SqliteCatalog::open_in_memory().unwrap();
+    let admin = catalog.ensure_principal("admin").await.unwrap();
+    catalog
+        .set_bootstrap_token(&admin.id, "first")
+        .await
+        .unwrap();
+    catalog
+        .set_bootstrap_token(&admin.id, "second")
+        .await
+        .unwrap();
+    assert_eq!(catalog.authenticate("first").await.unwrap(), None);
+    assert_eq!(
+        catalog.authenticate("second").await.unwrap().unwrap().name,
+        "admin"
+    );
+}
+
+#[tokio::test]
+async fn principal_names_are_unique_and_checked() {
+    let catalog = SqliteCatalog::open_in_memory().unwrap();
+    catalog.create_principal("bob", "admin").await.unwrap();
+    assert!(matches!(
+        catalog.create_principal("bob", "admin").await,
+        Err(CatalogError::Conflict(_))
+    ));
+    assert!(matches!(
+        catalog.create_principal("Bob Smith", "admin").await,
+        Err(CatalogError::Invalid(_))
+    ));
+    assert!(matches!(
+        catalog
+            .assign_role("carol", "dispatcher", "*", "admin")
+            .await,
+        Err(CatalogError::NotFound(_))
+    ));
+    catalog
+        .assign_role("bob", "dispatcher", "330824116000", "admin")
+        .await
+        .unwrap();
+    catalog
+        .assign_role("bob", "dispatcher", "330824116000", "admin")
+        .await
+        .unwrap();
+    let bob = catalog.principal_by_name("bob").await.unwrap().unwrap();
+    assert_eq!(catalog.roles_of(&bob.id).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn sources_and_datasets_share_one_table_namespace() {
+    let catalog = SqliteCatalog::open_in_memory().unwrap();
+    catalog
+        .upsert_jurisdictions(&kaihua(), "admin")
+        .await
+        .unwrap();
+    let a = catalog
+        .insert_source(source("a", Some("village.a")))
+        .await
+        .unwrap();
+    assert!(matches!(
+        catalog.insert_source(source("a", None)).await,
+        Err(CatalogError::Conflict(_))
+    ));
+    assert!(matches!(
+        catalog.insert_source(source("b", Some("village.a"))).await,
+        Err(CatalogError::Conflict(_))
+    ));
+    assert!(matches!(
+        catalog.insert_source(source("c", Some("system.x"))).await,
+        Err(CatalogError::Invalid(_))
+    ));
+    let member = catalog.insert_source(source("m", None)).await.unwrap();
+    let dataset = NewDataset {
+        name: "village.a".into(),
+        members: vec![DatasetMember {
+            source: member.id.clone(),
+            jurisdiction: JurisdictionCode::parse("330824116224").unwrap(),
+        }],
+        classification: Default::default(),
+        columns: member.columns.clone(),
+        created_by: "admin".into(),
+    };
+    assert!(matches!(
+        catalog.insert_dataset(dataset.clone()).await,
+        Err(CatalogError::Conflict(_))
+    ));
+    let created = catalog
+        .insert_dataset(NewDataset {
+            name: "village.u".into(),
+            ..dataset.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        catalog
+            .dataset(&created.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .members
+            .len(),
+        1
+    );
+    // a member cannot be deleted under its dataset, and a failed insert leaves nothing behind
+    assert!(matches!(
+        catalog.delete_source(&member.id, "admin").await,
+        Err(CatalogError::Conflict(_))
+    ));
+    let dangling = NewDataset {
+        name: "village.v".into(),
+        members: vec![DatasetMember {
+            source: "src_missing".into(),
+            jurisdiction: JurisdictionCode::parse("330824116224").unwrap(),
+        }],
+        ..dataset
+    };
+    assert!(matches!(
+        catalog.insert_dataset(dangling).await,
+        Err(CatalogError::NotFound(_))
+    ));
+    assert_eq!(catalog.datasets().await.unwrap().len(), 1);
+    catalog.delete_dataset(&created.id, "admin").await.unwrap();
+    catalog.delete_source(&member.id, "admin").await.unwrap();
+    catalog.delete_source(&a.id, "admin").await.unwrap();
+    assert!(catalog.sources().await.unwrap().is_empty());
+    assert!(
+        catalog
+            .audit_events(100)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.action == "source.delete")
+    );
+}
+
+#[tokio::test]
+async fn a_newer_catalog_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 999).unwrap();
+    }
+    assert!(matches!(
+        SqliteCatalog::open(&path),
+        Err(CatalogError::Invalid(_))
+    ));
+}
+
+#[tokio::test]
+async fn source_names_are_unique_per_registrant() {
+    let catalog = SqliteCatalog::open_in_memory().unwrap();
+    catalog
+        .insert_source(source("civil_db", None))
+        .await
+        .unwrap();
+    assert!(matches!(
+        catalog.insert_source(source("civil_db", None)).await,
+        Err(CatalogError::Conflict(_))
+    ));
+    // another registrant's source of the same name is none of this one's business
+    let theirs = NewSource {
+        created_by: "civil_system".into(),
+        confined: true,
+        ..source("civil_db", None)
+    };
+    let stored = catalog.insert_source(theirs).await.unwrap();
+    assert!(stored.confined);
+    let again = catalog.source(&stored.id).await.unwrap().unwrap();
+    assert!(again.confined);
+    assert_eq!(again.created_by, "civil_system");
+}
+
+#[tokio::test]
+async fn grants_are_stored_once_per_jurisdiction_kind_and_location() {
+    let catalog = SqliteCatalog::open_in_memory().unwrap();
+    catalog
+        .upsert_jurisdictions(&kaihua(), "admin")
+        .await
+        .unwrap();
+    let majin = JurisdictionCode::parse("330824116000").unwrap();
+    let grant = catalog
+        .insert_grant(&majin, "path", "/srv/majin/", "admin")
+        .await
+        .unwrap();
+    assert!(matches!(
+        catalog
+            .insert_grant(&majin, "path", "/srv/majin/", "admin")
+            .await,
+        Err(CatalogError::Conflict(_))
+    ));
+    let unknown = JurisdictionCode::parse("330824999000").unwrap();
+    assert!(matches!(
+        catalog
+            .insert_grant(&unknown, "path", "/srv/x/", "admin")
+            .await,
+        Err(CatalogError::Invalid(_))
+    ));
+    assert_eq!(catalog.grants().await.unwrap(), vec![grant.clone()]);
+    catalog.delete_grant(&grant.id, "admin").await.unwrap();
+    assert!(catalog.grants().await.unwrap().is_empty());
+    assert!(matches!(
+        catalog.delete_grant(&grant.id, "admin").await,
+        Err(CatalogError::NotFound(_))
+    ));
+}
+
+/// A catalog made by the previous version: its sources keep their tables and dataset
+/// memberships, and those a non-admin registered become confined.
+#[tokio::test]
+async fn a_version_3_catalog_is_migrated_with_its_references_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for sql in super::migrations::first(3) {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute_batch(
+            r#"
+            INSERT INTO sources VALUES ('src_a', 'village_files', 'parquet', 'file:///srv/a/', '{}', NULL, '330824116224', NULL, NULL, '[]', 'admin', 't', 't');
+            INSERT INTO sources VALUES ('src_b', 'civil_db', 'sqlite', 'file:///srv/civil.db', '{}', NULL, '330824000000', NULL, NULL, '[]', 'civil_system', 't', 't');
+            INSERT INTO source_tables VALUES ('src_b', 0, 'civil.visits', '{"name":"civil.visits","binding":{"column":"village_code"},"classification":{},"remote":"visits","columns":[]}');
+            INSERT INTO datasets VALUES ('ds_1', 'village.files', '{}', '[]', 'admin', 't');
+            INSERT INTO dataset_members VALUES ('ds_1', 0, 'src_a', '330824116224');
+            "#,
+        )
+        .unwrap();
+    }
+    let catalog = SqliteCatalog::open(&path).unwrap();
+    let sources = catalog.sources().await.unwrap();
+    let by_id = |id: &str| sources.iter().find(|s| s.id == id).unwrap();
+    assert!(!by_id("src_a").confined);
+    assert!(by_id("src_b").confined);
+    assert_eq!(by_id("src_b").tables.len(), 1);
+    assert_eq!(
+        catalog.datasets().await.unwrap()[0].members[0].source,
+        "src_a"
+    );
+    // the dataset's reference to its member still holds
+    assert!(matches!(
+        catalog.delete_source("src_a", "admin").await,
+        Err(CatalogError::Conflict(_))
+    ));
+    catalog.delete_source("src_b", "admin").await.unwrap();
+    assert!(catalog.grants().await.unwrap().is_empty());
+    drop(catalog);
+    // and it opens again at the new version
+    let catalog = SqliteCatalog::open(&path).unwrap();
+    assert_eq!(catalog.sources().await.unwrap().len(), 1);
+}
+
+/// Reads on the pool's readers and writes on its writer, many at once from async tasks: each
+/// read sees a whole batch or none of it, and every write lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_and_the_writer_work_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = std::sync::Arc::new(SqliteCatalog::open(&dir.path().join("catalog.db")).unwrap());
+    catalog
+        .upsert_jurisdictions(&kaihua(), "admin")
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let catalog = catalog.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 4 == 0 {
+                catalog
+                    .create_principal(&format!("p{i}"), "admin")
+                    .await
+                    .map(|_| 1)
+            } else {
+                catalog.jurisdictions().await.map(|nodes| {
+                    assert_eq!(nodes.len(), 3);
+                    0
+                })
+            }
+        }));
+    }
+    let mut written = 0;
+    for task in tasks {
+        written += task.await.unwrap().unwrap();
+    }
+    assert_eq!(written, 10);
+    assert_eq!(catalog.principals().await.unwrap().len(), 10);
+}

@@ -1,0 +1,183 @@
+//! [`Catalog`]: the metadata store's interface, as its callers need it.
+//!
+//! Every method is asynchronous, so that no implementation blocks the caller's async worker:
+//! the SQLite one ([`crate::sqlite::SqliteCatalog`]) does its work on a small pool of
+//! connections on blocking threads, and a PostgreSQL one can take its place without any
+//! caller changing. Every write that touches more than one row is one transaction, so a
+//! rejected request leaves the store exactly as it was, and every change is recorded in the
+//! audit trail with who made it (`by`).
+
+use async_trait::async_trait;
+
+use crate::error::{CatalogError, Result};
+use crate::jurisdiction::{Jurisdiction, JurisdictionCode, RawJurisdiction};
+use crate::model::*;
+
+/// The metadata store. Shared as `Arc<dyn Catalog>`.
+#[async_trait]
+pub trait Catalog: std::fmt::Debug + Send + Sync {
+    /// Whether the store answers.
+    async fn ping(&self) -> Result<()>;
+
+    // ---- audit -------------------------------------------------------------------------
+
+    /// Records an event that changes nothing else (a query, say).
+    async fn record(
+        &self,
+        principal: &str,
+        action: &str,
+        target: &str,
+        detail: serde_json::Value,
+    ) -> Result<()>;
+
+    /// The audit trail, newest first.
+    async fn audit_events(&self, limit: usize) -> Result<Vec<AuditEvent>>;
+
+    // ---- jurisdictions -----------------------------------------------------------------
+
+    /// Adds or updates nodes after validating the whole batch; nothing is stored on any error.
+    async fn upsert_jurisdictions(&self, batch: &[RawJurisdiction], by: &str) -> Result<usize>;
+
+    /// The whole tree, ordered by code.
+    async fn jurisdictions(&self) -> Result<Vec<Jurisdiction>>;
+
+    /// Whether a code is a known node of the tree.
+    async fn has_jurisdiction(&self, code: &JurisdictionCode) -> Result<bool>;
+
+    // ---- principals, roles and tokens --------------------------------------------------
+
+    /// Creates a principal; the name must be new.
+    async fn create_principal(&self, name: &str, by: &str) -> Result<Principal>;
+
+    /// The principal with this name, created if missing.
+    async fn ensure_principal(&self, name: &str) -> Result<Principal>;
+
+    async fn principals(&self) -> Result<Vec<Principal>>;
+
+    async fn principal_by_name(&self, name: &str) -> Result<Option<Principal>>;
+
+    /// Gives a principal a role in a jurisdiction (`*` for all); assigning twice is a no-op.
+    async fn assign_role(
+        &self,
+        principal: &str,
+        role: &str,
+        jurisdiction: &str,
+        by: &str,
+    ) -> Result<RoleAssignment>;
+
+    /// The roles a principal holds.
+    async fn roles_of(&self, principal_id: &str) -> Result<Vec<RoleAssignment>>;
+
+    /// Issues a new token for a principal. The token is returned once and stored only hashed.
+    async fn issue_token(&self, principal: &str, by: &str) -> Result<(TokenInfo, String)>;
+
+    /// Makes `secret` the principal's bootstrap token, replacing any earlier bootstrap token.
+    async fn set_bootstrap_token(&self, principal_id: &str, secret: &str) -> Result<()>;
+
+    /// The principal a presented token belongs to, if it is known and not revoked.
+    async fn authenticate(&self, secret: &str) -> Result<Option<Principal>>;
+
+    async fn tokens(&self) -> Result<Vec<TokenInfo>>;
+
+    /// Revokes a token; it stops working for the next request.
+    async fn revoke_token(&self, id: &str, by: &str) -> Result<()>;
+
+    // ---- policies ----------------------------------------------------------------------
+
+    /// Every stored policy line.
+    async fn policies(&self) -> Result<Vec<PolicyRecord>>;
+
+    /// Stores a (validated) policy line; the same line twice is a conflict.
+    async fn insert_policy(&self, line: PolicyRecord, by: &str) -> Result<PolicyRecord>;
+
+    async fn delete_policy(&self, id: &str, by: &str) -> Result<()>;
+
+    /// Every role assignment.
+    async fn role_assignments(&self) -> Result<Vec<RoleAssignment>>;
+
+    async fn delete_role_assignment(&self, id: &str, by: &str) -> Result<()>;
+
+    /// Replaces every policy line and role assignment at once (a policy import). Principals
+    /// named by an assignment are created if missing. The bootstrap assignment (`admin` in
+    /// `*`) survives whatever the file says.
+    async fn replace_policy(
+        &self,
+        lines: Vec<PolicyRecord>,
+        assignments: Vec<(String, String, String)>,
+        by: &str,
+    ) -> Result<()>;
+
+    // ---- sources -----------------------------------------------------------------------
+
+    /// Stores a registered source. Its name must be new among its registrant's sources and
+    /// its tables' names new among all tables.
+    async fn insert_source(&self, new: NewSource) -> Result<SourceRecord>;
+
+    async fn sources(&self) -> Result<Vec<SourceRecord>>;
+
+    async fn source(&self, id: &str) -> Result<Option<SourceRecord>>;
+
+    /// Whether any registrant has a source of this name.
+    async fn has_source_named(&self, name: &str) -> Result<bool>;
+
+    /// Points every source URL under the folder URL `from` (and every file in its
+    /// `options.files`) at the same place under `to`, in one transaction: for a data
+    /// directory built in one place and moved to another.
+    async fn relocate_file_urls(&self, from: &str, to: &str) -> Result<usize>;
+
+    /// Re-pins a source's schema after a check.
+    async fn update_source_columns(&self, id: &str, columns: &[ColumnDef], by: &str) -> Result<()>;
+
+    /// Deletes a source that no dataset uses.
+    async fn delete_source(&self, id: &str, by: &str) -> Result<SourceRecord>;
+
+    // ---- datasets ----------------------------------------------------------------------
+
+    /// Stores a union dataset; every member source must exist.
+    async fn insert_dataset(&self, new: NewDataset) -> Result<DatasetRecord>;
+
+    async fn datasets(&self) -> Result<Vec<DatasetRecord>>;
+
+    async fn dataset(&self, id: &str) -> Result<Option<DatasetRecord>>;
+
+    async fn delete_dataset(&self, id: &str, by: &str) -> Result<()>;
+
+    // ---- grants ------------------------------------------------------------------------
+
+    /// Stores a grant; the same grant twice is a conflict.
+    async fn insert_grant(
+        &self,
+        jurisdiction: &JurisdictionCode,
+        kind: &str,
+        location: &str,
+        by: &str,
+    ) -> Result<GrantRecord>;
+
+    /// Every grant, by jurisdiction, kind and location.
+    async fn grants(&self) -> Result<Vec<GrantRecord>>;
+
+    async fn delete_grant(&self, id: &str, by: &str) -> Result<()>;
+}
+
+/// Checks a `schema.table` name: two lowercase identifiers; `system` is reserved.
+pub fn validate_table_name(name: &str) -> Result<()> {
+    let ident = |s: &str| {
+        let mut chars = s.chars();
+        matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    };
+    match name.split_once('.') {
+        Some((schema, table)) if ident(schema) && ident(table) => {
+            if matches!(schema, "system" | "information_schema" | "pg_catalog") {
+                Err(CatalogError::invalid(format!(
+                    "table {name:?}: the schema {schema:?} is reserved"
+                )))
+            } else {
+                Ok(())
+            }
+        }
+        _ => Err(CatalogError::invalid(format!(
+            "table name {name:?} must be schema.table, each a lowercase identifier ([a-z_][a-z0-9_]*)"
+        ))),
+    }
+}
