@@ -1,7 +1,6 @@
 //! Principals, their tokens, and who a presented token is: the catalog calls behind
 //! authentication and `/v1/principals`, `/v1/tokens`, checked here rather than in handlers.
 
-use tiaokuai_catalog::jurisdiction::Jurisdiction;
 use tiaokuai_catalog::{Principal, TokenInfo};
 use tiaokuai_policies::Caller;
 
@@ -21,11 +20,6 @@ impl Engine {
     /// Whether the catalog answers.
     pub async fn ping(&self) -> Result<()> {
         Ok(self.catalog.ping().await?)
-    }
-
-    /// The jurisdiction tree, which every caller may read.
-    pub async fn jurisdictions(&self) -> Result<Vec<Jurisdiction>> {
-        Ok(self.catalog.jurisdictions().await?)
     }
 
     pub async fn principals(&self, caller: &Caller) -> Result<Vec<Principal>> {

@@ -11,7 +11,7 @@ use datafusion::parquet::arrow::ArrowWriter;
 use serde_json::json;
 use tiaokuai_catalog::Catalog;
 use tiaokuai_catalog::jurisdiction::RawJurisdiction;
-use tiaokuai_engine::sources::MemberRequest;
+use tiaokuai_engine::MemberRequest;
 use tiaokuai_engine::{Caller, DatasetRequest, Engine, EngineConfig, SourceRequest};
 
 pub const POLICY: &str = "\

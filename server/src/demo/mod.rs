@@ -12,8 +12,8 @@ use std::path::Path;
 
 use tiaokuai_catalog::jurisdiction::{self, RawJurisdiction};
 use tiaokuai_catalog::{Binding, Level, SourceKind};
-use tiaokuai_engine::sources::{MemberRequest, TableRequest};
 use tiaokuai_engine::{DatasetRequest, Engine, SourceRequest};
+use tiaokuai_engine::{MemberRequest, TableRequest};
 use tiaokuai_policies::Caller;
 
 use crate::start::StartError;
