@@ -43,6 +43,33 @@ pub enum EngineError {
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
+impl EngineError {
+    /// The stable name of whose fault it is, as the API's error `code` says it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EngineError::InvalidSql(_) => "invalid_sql",
+            EngineError::BadRequest(_) => "bad_request",
+            EngineError::PermissionDenied(_) => "permission_denied",
+            EngineError::NotFound(_) => "not_found",
+            EngineError::Conflict(_) => "conflict",
+            EngineError::SourceUnavailable(_) => "source_unavailable",
+            EngineError::Timeout(_) => "timeout",
+            EngineError::ResourcesExhausted(_) => "resources_exhausted",
+            EngineError::Overloaded(_) => "overloaded",
+            EngineError::Internal(_) => "internal",
+        }
+    }
+
+    /// What may be shown outside the server: everything but the details of a bug, which
+    /// belong in the log.
+    pub fn public_message(&self) -> String {
+        match self {
+            EngineError::Internal(_) => "internal error; the details are in the server log".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl From<CatalogError> for EngineError {
     fn from(error: CatalogError) -> Self {
         match error {
@@ -74,13 +101,13 @@ impl From<EngineError> for DataFusionError {
 
 impl From<DataFusionError> for EngineError {
     fn from(error: DataFusionError) -> Self {
-        classify(error)
+        classify(&error)
     }
 }
 
 /// Decides whose fault a DataFusion error is. Errors raised by our own code travel through
 /// DataFusion wrapped as `External` (possibly inside `Context`), so the root is unwrapped first.
-pub fn classify(error: DataFusionError) -> EngineError {
+pub fn classify(error: &DataFusionError) -> EngineError {
     let root = error.find_root();
     match root {
         DataFusionError::External(inner) => {

@@ -20,6 +20,7 @@
 //! - [`reach`]: grants, and what sources registered by non-admins may reach.
 
 pub mod admission;
+pub mod audit;
 pub mod barrier;
 pub mod checked;
 pub mod config;

@@ -26,7 +26,7 @@ async fn failure(sql: &str) -> EngineError {
         Ok(frame) => frame.collect().await.map(drop),
         Err(error) => Err(error),
     };
-    classify(planned.expect_err(sql))
+    classify(&planned.expect_err(sql))
 }
 
 #[tokio::test]

@@ -41,36 +41,27 @@ impl ApiError {
     }
 }
 
-/// The status and code of an engine error.
-pub fn status_of(error: &EngineError) -> (StatusCode, &'static str) {
+/// The status of an engine error; its code is the engine's own name for whose fault it is.
+fn status_of(error: &EngineError) -> StatusCode {
     match error {
-        EngineError::InvalidSql(_) => (StatusCode::BAD_REQUEST, "invalid_sql"),
-        EngineError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-        EngineError::PermissionDenied(_) => (StatusCode::FORBIDDEN, "permission_denied"),
-        EngineError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-        EngineError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-        EngineError::SourceUnavailable(_) => (StatusCode::BAD_GATEWAY, "source_unavailable"),
-        EngineError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
-        EngineError::ResourcesExhausted(_) => {
-            (StatusCode::SERVICE_UNAVAILABLE, "resources_exhausted")
-        }
-        EngineError::Overloaded(_) => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),
-        EngineError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        EngineError::InvalidSql(_) | EngineError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        EngineError::PermissionDenied(_) => StatusCode::FORBIDDEN,
+        EngineError::NotFound(_) => StatusCode::NOT_FOUND,
+        EngineError::Conflict(_) => StatusCode::CONFLICT,
+        EngineError::SourceUnavailable(_) => StatusCode::BAD_GATEWAY,
+        EngineError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        EngineError::ResourcesExhausted(_) => StatusCode::SERVICE_UNAVAILABLE,
+        EngineError::Overloaded(_) => StatusCode::TOO_MANY_REQUESTS,
+        EngineError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
 impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> Self {
-        let (status, code) = status_of(&error);
         if let EngineError::Internal(detail) = &error {
             tracing::error!(%detail, "internal error");
-            return Self::new(
-                status,
-                code,
-                "internal error; the details are in the server log",
-            );
         }
-        Self::new(status, code, error.to_string())
+        Self::new(status_of(&error), error.code(), error.public_message())
     }
 }
 

@@ -9,12 +9,12 @@ use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use tiaokuai_engine::EngineError;
+use tiaokuai_engine::audit::QueryTrace;
 use tiaokuai_policies::Caller;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::error::{ApiError, status_of};
+use super::error::ApiError;
 use super::extract::ApiJson;
 use super::relay;
 use crate::format::Format;
@@ -69,27 +69,6 @@ pub async fn query(
     response
 }
 
-/// The query's audit record, named by its `X-Query-Id`. SQL longer than 4 KiB is cut.
-async fn audit(
-    app: &AppState,
-    caller: &Caller,
-    query_id: &str,
-    sql: &str,
-    format: Format,
-    error: Option<&EngineError>,
-) {
-    let mut end = sql.len().min(4096);
-    while !sql.is_char_boundary(end) {
-        end -= 1;
-    }
-    let outcome = error.map_or("started", |e| status_of(e).1);
-    let detail =
-        serde_json::json!({"sql": &sql[..end], "format": format.name(), "outcome": outcome});
-    if let Err(error) = app.engine.record_query(caller, query_id, detail).await {
-        tracing::warn!(%query_id, %error, "the query's audit record could not be written");
-    }
-}
-
 async fn run(
     app: &AppState,
     caller: &Caller,
@@ -114,20 +93,14 @@ async fn run(
     }
     app.metrics.queries_started.fetch_add(1, Ordering::Relaxed);
     tracing::info!(%query_id, principal = %caller.name(), "query");
-    let outcome = app
-        .engine
-        .query(caller, &request.sql, &request.params)
-        .await;
-    audit(
-        app,
-        caller,
+    let trace = QueryTrace {
         query_id,
-        &request.sql,
-        format,
-        outcome.as_ref().err(),
-    )
-    .await;
-    let output = outcome?;
+        format: format.name(),
+    };
+    let output = app
+        .engine
+        .audited_query(caller, trace, &request.sql, &request.params)
+        .await?;
     let body = relay::body(
         format.encode(output.stream),
         app.limits.send_idle_timeout,
