@@ -20,6 +20,7 @@
 //! - [`reach`]: grants, and what sources registered by non-admins may reach.
 
 pub mod admission;
+pub mod api;
 pub mod audit;
 pub mod barrier;
 pub mod checked;
@@ -46,6 +47,7 @@ pub mod sources;
 pub mod statement;
 pub mod verify;
 
+pub use api::Api;
 pub use config::EngineConfig;
 pub use datasets::{DatasetRequest, MemberRequest};
 pub use engine::{Engine, QueryOutput};

@@ -12,4 +12,4 @@ pub mod format;
 pub mod http;
 pub mod start;
 
-pub use start::{ServerConfig, StartError, open, serve};
+pub use start::{ServerConfig, StartError, open, open_engine, serve};

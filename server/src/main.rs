@@ -272,14 +272,13 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Policy {
             command: PolicyCommand::Import { store, file },
         } => {
-            let state = start::open(&store.config())
+            let engine = start::open_engine(&store.config())
                 .await
                 .map_err(|e| e.to_string())?;
             let text =
                 std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-            let admin = admin_caller(&**state.engine.catalog()).await?;
-            state
-                .engine
+            let admin = admin_caller(&**engine.catalog()).await?;
+            engine
                 .import_policy(&admin, &text)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -289,16 +288,12 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Policy {
             command: PolicyCommand::Export { store },
         } => {
-            let state = start::open(&store.config())
+            let engine = start::open_engine(&store.config())
                 .await
                 .map_err(|e| e.to_string())?;
             print!(
                 "{}",
-                state
-                    .engine
-                    .export_policy()
-                    .await
-                    .map_err(|e| e.to_string())?
+                engine.export_policy().await.map_err(|e| e.to_string())?
             );
             Ok(())
         }
@@ -308,10 +303,10 @@ async fn run(command: Command) -> Result<(), String> {
                 | GrantCommand::List { store }
                 | GrantCommand::Remove { store, .. } => store,
             };
-            let state = start::open(&store.config())
+            let engine = start::open_engine(&store.config())
                 .await
                 .map_err(|e| e.to_string())?;
-            let admin = admin_caller(&**state.engine.catalog()).await?;
+            let admin = admin_caller(&**engine.catalog()).await?;
             match command {
                 GrantCommand::Add {
                     jurisdiction,
@@ -324,8 +319,7 @@ async fn run(command: Command) -> Result<(), String> {
                         kind,
                         location,
                     };
-                    let grant = state
-                        .engine
+                    let grant = engine
                         .add_grant(&admin, request)
                         .await
                         .map_err(|e| e.to_string())?;
@@ -335,12 +329,7 @@ async fn run(command: Command) -> Result<(), String> {
                     );
                 }
                 GrantCommand::List { .. } => {
-                    for grant in state
-                        .engine
-                        .grants(&admin)
-                        .await
-                        .map_err(|e| e.to_string())?
-                    {
+                    for grant in engine.grants(&admin).await.map_err(|e| e.to_string())? {
                         println!(
                             "{}",
                             serde_json::to_string(&grant).map_err(|e| e.to_string())?
@@ -348,8 +337,7 @@ async fn run(command: Command) -> Result<(), String> {
                     }
                 }
                 GrantCommand::Remove { id, .. } => {
-                    state
-                        .engine
+                    engine
                         .delete_grant(&admin, &id)
                         .await
                         .map_err(|e| e.to_string())?;

@@ -8,7 +8,7 @@ use tiaokuai_engine::{Engine, EngineConfig, EngineError};
 use tiaokuai_policies::ADMIN_ROLE;
 use tokio::net::TcpListener;
 
-use crate::http::{self, AppState, Limits, Metrics};
+use crate::http::{self, AppState, Limits};
 
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
@@ -192,6 +192,12 @@ fn server_key(data_dir: &Path, name: &str) -> Result<Vec<u8>, StartError> {
 
 /// Opens everything the API needs.
 pub async fn open(config: &ServerConfig) -> Result<AppState, StartError> {
+    let engine = open_engine(config).await?;
+    Ok(AppState::new(engine, config.limits.clone()))
+}
+
+/// Opens the catalog and builds the engine over it, with the server's keys.
+pub async fn open_engine(config: &ServerConfig) -> Result<Arc<Engine>, StartError> {
     let config = &config.resolved()?;
     let catalog = open_catalog(config)?;
     bootstrap_admin(&*catalog, config.admin_token.as_deref()).await?;
@@ -204,12 +210,7 @@ pub async fn open(config: &ServerConfig) -> Result<AppState, StartError> {
     if engine_config.secret_key.is_empty() {
         engine_config.secret_key = server_key(&config.data_dir, "secret.key")?;
     }
-    let engine = Engine::new(catalog, engine_config).await?;
-    Ok(AppState {
-        engine: Arc::new(engine),
-        limits: config.limits.clone(),
-        metrics: Arc::new(Metrics::default()),
-    })
+    Ok(Arc::new(Engine::new(catalog, engine_config).await?))
 }
 
 /// Serves the API on `listener` until the process is asked to stop.

@@ -72,13 +72,13 @@ async fn build_in(config: &ServerConfig, building: &Path) -> Result<(), StartErr
     inner.catalog = None;
     inner.admin_token = None;
     inner.engine.spill_dir = building.join(start::SPILL_DIR);
-    let state = start::open(&inner).await?;
-    let catalog = state.engine.catalog().clone();
+    let engine = start::open_engine(&inner).await?;
+    let catalog = engine.catalog().clone();
     let admin = tiaokuai_policies::Caller::named(&*catalog, "admin")
         .await?
         .ok_or_else(|| StartError::Demo("no admin principal".into()))?;
-    build(building, &state.engine, &admin).await?;
-    drop(state);
+    build(building, &engine, &admin).await?;
+    drop(engine);
     let url = |dir: &Path| {
         url::Url::from_directory_path(dir)
             .map(String::from)

@@ -47,5 +47,5 @@ pub async fn tables(
     State(app): State<AppState>,
     Extension(caller): Extension<Arc<Caller>>,
 ) -> Json<Value> {
-    to_json(app.engine.tables_for(&caller))
+    to_json(app.engine.tables(&caller))
 }

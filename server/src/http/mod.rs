@@ -21,7 +21,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use tiaokuai_engine::Engine;
+use tiaokuai_engine::Api;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
@@ -60,9 +60,19 @@ pub struct Metrics {
 /// What every handler can reach.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    pub engine: Arc<Engine>,
+    pub engine: Arc<dyn Api>,
     pub limits: Limits,
     pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn new(engine: Arc<dyn Api>, limits: Limits) -> Self {
+        Self {
+            engine,
+            limits,
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
 }
 
 /// A record as a JSON answer. Every record type here is plain data that always serialises.

@@ -10,32 +10,26 @@ use crate::process::{self, ServerProcess};
 #[tokio::test]
 async fn the_demo_answers_cross_village_queries() {
     let server = TestServer::start().await;
-    let state = tiaokuai::open(&tiaokuai::ServerConfig::new(
+    let engine = tiaokuai::open_engine(&tiaokuai::ServerConfig::new(
         server.data_dir().join("demo-dir"),
     ))
     .await
     .unwrap();
-    let catalog = state.engine.catalog();
+    let catalog = engine.catalog();
     let caller = tiaokuai_policies::Caller::named(&**catalog, "admin")
         .await
         .unwrap()
         .unwrap();
     let data_dir = server.data_dir().join("demo-dir");
-    let tokens = demo::build(&data_dir, &state.engine, &caller)
-        .await
-        .unwrap();
+    let tokens = demo::build(&data_dir, &engine, &caller).await.unwrap();
     assert_eq!(tokens.len(), 5);
     let written: Value =
         serde_json::from_str(&std::fs::read_to_string(data_dir.join(demo::TOKENS_FILE)).unwrap())
             .unwrap();
     assert_eq!(written.as_object().unwrap().len(), 5);
     // building twice is refused rather than mixing data
-    assert!(
-        demo::build(&data_dir, &state.engine, &caller)
-            .await
-            .is_err()
-    );
-    drop(state);
+    assert!(demo::build(&data_dir, &engine, &caller).await.is_err());
+    drop(engine);
 
     let mut config = tiaokuai::ServerConfig::new(&data_dir);
     config.admin_token = Some(crate::harness::ADMIN_TOKEN.into());

@@ -11,6 +11,7 @@ mod dbs;
 mod demo;
 mod fixtures;
 mod formats;
+mod handlers;
 mod harness;
 mod http_source;
 mod peers;

@@ -75,12 +75,12 @@ async fn server() -> TestServer {
     config.admin_token = Some(crate::harness::ADMIN_TOKEN.into());
     config.engine.max_queries_per_principal = QUERY_TASKS * 2;
     {
-        let state = tiaokuai::open(&config).await.unwrap();
-        let admin = Caller::named(&**state.engine.catalog(), "admin")
+        let engine = tiaokuai::open_engine(&config).await.unwrap();
+        let admin = Caller::named(&**engine.catalog(), "admin")
             .await
             .unwrap()
             .unwrap();
-        state.engine.import_policy(&admin, &filler()).await.unwrap();
+        engine.import_policy(&admin, &filler()).await.unwrap();
     }
     let server = TestServer::serve(dir, &config).await;
     server.load_tree().await;
