@@ -3,10 +3,10 @@
 mod admin;
 mod bad_input;
 mod cli;
-mod database_kinds;
-mod databases;
+mod database_fixtures;
+mod database_sources;
+mod database_tables;
 mod datasets;
-mod dbs;
 mod demo;
 mod fixtures;
 mod formats;

@@ -1,14 +1,14 @@
 //! Database sources (PostgreSQL, MariaDB, SQLite) through the HTTP API: registration and its
 //! refusals, secrets, a source that fails, and the SQL the databases actually receive.
 //!
-//! See `dbs.rs` for the database servers these tests need and how they are found.
+//! See `database_fixtures.rs` for the database servers these tests need and how they are found.
 
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::dbs::{Link, Proxy, ReceivedSql, TestDb, unique_name};
+use crate::database_fixtures::{Link, Proxy, ReceivedSql, TestDb, unique_name};
 use crate::fixtures::{self, CHIHUAI, CHIHUAI_VILLAGE, HUASHAN, MAJIN, XIASHAN};
 use crate::harness::{ADMIN_TOKEN, TestServer, assert_created, assert_error, refused};
 use crate::process::ServerProcess;
