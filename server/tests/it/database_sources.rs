@@ -806,18 +806,22 @@ async fn a_failing_source_fails_alone() {
 }
 
 /// Asserts that for `query` the database ran exactly one statement naming `table`, and that
-/// it is `expected` (whose `{table}` stands for the table's name) to the letter.
-/// `None` stands for statements that could not be read, whose check is skipped.
-fn assert_received(statements: &Option<Vec<String>>, expected: &str, table: &str, query: &str) {
-    let Some(statements) = statements else {
-        return;
-    };
+/// it is `expected` (whose `{table}` stands for the table's name) to the letter; returns the
+/// statements. `None` stands for statements that could not be read, whose check is skipped.
+async fn assert_received(
+    received: &ReceivedSql,
+    expected: &str,
+    table: &str,
+    query: &str,
+) -> Option<Vec<String>> {
+    let statements = received.statements(table).await?;
     let expected = expected.replace("{table}", table);
     assert_eq!(
         statements,
-        &[expected],
+        [expected],
         "for {query:?} the database ran other statements than the one expected"
     );
+    Some(statements)
 }
 
 /// The statements a database receives for the four queries of
@@ -888,12 +892,7 @@ async fn pushdown_reaches_the_database(
         server.rows(&village, sql).await,
         vec![json!([count(rows, |r| old(r) && r.village == XIASHAN)])]
     );
-    assert_received(
-        &received.statements(table).await,
-        pushed.village_count,
-        table,
-        sql,
-    );
+    assert_received(received, pushed.village_count, table, sql).await;
 
     let sql = "SELECT name FROM civil.elderly WHERE age > 80 ORDER BY id LIMIT 5";
     received.mark().await;
@@ -906,12 +905,7 @@ async fn pushdown_reaches_the_database(
             "{name} is not masked"
         );
     }
-    assert_received(
-        &received.statements(table).await,
-        pushed.village_top,
-        table,
-        sql,
-    );
+    assert_received(received, pushed.village_top, table, sql).await;
 
     let sql = "SELECT village_code, count(*) FROM civil.elderly GROUP BY village_code";
     received.mark().await;
@@ -919,12 +913,7 @@ async fn pushdown_reaches_the_database(
         server.rows(&village, sql).await,
         vec![json!([XIASHAN, count(rows, |r| r.village == XIASHAN)])]
     );
-    assert_received(
-        &received.statements(table).await,
-        pushed.village_groups,
-        table,
-        sql,
-    );
+    assert_received(received, pushed.village_groups, table, sql).await;
 
     let sql = "SELECT count(*) FROM civil.elderly WHERE age > 80";
     received.mark().await;
@@ -933,8 +922,7 @@ async fn pushdown_reaches_the_database(
         server.rows(&township, sql).await,
         vec![json!([count(rows, |r| old(r) && in_majin(r))])]
     );
-    let statements = received.statements(table).await;
-    assert_received(&statements, pushed.township_count, table, sql);
+    let statements = assert_received(received, pushed.township_count, table, sql).await;
     for statement in statements.iter().flatten() {
         assert!(!statement.contains(&CHIHUAI[..9]), "{statement}");
     }
