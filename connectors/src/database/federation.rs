@@ -4,7 +4,7 @@
 //! provider is the source itself (its compute context is the source id, so only tables of
 //! one source are ever combined into one remote statement). datafusion-federation's rule finds
 //! the largest sub-plans over one source and hands them to [`PushdownRule`], which writes the
-//! largest parts it can as SQL ([`super::sql`]) and replaces each by a [`RemoteQuery`] leaf;
+//! largest parts it can as SQL ([`super::writer`]) and replaces each by a [`RemoteQuery`] leaf;
 //! what it cannot write stays in the plan and runs locally over remote scans.
 
 use std::any::Any;
@@ -44,15 +44,16 @@ use datafusion_federation::{
 };
 use futures::StreamExt;
 
+use super::name::RemoteName;
 use super::source::{DatabaseSource, Requester};
-use super::sql::{Leaves, RemoteName, Writer, column_select, scan_statement};
+use super::writer::{Leaves, Writer, limit_clause, scan_statement};
 
 /// One table of a database source, with its pinned schema.
 #[derive(Debug)]
 pub struct RemoteTable {
     source: Arc<DatabaseSource>,
     name: RemoteName,
-    /// How each field is selected, in field order (see [`column_select`]).
+    /// How each field is selected, in field order (see [`Dialect::column`](super::dialect::Dialect::column)).
     columns: Vec<String>,
     schema: SchemaRef,
 }
@@ -65,17 +66,11 @@ impl RemoteTable {
         schema: SchemaRef,
         remote_types: &BTreeMap<String, String>,
     ) -> Arc<dyn TableProvider> {
-        let kind = source.kind();
+        let dialect = source.kind().dialect();
         let columns = schema
             .fields()
             .iter()
-            .map(|f| {
-                column_select(
-                    kind,
-                    f.name(),
-                    remote_types.get(f.name()).map(String::as_str),
-                )
-            })
+            .map(|f| dialect.column(f.name(), remote_types.get(f.name()).map(String::as_str)))
             .collect();
         let table = Arc::new(Self {
             source: source.clone(),
@@ -129,10 +124,9 @@ impl TableProvider for RemoteTable {
             None => (0..self.columns.len()).collect(),
         };
         let columns: Vec<&str> = indices.iter().map(|i| self.columns[*i].as_str()).collect();
-        let mut statement = scan_statement(self.source.kind(), &self.name, &columns);
-        if let Some(limit) = limit {
-            statement.push_str(&format!(" LIMIT {limit}"));
-        }
+        let dialect = self.source.kind().dialect();
+        let mut statement = scan_statement(dialect, &self.name, &columns);
+        statement.push_str(&limit_clause(dialect, 0, limit));
         let schema = Arc::new(self.schema.project(&indices)?);
         Ok(Arc::new(RemoteExec::new(
             self.source.clone(),
@@ -205,70 +199,6 @@ impl FederationProvider for SourceFederation {
     }
 }
 
-/// The policy fence: the rows and columns a caller may see of a table. Nothing the caller
-/// wrote may be evaluated below it; a database receives it as a derived table it cannot merge.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
-pub struct PolicyFence {
-    pub input: LogicalPlan,
-}
-
-impl PolicyFence {
-    pub fn plan(input: LogicalPlan) -> LogicalPlan {
-        LogicalPlan::Extension(Extension {
-            node: Arc::new(Self { input }),
-        })
-    }
-}
-
-impl UserDefinedLogicalNodeCore for PolicyFence {
-    fn name(&self) -> &str {
-        "PolicyFence"
-    }
-
-    fn inputs(&self) -> Vec<&LogicalPlan> {
-        vec![&self.input]
-    }
-
-    fn schema(&self) -> &DFSchemaRef {
-        self.input.schema()
-    }
-
-    fn expressions(&self) -> Vec<Expr> {
-        Vec::new()
-    }
-
-    fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "PolicyFence")
-    }
-
-    fn with_exprs_and_inputs(
-        &self,
-        _exprs: Vec<Expr>,
-        mut inputs: Vec<LogicalPlan>,
-    ) -> Result<Self> {
-        Ok(Self {
-            input: inputs.swap_remove(0),
-        })
-    }
-
-    /// The fence passes columns through: a column nobody reads above it need not be computed
-    /// (nor masked, nor fetched) below it. Rows are untouched.
-    fn necessary_children_exprs(&self, output_columns: &[usize]) -> Option<Vec<Vec<usize>>> {
-        Some(vec![output_columns.to_vec()])
-    }
-}
-
-/// Whether `plan` is a policy fence; its input if so.
-pub fn fence_input(plan: &LogicalPlan) -> Option<&LogicalPlan> {
-    match plan {
-        LogicalPlan::Extension(Extension { node }) => node
-            .as_any()
-            .downcast_ref::<PolicyFence>()
-            .map(|fence| &fence.input),
-        _ => None,
-    }
-}
-
 /// Writes what it can of a sub-plan over one source as SQL.
 #[derive(Debug)]
 struct PushdownRule {
@@ -282,16 +212,12 @@ impl Leaves for PushdownRule {
         Arc::ptr_eq(&source.table.source, &self.source)
             .then(|| (source.table.name.clone(), source.table.columns.clone()))
     }
-
-    fn fence<'a>(&self, plan: &'a LogicalPlan) -> Option<&'a LogicalPlan> {
-        fence_input(plan)
-    }
 }
 
 impl PushdownRule {
     fn push(&self, plan: LogicalPlan) -> Result<LogicalPlan> {
         let writer = Writer {
-            kind: self.source.kind(),
+            dialect: self.source.kind().dialect(),
             leaves: self,
         };
         if let Some(fragment) = writer.plan(&plan) {

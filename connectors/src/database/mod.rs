@@ -1,15 +1,22 @@
 //! Database sources: PostgreSQL, MySQL/MariaDB and SQLite tables, with the sub-plans over one
 //! database written as SQL for it where that gives the same answer as running them locally.
 //!
-//! - [`spec`]: what a database source is, parsed and checked.
-//! - [`source`]: one source's pool, its cap on concurrent queries (and each principal's share
-//!   of it) and its time limits.
-//! - [`sqlite`]: SQLite files, read directly and strictly.
+//! - [`spec`]: what a database source is, parsed and checked; its kind names its dialect.
+//! - [`name`]: a table inside a database, as registered.
+//! - [`source`]: one source: its cap on concurrent queries (and each principal's share of it),
+//!   its time limits and the state of its last statement.
+//! - `open`: opening a source: a pool per server kind under its `sslmode`, or a SQLite file.
 //! - [`tls`]: `sslmode` as libpq reads it, `prefer`'s fallback to a plain connection included.
+//! - `statement`: running one statement, as a stream of its rows.
 //! - `held`: a statement's connection, kept with its rows until the last one.
-//! - [`sql`]: the SQL writer, which declines whatever a database would compute differently.
-//! - [`federation`]: tables, the pushdown rule, the policy fence and the remote execution plan.
+//! - `table_schema`: reading a table's columns, and which of them are left out.
+//! - [`sqlite`]: SQLite files, read directly and strictly.
 //! - [`types`]: columns left out, exact decimals, casting what arrives to the pinned schema.
+//! - [`dialect`]: one SQL dialect per database, and the checklist for adding one.
+//! - [`writer`]: the database-independent SQL writer, which asks the dialect and declines
+//!   whatever a database would compute differently.
+//! - [`fence`]: the policy fence, as a plan node and as the derived table a database receives.
+//! - [`federation`]: tables, the pushdown rule and the remote execution plan.
 
 use std::sync::Arc;
 
@@ -17,22 +24,30 @@ use datafusion::common::tree_node::{Transformed, TreeNodeRecursion};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
+pub mod dialect;
 pub mod federation;
+pub mod fence;
 mod held;
+pub mod name;
+mod open;
 pub mod source;
 pub mod spec;
-pub mod sql;
 pub mod sqlite;
+mod statement;
+mod table_schema;
 pub mod tls;
 pub mod types;
+pub mod writer;
 
 #[cfg(test)]
 mod tests;
 
-pub use federation::{PolicyFence, RemoteExec, RemotePlanner, RemoteTable, fence_input};
-pub use source::{DatabaseSource, RemoteSchema, Requester, SourceState};
+pub use federation::{RemoteExec, RemotePlanner, RemoteTable};
+pub use fence::{PolicyFence, fence_input};
+pub use name::RemoteName;
+pub use source::{DatabaseSource, Requester, SourceState};
 pub use spec::{DatabaseKind, DatabaseSpec};
-pub use sql::RemoteName;
+pub use table_schema::RemoteSchema;
 pub use types::Skipped;
 
 /// DataFusion's optimizer rules with datafusion-federation's rule in place, which hands the

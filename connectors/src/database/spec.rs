@@ -6,6 +6,10 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use url::Url;
 
+use super::dialect::Dialect;
+use super::dialect::mysql::Mysql;
+use super::dialect::postgres::Postgres;
+use super::dialect::sqlite::Sqlite;
 use crate::error::{ConnectorError, Result};
 use crate::secret::{self, SealKey};
 
@@ -23,6 +27,15 @@ impl DatabaseKind {
             DatabaseKind::Postgres => "postgres",
             DatabaseKind::Mysql => "mysql",
             DatabaseKind::Sqlite => "sqlite",
+        }
+    }
+
+    /// How SQL is written for this kind of database.
+    pub fn dialect(self) -> &'static dyn Dialect {
+        match self {
+            DatabaseKind::Postgres => &Postgres,
+            DatabaseKind::Mysql => &Mysql,
+            DatabaseKind::Sqlite => &Sqlite,
         }
     }
 }
@@ -165,6 +178,11 @@ impl DatabaseSpec {
             Some(password) if !password.is_empty() => text.replace(password.as_str(), "***"),
             _ => text.to_owned(),
         }
+    }
+
+    /// The error of this source being unavailable, its message redacted.
+    pub(crate) fn unavailable(&self, message: impl std::fmt::Display) -> ConnectorError {
+        ConnectorError::unavailable(&self.name, self.redact(&message.to_string()))
     }
 }
 

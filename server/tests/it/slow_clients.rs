@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::dbs::{Dbms, TestDb};
+use crate::database_fixtures::{Dbms, TestDb};
 use crate::fixtures::{COUNTY, XIASHAN};
 use crate::harness::{ADMIN_TOKEN, TestServer, assert_error};
 

@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use url::Url;
 
-use crate::dbs::{TestDb, unique_name};
+use crate::database_fixtures::{TestDb, unique_name};
 use crate::fixtures::{self, XIASHAN};
 use crate::harness::{ADMIN_TOKEN, TestServer, assert_error, catalog_snapshot};
 use crate::process::ServerProcess;

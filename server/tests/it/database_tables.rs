@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::dbs::TestDb;
+use crate::database_fixtures::TestDb;
 use crate::fixtures::{self, CHIHUAI_VILLAGE, HUASHAN, MAJIN, XIASHAN};
 use crate::harness::{ADMIN_TOKEN, TestServer};
 

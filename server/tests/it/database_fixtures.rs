@@ -465,13 +465,17 @@ impl ReceivedSql {
         }
     }
 
-    /// The statements received since the last mark that contain `marker`, waiting a little for
-    /// them to reach the log; `None` when they cannot be known.
+    /// The statements run since the last mark that contain `marker`, as the database ran
+    /// them (without the log's own prefix), each once, waiting a little for them to reach the
+    /// log; `None` when they cannot be known.
     pub async fn statements(&self, marker: &str) -> Option<Vec<String>> {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let found = match self {
-                Self::Postgres { path, offset } => postgres_statements(path, *offset, marker),
+                Self::Postgres { path, offset } => postgres_statements(path, *offset, marker)
+                    .iter()
+                    .map(|entry| postgres_statement_text(entry))
+                    .collect(),
                 Self::Mysql(log) => log.statements(marker).await,
                 Self::Unknown => return None,
             };
@@ -524,6 +528,25 @@ fn postgres_statements(path: &Path, offset: u64, marker: &str) -> Vec<String> {
         .collect()
 }
 
+/// The statement of a PostgreSQL log entry: what follows `LOG:  statement: ` or
+/// `LOG:  execute <name>: `; the whole entry when it is neither, so that a comparison with it
+/// fails showing what was logged.
+fn postgres_statement_text(entry: &str) -> String {
+    let Some((_, logged)) = entry.split_once("LOG:  ") else {
+        return entry.to_owned();
+    };
+    if let Some(statement) = logged.strip_prefix("statement: ") {
+        return statement.to_owned();
+    }
+    match logged
+        .strip_prefix("execute ")
+        .and_then(|named| named.split_once(": "))
+    {
+        Some((_, statement)) => statement.to_owned(),
+        None => entry.to_owned(),
+    }
+}
+
 /// MariaDB's general log, turned on into its table for one test and restored on drop.
 ///
 /// The setting is global, so a session of its own holds a named lock for as long as the log is
@@ -572,10 +595,11 @@ impl GeneralLog {
     }
 
     async fn statements(&self, marker: &str) -> Vec<String> {
-        // the log also holds this very query, which names the marker: leave it out
+        // the log also holds this very query, which names the marker: leave it out; a
+        // prepared statement is logged when prepared and again when run: only runs count
         let sql = format!(
             "SELECT CONVERT(argument USING utf8mb4) FROM mysql.general_log \
-             WHERE event_time >= '{}' AND command_type IN ('Query', 'Execute', 'Prepare') \
+             WHERE event_time >= '{}' AND command_type IN ('Query', 'Execute') \
              AND argument LIKE '%{marker}%' AND argument NOT LIKE '%general_log%' \
              ORDER BY event_time",
             self.since
