@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tiaokuai_catalog::{Catalog, SqliteCatalog};
 
-use crate::dbs::{Link, Proxy, TestDb};
+use crate::database_fixtures::{Link, Proxy, TestDb};
 use crate::fixtures::{COUNTY, XIASHAN};
 use crate::harness::{ADMIN_TOKEN, TestServer};
 
