@@ -18,6 +18,7 @@ use tiaokuai_catalog::{
 use tiaokuai_connectors::database::DatabaseSource;
 use tiaokuai_connectors::{JURISDICTION_COLUMN, probe, secret};
 use tiaokuai_policies::{Action, Caller};
+use utoipa::ToSchema;
 
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
@@ -29,59 +30,80 @@ use crate::schema;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `POST /v1/sources`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceRequest {
+    /// 1 to 128 characters, none of them a control character.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
     pub kind: SourceKind,
+    /// File kinds: `file:///…`, `s3://bucket/prefix/` or `http(s)://…`; databases:
+    /// `postgres://user@host:port/db`, `mysql://…`, `sqlite:///path`. Never credentials.
     pub url: String,
-    /// A secret reference (`env:NAME`, `file:/path`).
+    /// A secret reference (`env:NAME`, `file:/path`), or a value given inline, which the
+    /// server seals with its key before storing it. Never returned.
     #[serde(default)]
     pub secret: Option<String>,
     /// The jurisdiction that owns the source.
+    #[schema(value_type = JurisdictionCode)]
     pub owner: String,
     #[serde(default)]
+    #[schema(schema_with = tiaokuai_connectors::source_options_schema)]
     pub options: Map<String, Value>,
+    /// The tables the source shares: at most one for a file source, at least one for a
+    /// database.
     #[serde(default)]
     pub tables: Vec<TableRequest>,
 }
 
 /// A table a source exposes.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TableRequest {
+    #[schema(value_type = String, schema_with = tiaokuai_catalog::model::table_name_schema)]
     pub name: String,
     /// The table inside a database source; file sources have none.
     #[serde(default)]
     pub remote: Option<String>,
+    #[schema(schema_with = Binding::source_schema)]
     pub binding: Binding,
+    /// Column name → classification; a column not named is `internal`.
     #[serde(default)]
     pub classification: BTreeMap<String, Classification>,
 }
 
 /// `POST /v1/datasets`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetRequest {
+    #[schema(value_type = String, schema_with = tiaokuai_catalog::model::table_name_schema)]
     pub name: String,
+    /// Sources of one schema, each with the jurisdiction its rows belong to.
+    #[schema(min_items = 1)]
     pub members: Vec<MemberRequest>,
     #[serde(default)]
     pub classification: BTreeMap<String, Classification>,
 }
 
 /// One member of a requested dataset.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberRequest {
+    /// The member source's id.
     pub source: String,
+    #[schema(value_type = JurisdictionCode)]
     pub jurisdiction: String,
 }
 
 /// What `POST /v1/sources/{id}/check` found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CheckReport {
     pub source: String,
-    /// `ok` or `unavailable`.
+    #[schema(value_type = String, schema_with = check_status_schema)]
     pub status: &'static str,
     pub latency_ms: u64,
     pub files: usize,
@@ -94,6 +116,13 @@ pub struct CheckReport {
     pub repinned: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+fn check_status_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(["ok", "unavailable"]))
+        .build()
 }
 
 fn require_admin(caller: &Caller, what: &str) -> Result<()> {

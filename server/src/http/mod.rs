@@ -65,11 +65,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
 }
 
-/// A record as a JSON answer. Every record type here is plain data that always serialises.
-fn to_json<T: serde::Serialize>(value: T) -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::to_value(value).expect("records serialise"))
-}
-
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     let authenticated = Router::new()
