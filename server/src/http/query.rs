@@ -23,10 +23,13 @@ use crate::format::Format;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueryRequest {
-    /// One SQL statement.
-    #[schema(examples(
-        "SELECT village_code, count(*) AS residents FROM village.residents GROUP BY village_code"
-    ))]
+    /// One SQL statement (not blank).
+    #[schema(
+        pattern = r"\S",
+        examples(
+            "SELECT village_code, count(*) AS residents FROM village.residents GROUP BY village_code"
+        )
+    )]
     pub sql: String,
     /// Values bound to `$1`, `$2`, … (strings, numbers, booleans, null).
     #[serde(default)]

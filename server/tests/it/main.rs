@@ -3,6 +3,7 @@
 mod admin;
 mod bad_input;
 mod cli;
+mod contract;
 mod database_kinds;
 mod databases;
 mod datasets;
