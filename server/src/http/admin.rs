@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 
 /// `POST /v1/principals`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -123,6 +123,7 @@ pub async fn list_tokens(
     params(("id" = String, Path, description = "the token's id (not the token)")),
     responses(
         (status = 204, description = "revoked"),
+        (status = 400, description = "bad_request: an id that is not UTF-8", body = ErrorBody),
         (status = 401, description = "no, unknown or revoked token", body = ErrorBody),
         (status = 403, description = "not admin", body = ErrorBody),
         (status = 404, description = "unknown or already revoked", body = ErrorBody),
@@ -131,7 +132,7 @@ pub async fn list_tokens(
 pub async fn revoke_token(
     State(app): State<AppState>,
     Extension(caller): Extension<Arc<Caller>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     app.engine.revoke_token(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -99,7 +99,7 @@ pub struct ErrorDetail {
 }
 
 /// Every code an error answer carries.
-pub const CODES: [&str; 13] = [
+pub const CODES: [&str; 14] = [
     "invalid_sql",
     "bad_request",
     "unauthenticated",
@@ -113,6 +113,7 @@ pub const CODES: [&str; 13] = [
     "resources_exhausted",
     "timeout",
     "internal",
+    "method_not_allowed",
 ];
 
 fn code_schema() -> utoipa::openapi::Object {

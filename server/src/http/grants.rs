@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use tiaokuai_catalog::GrantRecord;
@@ -12,7 +12,7 @@ use tiaokuai_policies::Caller;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 
 /// Grants a location or secret namespace to a jurisdiction.
 #[utoipa::path(post, path = "/v1/grants", tag = "admin",
@@ -56,6 +56,7 @@ pub async fn list_grants(
     params(("id" = String, Path, description = "the grant's id")),
     responses(
         (status = 204, description = "revoked"),
+        (status = 400, description = "bad_request: an id that is not UTF-8", body = ErrorBody),
         (status = 401, description = "no, unknown or revoked token", body = ErrorBody),
         (status = 403, description = "not admin", body = ErrorBody),
         (status = 404, description = "unknown id", body = ErrorBody),
@@ -64,7 +65,7 @@ pub async fn list_grants(
 pub async fn delete_grant(
     State(app): State<AppState>,
     Extension(caller): Extension<Arc<Caller>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     app.engine.delete_grant(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)

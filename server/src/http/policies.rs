@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use tiaokuai_catalog::{PolicyRecord, RoleAssignment};
@@ -11,7 +11,7 @@ use tiaokuai_policies::Caller;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 
 /// Adds a policy line.
 #[utoipa::path(post, path = "/v1/policies", tag = "admin",
@@ -54,6 +54,7 @@ pub async fn list_policies(
     params(("id" = String, Path, description = "the policy line's id")),
     responses(
         (status = 204, description = "deleted"),
+        (status = 400, description = "bad_request: an id that is not UTF-8", body = ErrorBody),
         (status = 401, description = "no, unknown or revoked token", body = ErrorBody),
         (status = 403, description = "not admin", body = ErrorBody),
         (status = 404, description = "unknown id", body = ErrorBody),
@@ -62,7 +63,7 @@ pub async fn list_policies(
 pub async fn delete_policy(
     State(app): State<AppState>,
     Extension(caller): Extension<Arc<Caller>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     app.engine.delete_policy(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -110,6 +111,7 @@ pub async fn list_role_assignments(
     params(("id" = String, Path, description = "the assignment's id")),
     responses(
         (status = 204, description = "deleted"),
+        (status = 400, description = "bad_request: an id that is not UTF-8", body = ErrorBody),
         (status = 401, description = "no, unknown or revoked token", body = ErrorBody),
         (status = 403, description = "not admin", body = ErrorBody),
         (status = 404, description = "unknown id", body = ErrorBody),
@@ -118,7 +120,7 @@ pub async fn list_role_assignments(
 pub async fn unassign_role(
     State(app): State<AppState>,
     Extension(caller): Extension<Arc<Caller>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     app.engine.unassign_role(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)

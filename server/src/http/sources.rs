@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Serialize;
@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 
 /// A source, and for a database source how its last statement went.
 #[derive(Debug, Serialize, ToSchema)]
@@ -76,6 +76,7 @@ pub async fn list_sources(
     params(("id" = String, Path, description = "the source's id")),
     responses(
         (status = 200, description = "the source, without its secret", body = SourceDetail),
+        (status = 400, description = "bad_request: an id that is not UTF-8", body = ErrorBody),
         (status = 401, description = "no, unknown or revoked token", body = ErrorBody),
         (status = 403, description = "not admin", body = ErrorBody),
         (status = 404, description = "unknown id", body = ErrorBody),
@@ -84,7 +85,7 @@ pub async fn list_sources(
 pub async fn get_source(
     State(app): State<AppState>,
     Extension(caller): Extension<Arc<Caller>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<SourceDetail>, ApiError> {
     let (source, state) = app.engine.source(&caller, &id).await?;
     Ok(Json(SourceDetail { source, state }))
@@ -94,6 +95,7 @@ pub async fn get_source(
     params(("id" = String, Path, description = "the source's id")),
     responses(
         (status = 204, description = "deleted"),
+        (status = 400, description = "bad_request: an id that is not UTF-8", body = ErrorBody),
         (status = 401, description = "no, unknown or revoked token", body = ErrorBody),
         (status = 403, description = "not admin", body = ErrorBody),
         (status = 404, description = "unknown id", body = ErrorBody),
@@ -103,7 +105,7 @@ pub async fn get_source(
 pub async fn delete_source(
     State(app): State<AppState>,
     Extension(caller): Extension<Arc<Caller>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     app.engine.delete_source(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -116,7 +118,7 @@ pub async fn delete_source(
     params(("id" = String, Path, description = "the source's id")),
     responses(
         (status = 200, description = "the check report", body = CheckReport),
-        (status = 400, description = "bad_request: the stored source can no longer be opened as described (e.g. a secret this server cannot unseal)", body = ErrorBody),
+        (status = 400, description = "bad_request: an id that is not UTF-8, or a stored source that can no longer be opened as described (e.g. a secret this server cannot unseal)", body = ErrorBody),
         (status = 401, description = "no, unknown or revoked token", body = ErrorBody),
         (status = 403, description = "not admin, or the source reaches outside its owner's grants", body = ErrorBody),
         (status = 404, description = "unknown id", body = ErrorBody),
@@ -125,7 +127,7 @@ pub async fn delete_source(
 pub async fn check_source(
     State(app): State<AppState>,
     Extension(caller): Extension<Arc<Caller>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<CheckReport>, ApiError> {
     Ok(Json(app.engine.check_source(&caller, &id).await?))
 }
@@ -177,6 +179,7 @@ pub async fn list_datasets(
     params(("id" = String, Path, description = "the dataset's id")),
     responses(
         (status = 200, description = "the dataset", body = DatasetRecord),
+        (status = 400, description = "bad_request: an id that is not UTF-8", body = ErrorBody),
         (status = 401, description = "no, unknown or revoked token", body = ErrorBody),
         (status = 403, description = "not admin", body = ErrorBody),
         (status = 404, description = "unknown id", body = ErrorBody),
@@ -185,7 +188,7 @@ pub async fn list_datasets(
 pub async fn get_dataset(
     State(app): State<AppState>,
     Extension(caller): Extension<Arc<Caller>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<DatasetRecord>, ApiError> {
     Ok(Json(app.engine.dataset(&caller, &id).await?))
 }
@@ -194,6 +197,7 @@ pub async fn get_dataset(
     params(("id" = String, Path, description = "the dataset's id")),
     responses(
         (status = 204, description = "deleted"),
+        (status = 400, description = "bad_request: an id that is not UTF-8", body = ErrorBody),
         (status = 401, description = "no, unknown or revoked token", body = ErrorBody),
         (status = 403, description = "not admin", body = ErrorBody),
         (status = 404, description = "unknown id", body = ErrorBody),
@@ -202,7 +206,7 @@ pub async fn get_dataset(
 pub async fn delete_dataset(
     State(app): State<AppState>,
     Extension(caller): Extension<Arc<Caller>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     app.engine.delete_dataset(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)

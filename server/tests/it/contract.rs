@@ -128,6 +128,71 @@ async fn every_documented_operation_reaches_a_handler() {
     }
 }
 
+/// Sends `method uri` as admin through the router in process; returns the status, the
+/// `Allow` header and the body as JSON (which every answer here must be).
+async fn answer(
+    router: &axum::Router,
+    method: &str,
+    uri: &str,
+) -> (StatusCode, Option<String>, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let allow = response
+        .headers()
+        .get("allow")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let body = serde_json::from_slice(&body)
+        .unwrap_or_else(|e| panic!("{method} {uri}: {e}: {}", String::from_utf8_lossy(&body)));
+    (status, allow, body)
+}
+
+#[tokio::test]
+async fn what_the_router_refuses_is_refused_in_the_error_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = tiaokuai::ServerConfig::new(dir.path());
+    config.admin_token = Some(ADMIN_TOKEN.into());
+    let router = tiaokuai::http::router(tiaokuai::open(&config).await.unwrap());
+    let documented = documented();
+    let paths: BTreeSet<&String> = documented.iter().map(|(_, path)| path).collect();
+    for path in paths {
+        // an id that is not UTF-8 cannot be a string: 400, in the API's error body
+        if path.contains("{id}") {
+            let uri = path.replace("{id}", "%FF");
+            for (method, _) in documented.iter().filter(|(_, p)| p == path) {
+                let (status, _, body) = answer(&router, &method.to_uppercase(), &uri).await;
+                assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {uri}: {body}");
+                assert_eq!(body["error"]["code"], "bad_request", "{method} {uri}");
+            }
+        }
+        // a method the path does not take: 405 with Allow listing exactly the documented ones
+        let uri = path.replace("{id}", "no_such_id");
+        let (status, allow, body) = answer(&router, "PUT", &uri).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "PUT {uri}: {body}");
+        assert_eq!(body["error"]["code"], "method_not_allowed", "PUT {uri}");
+        let allowed: BTreeSet<String> = allow
+            .unwrap_or_default()
+            .split(',')
+            .map(|m| m.trim().to_lowercase())
+            .filter(|m| m != "head")
+            .collect();
+        let expected: BTreeSet<String> = documented
+            .iter()
+            .filter(|(_, p)| p == path)
+            .map(|(m, _)| m.clone())
+            .collect();
+        assert_eq!(allowed, expected, "Allow of {path}");
+    }
+}
+
 /// The command that runs schemathesis, or `None` (after saying so) when it is not installed
 /// and this is not CI.
 async fn schemathesis() -> Option<tokio::process::Command> {
