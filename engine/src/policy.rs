@@ -59,7 +59,7 @@ fn allow() -> String {
 #[serde(deny_unknown_fields)]
 pub struct RoleAssignmentRequest {
     /// A principal's name.
-    #[schema(pattern = r"^[a-z0-9_.-]{1,64}$(?!\n)", examples("alice"))]
+    #[schema(pattern = r"^[a-z0-9_.-]{1,64}$(?!\n)", examples("xiashan_official"))]
     pub principal: String,
     /// 1 to 64 characters of a-z, 0-9 and `_`.
     #[schema(pattern = r"^[a-z0-9_]{1,64}$(?!\n)", examples("village_official"))]

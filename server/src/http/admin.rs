@@ -28,7 +28,7 @@ pub struct PrincipalRequest {
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     /// The principal's name.
-    #[schema(examples("alice"))]
+    #[schema(examples("xiashan_official"))]
     principal: String,
 }
 
@@ -78,7 +78,7 @@ pub async fn list_principals(
 
 /// Issues a token; the token is in this response only and is stored hashed.
 #[utoipa::path(post, path = "/v1/tokens", tag = "admin",
-    request_body(content = TokenRequest, example = json!({"principal": "alice"})),
+    request_body(content = TokenRequest, example = json!({"principal": "xiashan_official"})),
     responses(
         (status = 201, description = "the token, shown this once", body = IssuedToken),
         (status = 400, description = "bad_request: malformed body", body = ErrorBody),

@@ -15,7 +15,7 @@ use super::extract::{ApiJson, ApiPath};
 
 /// Adds a policy line.
 #[utoipa::path(post, path = "/v1/policies", tag = "admin",
-    request_body(content = PolicyRequest, example = json!({"role": "village_official", "jurisdiction": "*", "object": "village.*", "action": "read", "effect": "allow"})),
+    request_body(content = PolicyRequest, example = json!({"role": "dispatcher", "jurisdiction": "330824116000", "object": "village.garden_orders", "action": "read", "effect": "deny"})),
     responses(
         (status = 201, description = "the stored line with its id", body = PolicyRecord),
         (status = 400, description = "bad_request: malformed line", body = ErrorBody),
@@ -71,7 +71,7 @@ pub async fn delete_policy(
 
 /// Gives a principal a role in a jurisdiction.
 #[utoipa::path(post, path = "/v1/role-assignments", tag = "admin",
-    request_body(content = RoleAssignmentRequest, example = json!({"principal": "alice", "role": "village_official", "jurisdiction": "330824116224"})),
+    request_body(content = RoleAssignmentRequest, example = json!({"principal": "xiashan_official", "role": "dispatcher", "jurisdiction": "330824116224"})),
     responses(
         (status = 201, description = "the assignment with its id", body = RoleAssignment),
         (status = 400, description = "bad_request: malformed body", body = ErrorBody),

@@ -27,7 +27,7 @@ pub struct QueryRequest {
     #[schema(
         pattern = r"\S",
         examples(
-            "SELECT village_code, count(*) AS residents FROM village.residents GROUP BY village_code"
+            "SELECT jurisdiction_code, count(*) AS residents FROM village.residents GROUP BY jurisdiction_code"
         )
     )]
     pub sql: String,
@@ -104,7 +104,7 @@ impl ToSchema for Binary {}
 /// run a limited number of queries at once. For a caller who reads through a policy, EXPLAIN
 /// prints the plan down to each policy barrier only (VERBOSE, COSTS and ANALYZE are 403).
 #[utoipa::path(post, path = "/v1/query", tag = "query",
-    request_body(content = QueryRequest, example = json!({"sql": "SELECT name, village_code FROM village.residents WHERE village_code = $1 LIMIT 10", "params": ["330824116224"]})),
+    request_body(content = QueryRequest, example = json!({"sql": "SELECT name, jurisdiction_code FROM village.residents WHERE jurisdiction_code = $1 LIMIT 10", "params": ["330824116224"]})),
     params(FormatParam),
     responses(
         (status = 200, description = "the result, streamed; cut if the client stops reading for the send-idle time",

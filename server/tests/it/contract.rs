@@ -193,6 +193,43 @@ async fn what_the_router_refuses_is_refused_in_the_error_body() {
     }
 }
 
+/// Operations whose example cannot be valid against every demo: a source's example names the
+/// department database of API.md, and a dataset's names member ids, which each demo build
+/// draws anew.
+const EXAMPLES_NOT_OF_THE_DEMO: [&str; 2] = ["register_source", "create_dataset"];
+
+#[tokio::test]
+async fn the_documented_examples_are_answered_by_the_demo() {
+    let cwd = tempfile::tempdir().unwrap();
+    let env = [("TIAOKUAI_ADMIN_TOKEN", ADMIN_TOKEN)];
+    let server = ServerProcess::launch(cwd.path(), &["--demo"], &env, Duration::from_secs(300))
+        .await
+        .unwrap_or_else(|log| panic!("the demo did not start:\n{log}"));
+    let (status, text) = server
+        .send(Method::GET, ADMIN_TOKEN, "/v1/openapi.json", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let mut sent = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let example = &operation["requestBody"]["content"]["application/json"]["example"];
+            let id = operation["operationId"].as_str().unwrap();
+            if example.is_null() || EXAMPLES_NOT_OF_THE_DEMO.contains(&id) {
+                continue;
+            }
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let (status, answer) = server.send(method, ADMIN_TOKEN, path, Some(example)).await;
+            assert!(
+                status.is_success(),
+                "{id}: {example} answered {status} {answer}"
+            );
+            sent += 1;
+        }
+    }
+    assert!(sent >= 7, "only {sent} examples were found");
+}
+
 /// The command that runs schemathesis, or `None` (after saying so) when it is not installed
 /// and this is not CI.
 async fn schemathesis() -> Option<tokio::process::Command> {
@@ -263,7 +300,7 @@ async fn fixture(server: &ServerProcess) -> Fixture {
             &fixtures::file_url(&folder),
             XIASHAN,
             Some(
-                json!({"name": "village.residents", "binding": {"column": "village_code"},
+                json!({"name": "village.people", "binding": {"column": "village_code"},
                         "classification": {"name": "sensitive:name"}}),
             ),
         ),
@@ -280,7 +317,8 @@ async fn fixture(server: &ServerProcess) -> Fixture {
         server,
         Method::POST,
         "/v1/datasets",
-        json!({"name": "village.households", "members": [{"source": member["id"], "jurisdiction": XIASHAN}]}),
+        // named as the demo's, so that the documented query examples read it
+        json!({"name": "village.residents", "members": [{"source": member["id"], "jurisdiction": XIASHAN}]}),
     )
     .await;
     for (action, object) in [("read", "village.*"), ("register_source", "village.*")] {
@@ -391,7 +429,10 @@ async fn run_schemathesis(
         .args(["--header", &format!("Authorization: Bearer {token}")])
         .args(["--max-examples", MAX_EXAMPLES])
         .args(["--seed", &seed])
-        .args(["--workers", "2"])
+        // one worker: hypothesis describes its strategies from their source, which is not
+        // safe across threads (a worker died with "AST constructor recursion depth mismatch");
+        // the two passes run side by side anyway
+        .args(["--workers", "1"])
         .args(["--request-timeout", "30"])
         .args(["--suppress-health-check", "too_slow"]);
     for operation in excluded {
