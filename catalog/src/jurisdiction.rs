@@ -10,6 +10,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::{PartialSchema, ToSchema};
 
 use crate::error::{CatalogError, Result};
 
@@ -19,7 +22,9 @@ use crate::error::{CatalogError, Result};
 pub struct JurisdictionCode(String);
 
 /// The administrative level of a jurisdiction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     Province,
@@ -143,6 +148,25 @@ impl fmt::Display for JurisdictionCode {
     }
 }
 
+/// What [`JurisdictionCode::parse`] accepts: 12 ASCII digits, not starting with `00`.
+impl PartialSchema for JurisdictionCode {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("^(0[1-9]|[1-9][0-9])[0-9]{10}$"))
+            // a pattern's `$` also matches before a final newline in some validators
+            .min_length(Some(12))
+            .max_length(Some(12))
+            .description(Some(
+                "a 12-digit statistical division code: 2 province, 2 city, 2 county, 3 township, 3 village",
+            ))
+            .examples(["330824116224"])
+            .into()
+    }
+}
+
+impl ToSchema for JurisdictionCode {}
+
 impl TryFrom<String> for JurisdictionCode {
     type Error = CatalogError;
 
@@ -158,7 +182,7 @@ impl From<JurisdictionCode> for String {
 }
 
 /// One node of the jurisdiction tree.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Jurisdiction {
     pub code: JurisdictionCode,
     pub name: String,
@@ -167,13 +191,22 @@ pub struct Jurisdiction {
     pub parent: Option<JurisdictionCode>,
 }
 
-/// A node as it arrives from a CSV file or an API body, before validation.
-#[derive(Debug, Clone, Deserialize)]
+/// A node as it arrives from a CSV file or an API body, before validation. Its schema says
+/// what [`RawJurisdiction::validate`] accepts of each field alone; that the level and the
+/// parent agree with the code, and that the parent exists, only validation can tell.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct RawJurisdiction {
+    #[schema(value_type = JurisdictionCode)]
     pub code: String,
+    /// Not blank.
+    #[schema(pattern = r"\S")]
     pub name: String,
+    #[schema(value_type = Level)]
     pub level: String,
+    /// The parent's code (surrounding spaces are ignored); null or blank only for the top of a
+    /// tree (a province, city or county).
     #[serde(default)]
+    #[schema(pattern = r"^\s*((0[1-9]|[1-9][0-9])[0-9]{10})?\s*$")]
     pub parent: Option<String>,
 }
 

@@ -5,12 +5,15 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, Type};
+use utoipa::{PartialSchema, ToSchema};
 
 use crate::error::CatalogError;
 use crate::jurisdiction::JurisdictionCode;
 
 /// The kind of a registered source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
     Parquet,
@@ -59,6 +62,76 @@ pub enum Binding {
     Fixed { fixed: JurisdictionCode },
     /// A union dataset: each member has a fixed jurisdiction, exposed in the named column.
     Union { union: String },
+}
+
+/// One written form of a binding, as an object holding `key`. Serde reads a binding untagged
+/// and ignores other keys, so the schema allows them too.
+fn binding_form(key: &str, value: RefOr<Schema>, description: &str) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property(key, value)
+        .required(key)
+        .description(Some(description))
+        .into()
+}
+
+fn column_binding() -> RefOr<Schema> {
+    let column = ObjectBuilder::new().schema_type(Type::String).into();
+    binding_form(
+        "column",
+        column,
+        "the named column holds each row's division code",
+    )
+}
+
+fn fixed_binding() -> RefOr<Schema> {
+    binding_form(
+        "fixed",
+        JurisdictionCode::schema(),
+        "every row belongs to this jurisdiction",
+    )
+}
+
+impl Binding {
+    /// The bindings a source's own table may take: a union binding belongs to datasets.
+    pub fn source_schema() -> RefOr<Schema> {
+        AnyOfBuilder::new()
+            .item(column_binding())
+            .item(fixed_binding())
+            .description(Some("how the table's rows map to jurisdictions"))
+            .into()
+    }
+}
+
+impl PartialSchema for Binding {
+    fn schema() -> RefOr<Schema> {
+        let union = ObjectBuilder::new().schema_type(Type::String).into();
+        AnyOfBuilder::new()
+            .item(column_binding())
+            .item(fixed_binding())
+            .item(binding_form(
+                "union",
+                union,
+                "a union dataset: each member's jurisdiction, in the named column",
+            ))
+            .description(Some("how a table's rows map to jurisdictions"))
+            .into()
+    }
+}
+
+impl ToSchema for Binding {}
+
+/// What [`crate::store::validate_table_name`] accepts: `schema.table`, each a lowercase
+/// identifier, in a schema that is not reserved.
+pub fn table_name_schema() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(
+            r"^(?!(system|information_schema|pg_catalog)\.)[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$",
+        ))
+        .description(Some("schema.table, each a lowercase identifier ([a-z_][a-z0-9_]*); the schemas system, information_schema and pg_catalog are reserved"))
+        .examples(["village.households"])
+        .into()
 }
 
 /// How sensitive a column is.
@@ -164,6 +237,48 @@ impl FromStr for Classification {
     }
 }
 
+impl Classification {
+    /// Every classification, in its written form's order.
+    pub fn all() -> impl Iterator<Item = Classification> {
+        let plain = [
+            Sensitivity::Public,
+            Sensitivity::Internal,
+            Sensitivity::Sensitive,
+        ]
+        .map(|sensitivity| Classification {
+            sensitivity,
+            pii: None,
+        });
+        let personal = [
+            PiiKind::IdCard,
+            PiiKind::Phone,
+            PiiKind::Name,
+            PiiKind::Address,
+            PiiKind::BankAccount,
+        ]
+        .map(|pii| Classification {
+            sensitivity: Sensitivity::Sensitive,
+            pii: Some(pii),
+        });
+        plain.into_iter().chain(personal)
+    }
+}
+
+/// A classification is one of its written forms, nothing else: the schema lists them.
+impl PartialSchema for Classification {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(Classification::all().map(|c| c.to_string())))
+            .description(Some(
+                "public, internal, sensitive, or sensitive:<kind> for personal information (the kind chooses the mask)",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for Classification {}
+
 impl Serialize for Classification {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
@@ -179,7 +294,7 @@ impl<'de> Deserialize<'de> for Classification {
 
 /// A column of a pinned schema. The type is Arrow's own text form (`Utf8`, `Int64`,
 /// `Timestamp(µs, "UTC")`), so the catalog needs no Arrow dependency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ColumnDef {
     pub name: String,
     pub data_type: String,
@@ -187,7 +302,7 @@ pub struct ColumnDef {
 }
 
 /// The SQL table a source exposes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TableDef {
     /// `schema.table`.
     pub name: String,
@@ -198,7 +313,7 @@ pub struct TableDef {
 }
 
 /// A remote column a database table has but tiaokuai does not serve, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SkippedColumn {
     pub column: String,
     pub remote_type: String,
@@ -206,7 +321,7 @@ pub struct SkippedColumn {
 }
 
 /// One table of a database source, with its pinned schema.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RemoteTableDef {
     #[serde(flatten)]
     pub table: TableDef,
@@ -246,7 +361,7 @@ pub struct NewSource {
 }
 
 /// A registered source.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SourceRecord {
     pub id: String,
     pub name: String,
@@ -269,7 +384,7 @@ pub struct SourceRecord {
 }
 
 /// One member of a union dataset.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DatasetMember {
     pub source: String,
     pub jurisdiction: JurisdictionCode,
@@ -287,7 +402,7 @@ pub struct NewDataset {
 }
 
 /// A union dataset: one logical table over many member sources.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DatasetRecord {
     pub id: String,
     pub name: String,
@@ -299,7 +414,7 @@ pub struct DatasetRecord {
 }
 
 /// A user or a service account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Principal {
     pub id: String,
     pub name: String,
@@ -307,7 +422,7 @@ pub struct Principal {
 }
 
 /// A principal holds a role inside a jurisdiction (`*` = every jurisdiction).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct RoleAssignment {
     pub id: String,
     pub principal: String,
@@ -316,7 +431,7 @@ pub struct RoleAssignment {
 }
 
 /// A token as listed: never the token itself.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TokenInfo {
     pub id: String,
     pub principal: String,
@@ -336,7 +451,7 @@ pub struct AuditEvent {
 }
 
 /// One stored policy line, as text; the policies crate validates and interprets it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PolicyRecord {
     pub id: String,
     pub role: String,
@@ -348,7 +463,7 @@ pub struct PolicyRecord {
 
 /// A location or secret namespace that admin grants to a jurisdiction, so that sources its
 /// departments register may use it. `kind` and `location` are checked by the engine.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct GrantRecord {
     pub id: String,
     pub jurisdiction: JurisdictionCode,

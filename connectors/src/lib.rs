@@ -4,6 +4,7 @@
 //! `TableProvider` that the engine can scan.
 //!
 //! - [`spec`]: what a file source is (kind, location, options, secret reference), parsed and checked.
+//! - [`options_schema`]: the OpenAPI schema of a source's options.
 //! - [`secret`]: resolving `env:` and `file:` secret references.
 //! - [`reach`]: what a source registered by a non-admin may open (granted folders, buckets,
 //!   hosts and secret namespaces), checked on every path read and every address connected to.
@@ -20,6 +21,7 @@ pub mod database;
 pub mod error;
 pub mod file_table;
 pub mod namespaced;
+pub mod options_schema;
 pub mod reach;
 pub mod secret;
 pub mod spec;
@@ -29,6 +31,7 @@ pub mod union_table;
 
 pub use error::{ConnectorError, Result};
 pub use file_table::{FileTable, Probe, probe};
+pub use options_schema::source_options_schema;
 pub use spec::{FileFormatKind, FileSourceSpec};
 pub use unavailable::UnavailableTable;
 pub use union_table::{JURISDICTION_COLUMN, UnionMember, UnionTable};

@@ -70,7 +70,7 @@ pub struct FileSourceSpec {
     pub reach: Option<std::sync::Arc<crate::reach::Reach>>,
 }
 
-const KNOWN_OPTIONS: &[&str] = &[
+pub(crate) const KNOWN_OPTIONS: &[&str] = &[
     "partition_columns",
     "files",
     "file_extension",

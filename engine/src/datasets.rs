@@ -4,9 +4,12 @@
 use std::collections::{BTreeMap, HashSet};
 
 use serde::Deserialize;
-use tiaokuai_catalog::{Classification, ColumnDef, DatasetMember, DatasetRecord, NewDataset};
+use tiaokuai_catalog::{
+    Classification, ColumnDef, DatasetMember, DatasetRecord, JurisdictionCode, NewDataset,
+};
 use tiaokuai_connectors::JURISDICTION_COLUMN;
 use tiaokuai_policies::Caller;
+use utoipa::ToSchema;
 
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
@@ -15,20 +18,25 @@ use crate::schema;
 use crate::sources::known_code;
 
 /// `POST /v1/datasets`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetRequest {
+    #[schema(value_type = String, schema_with = tiaokuai_catalog::model::table_name_schema)]
     pub name: String,
+    /// Sources of one schema, each with the jurisdiction its rows belong to.
+    #[schema(min_items = 1)]
     pub members: Vec<MemberRequest>,
     #[serde(default)]
     pub classification: BTreeMap<String, Classification>,
 }
 
 /// One member of a requested dataset.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberRequest {
+    /// The member source's id.
     pub source: String,
+    #[schema(value_type = JurisdictionCode)]
     pub jurisdiction: String,
 }
 

@@ -7,20 +7,47 @@ use tiaokuai_catalog::{Catalog, PolicyRecord, RoleAssignment};
 use tiaokuai_policies::point::PolicyError;
 use tiaokuai_policies::rules::{Assignment, PolicyFile, validate_jurisdiction};
 use tiaokuai_policies::{Action, Caller, Effect, PolicyRule};
+use utoipa::ToSchema;
 
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 
-/// `POST /v1/policies`.
-#[derive(Debug, Clone, Deserialize)]
+/// `POST /v1/policies`. The schema says what validation accepts of each field.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyRequest {
+    /// 1 to 64 characters of a-z, 0-9, `_`, `.`, `-`.
+    #[schema(pattern = r"^[a-z0-9_.-]{1,64}$(?!\n)", examples("village_official"))]
     pub role: String,
+    /// `*` or a 12-digit division code.
+    #[schema(pattern = r"^(\*|(0[1-9]|[1-9][0-9])[0-9]{10})$(?!\n)", examples("*"))]
     pub jurisdiction: String,
+    /// `*`, `schema.*`, `schema.table`, `schema.table.*` or `schema.table.column`.
+    #[schema(
+        pattern = r"^(\*|[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?\.([a-z_][a-z0-9_]*|\*))$(?!\n)",
+        examples("village.*")
+    )]
     pub object: String,
+    #[schema(schema_with = action_schema, examples("read"))]
     pub action: String,
     #[serde(default = "allow")]
+    #[schema(schema_with = effect_schema)]
     pub effect: String,
+}
+
+fn action_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(tiaokuai_policies::rules::ACTIONS.map(Action::as_str)))
+        .build()
+}
+
+fn effect_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some([Effect::Allow, Effect::Deny].map(Effect::as_str)))
+        .default(Some(Effect::Allow.as_str().into()))
+        .build()
 }
 
 fn allow() -> String {
@@ -28,11 +55,20 @@ fn allow() -> String {
 }
 
 /// `POST /v1/role-assignments`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleAssignmentRequest {
+    /// A principal's name.
+    #[schema(pattern = r"^[a-z0-9_.-]{1,64}$(?!\n)", examples("xiashan_official"))]
     pub principal: String,
+    /// 1 to 64 characters of a-z, 0-9 and `_`.
+    #[schema(pattern = r"^[a-z0-9_]{1,64}$(?!\n)", examples("village_official"))]
     pub role: String,
+    /// `*` or a 12-digit division code.
+    #[schema(
+        pattern = r"^(\*|(0[1-9]|[1-9][0-9])[0-9]{10})$(?!\n)",
+        examples("330824116224")
+    )]
     pub jurisdiction: String,
 }
 

@@ -13,19 +13,30 @@ use serde::Deserialize;
 use tiaokuai_catalog::{Catalog, GrantRecord, JurisdictionCode, SourceRecord};
 use tiaokuai_connectors::reach::{Grant, Reach};
 use tiaokuai_policies::Caller;
+use utoipa::ToSchema;
 
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 
 /// `POST /v1/grants`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantRequest {
     /// The jurisdiction whose sources may use the location.
+    #[schema(value_type = JurisdictionCode)]
     pub jurisdiction: String,
-    /// `path`, `s3`, `host`, `env` or `secret_file`.
+    /// `path` (a local folder), `s3` (a bucket or prefix), `host` (`host` or `host:port`),
+    /// `env` (a prefix of environment variable names) or `secret_file` (a folder of secret files).
+    #[schema(schema_with = grant_kind_schema)]
     pub kind: String,
     pub location: String,
+}
+
+fn grant_kind_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(["path", "s3", "host", "env", "secret_file"]))
+        .build()
 }
 
 /// What confined sources may reach: admin's grants, and the server's own paths, which no

@@ -30,7 +30,7 @@ use crate::reach::Confinement;
 use crate::schema;
 
 /// What a table is made of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TableKind {
     Source,
@@ -39,7 +39,7 @@ pub enum TableKind {
 }
 
 /// A column as `/v1/tables` lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ColumnInfo {
     pub name: String,
     #[serde(rename = "type")]
@@ -48,7 +48,7 @@ pub struct ColumnInfo {
 }
 
 /// A table as `/v1/tables` lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TableInfo {
     pub name: String,
     pub kind: TableKind,

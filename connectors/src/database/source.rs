@@ -42,9 +42,10 @@ pub struct DatabaseSource {
 pub struct Requester(pub String);
 
 /// How the source's last statement went, for `GET /v1/sources/{id}`.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct SourceState {
     /// `unknown` (nothing ran yet), `ok` or `unavailable`.
+    #[schema(value_type = String, schema_with = state_status_schema)]
     pub status: &'static str,
     /// RFC 3339 time of the last statement's outcome.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -53,6 +54,13 @@ pub struct SourceState {
     pub message: Option<String>,
     /// Statements running now.
     pub running: usize,
+}
+
+fn state_status_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(["unknown", "ok", "unavailable"]))
+        .build()
 }
 
 impl fmt::Debug for DatabaseSource {

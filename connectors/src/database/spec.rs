@@ -113,7 +113,7 @@ impl std::fmt::Debug for DatabaseSpec {
     }
 }
 
-const OPTIONS: [&str; 5] = [
+pub(crate) const OPTIONS: [&str; 5] = [
     "sslmode",
     "pool_size",
     "max_concurrent_queries",

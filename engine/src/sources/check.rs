@@ -9,6 +9,7 @@ use tiaokuai_catalog::{Binding, ColumnDef, SourceRecord};
 use tiaokuai_connectors::database::DatabaseSource;
 use tiaokuai_connectors::probe;
 use tiaokuai_policies::Caller;
+use utoipa::ToSchema;
 
 use super::register::PROBE_TIMEOUT;
 use crate::engine::Engine;
@@ -18,10 +19,10 @@ use crate::registry::{database_spec, file_spec};
 use crate::schema;
 
 /// What `POST /v1/sources/{id}/check` found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CheckReport {
     pub source: String,
-    /// `ok` or `unavailable`.
+    #[schema(value_type = String, schema_with = check_status_schema)]
     pub status: &'static str,
     pub latency_ms: u64,
     pub files: usize,
@@ -34,6 +35,13 @@ pub struct CheckReport {
     pub repinned: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+fn check_status_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(["ok", "unavailable"]))
+        .build()
 }
 
 impl Engine {

@@ -15,38 +15,55 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use tiaokuai_catalog::{Binding, Classification, JurisdictionCode, SourceKind, SourceRecord};
 use tiaokuai_policies::Caller;
+use utoipa::ToSchema;
 
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 use crate::permission::require_admin;
 
 /// `POST /v1/sources`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceRequest {
+    /// 1 to 128 characters, none of them a control character.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
     pub kind: SourceKind,
+    /// File kinds: `file:///…`, `s3://bucket/prefix/` or `http(s)://…`; databases:
+    /// `postgres://user@host:port/db`, `mysql://…`, `sqlite:///path`. Never credentials.
     pub url: String,
-    /// A secret reference (`env:NAME`, `file:/path`).
+    /// A secret reference (`env:NAME`, `file:/path`), or a value given inline, which the
+    /// server seals with its key before storing it. Never returned.
     #[serde(default)]
     pub secret: Option<String>,
     /// The jurisdiction that owns the source.
+    #[schema(value_type = JurisdictionCode)]
     pub owner: String,
     #[serde(default)]
+    #[schema(schema_with = tiaokuai_connectors::source_options_schema)]
     pub options: Map<String, Value>,
+    /// The tables the source shares: at most one for a file source, at least one for a
+    /// database.
     #[serde(default)]
     pub tables: Vec<TableRequest>,
 }
 
 /// A table a source exposes.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TableRequest {
+    #[schema(value_type = String, schema_with = tiaokuai_catalog::model::table_name_schema)]
     pub name: String,
     /// The table inside a database source; file sources have none.
     #[serde(default)]
     pub remote: Option<String>,
+    #[schema(schema_with = Binding::source_schema)]
     pub binding: Binding,
+    /// Column name → classification; a column not named is `internal`.
     #[serde(default)]
     pub classification: BTreeMap<String, Classification>,
 }

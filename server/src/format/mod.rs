@@ -28,7 +28,7 @@ pub enum Format {
     Parquet,
 }
 
-const ALL: [Format; 5] = [
+pub(crate) const ALL: [Format; 5] = [
     Format::Json,
     Format::Ndjson,
     Format::Csv,

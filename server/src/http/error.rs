@@ -4,8 +4,10 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use tiaokuai_catalog::CatalogError;
 use tiaokuai_engine::EngineError;
+use utoipa::ToSchema;
 
 /// An error answer.
 #[derive(Debug)]
@@ -71,9 +73,55 @@ impl From<CatalogError> for ApiError {
     }
 }
 
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"error": {"code": "not_found", "message": "source \"src_0\" not found"}}))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong: a stable code, and a message for people.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    #[schema(value_type = String, schema_with = code_schema)]
+    pub code: &'static str,
+    /// Names what was wrong; never a secret, and for `internal` no detail at all.
+    pub message: String,
+}
+
+/// Every code an error answer carries.
+pub const CODES: [&str; 14] = [
+    "invalid_sql",
+    "bad_request",
+    "unauthenticated",
+    "permission_denied",
+    "not_found",
+    "not_acceptable",
+    "conflict",
+    "too_large",
+    "overloaded",
+    "source_unavailable",
+    "resources_exhausted",
+    "timeout",
+    "internal",
+    "method_not_allowed",
+];
+
+fn code_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(CODES))
+        .build()
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
+        };
         (self.status, Json(body)).into_response()
     }
 }

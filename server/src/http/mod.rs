@@ -75,11 +75,6 @@ impl AppState {
     }
 }
 
-/// A record as a JSON answer. Every record type here is plain data that always serialises.
-fn to_json<T: serde::Serialize>(value: T) -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::to_value(value).expect("records serialise"))
-}
-
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     let authenticated = Router::new()
@@ -139,6 +134,14 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .merge(authenticated)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
+        // after every route: it applies to the routes registered before it
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "the endpoint does not take this method; Allow lists those it takes",
+            )
+        })
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
         .layer(CatchPanicLayer::custom(|_| -> Response {
             tracing::error!("a request handler panicked");

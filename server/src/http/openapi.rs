@@ -1,14 +1,19 @@
-//! `GET /v1/openapi.json`, generated from the handlers' annotations.
+//! `GET /v1/openapi.json`, generated from the handlers' annotations and from the request and
+//! response types themselves, so that it cannot say other than what the server reads and writes.
 
 use axum::Json;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
+use super::error::ErrorBody;
 use super::{admin, catalog, grants, health, policies, query, sources};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "tiaokuai", description = "Cross-jurisdiction data sharing and integrated governance"),
+    info(
+        title = "tiaokuai",
+        description = "Cross-jurisdiction data sharing and integrated governance. Every endpoint except /healthz and /readyz needs `Authorization: Bearer <token>`; every error has the body {\"error\": {\"code\", \"message\"}}.",
+    ),
     paths(
         query::query,
         catalog::whoami, catalog::list_jurisdictions, catalog::upsert_jurisdictions, catalog::tables,
@@ -18,6 +23,7 @@ use super::{admin, catalog, grants, health, policies, query, sources};
         policies::add_policy, policies::list_policies, policies::delete_policy,
         policies::assign_role, policies::list_role_assignments, policies::unassign_role,
         grants::add_grant, grants::list_grants, grants::delete_grant,
+        document,
         health::healthz, health::readyz, health::metrics,
     ),
     modifiers(&BearerAuth),
@@ -37,6 +43,13 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// This document.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "health",
+    responses(
+        (status = 200, description = "the OpenAPI 3.1 document of this API", content_type = "application/json", body = Object),
+        (status = 401, description = "no, unknown or revoked token", body = ErrorBody),
+        (status = 500, description = "internal", body = ErrorBody),
+    ))]
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }

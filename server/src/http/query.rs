@@ -11,10 +11,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tiaokuai_engine::audit::QueryTrace;
 use tiaokuai_policies::Caller;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::ApiJson;
 use super::relay;
 use crate::format::Format;
@@ -23,30 +23,111 @@ use crate::format::Format;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueryRequest {
-    /// One SQL statement.
+    /// One SQL statement (not blank).
+    #[schema(
+        pattern = r"\S",
+        examples(
+            "SELECT jurisdiction_code, count(*) AS residents FROM village.residents GROUP BY jurisdiction_code"
+        )
+    )]
     pub sql: String,
     /// Values bound to `$1`, `$2`, … (strings, numbers, booleans, null).
     #[serde(default)]
-    #[schema(value_type = Vec<Object>)]
+    #[schema(schema_with = params_schema)]
     pub params: Vec<serde_json::Value>,
 }
 
-#[derive(Debug, Deserialize)]
+fn params_schema() -> utoipa::openapi::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    let scalar = SchemaType::from_iter([Type::String, Type::Number, Type::Boolean, Type::Null]);
+    ArrayBuilder::new()
+        .items(ObjectBuilder::new().schema_type(scalar))
+        .build()
+}
+
+/// `?format=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FormatParam {
+    /// json, ndjson, csv, arrow or parquet; overrides `Accept`.
+    #[param(schema_with = format_schema)]
     format: Option<String>,
 }
+
+fn format_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(crate::format::ALL.map(Format::name)))
+        .build()
+}
+
+/// The `application/json` answer (the other formats carry the same rows). `format::json`
+/// writes it as batches arrive, so this type only describes it; the contract test checks
+/// real answers against it.
+#[derive(Debug, ToSchema)]
+#[expect(dead_code, reason = "a schema of what the streaming encoder writes")]
+pub struct QueryResult {
+    pub columns: Vec<ResultColumn>,
+    /// One array per row, a value per column.
+    pub rows: Vec<Vec<serde_json::Value>>,
+    pub row_count: usize,
+}
+
+/// A result column: its name and Arrow type.
+#[derive(Debug, ToSchema)]
+#[expect(dead_code, reason = "a schema of what the streaming encoder writes")]
+pub struct ResultColumn {
+    pub name: String,
+    #[schema(rename = "type")]
+    pub data_type: String,
+}
+
+/// Bytes of a binary format (Arrow IPC, Parquet).
+#[derive(Debug)]
+pub struct Binary;
+
+impl utoipa::PartialSchema for Binary {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Binary,
+            )))
+            .into()
+    }
+}
+
+impl ToSchema for Binary {}
 
 /// Runs one SQL statement and streams its result in the negotiated format. A response whose
 /// client reads nothing for the send-idle time is cut (the query is cancelled); a caller may
 /// run a limited number of queries at once. For a caller who reads through a policy, EXPLAIN
 /// prints the plan down to each policy barrier only (VERBOSE, COSTS and ANALYZE are 403).
-#[utoipa::path(post, path = "/v1/query", request_body = QueryRequest,
-    params(("format" = Option<String>, Query, description = "json, ndjson, csv, arrow or parquet; overrides Accept")),
-    responses((status = 200, description = "the result, streamed; cut if the client stops reading for the send-idle time"), (status = 400, description = "invalid_sql or bad_request"),
-              (status = 403, description = "permission_denied"), (status = 404, description = "unknown table"),
-              (status = 406, description = "no acceptable format"), (status = 413, description = "too_large"),
-              (status = 429, description = "overloaded: the caller already runs its limit of queries"),
-              (status = 502, description = "source_unavailable"), (status = 504, description = "timeout")))]
+#[utoipa::path(post, path = "/v1/query", tag = "query",
+    request_body(content = QueryRequest, example = json!({"sql": "SELECT name, jurisdiction_code FROM village.residents WHERE jurisdiction_code = $1 LIMIT 10", "params": ["330824116224"]})),
+    params(FormatParam),
+    responses(
+        (status = 200, description = "the result, streamed; cut if the client stops reading for the send-idle time",
+            headers(("x-query-id" = String, description = "names the query's audit record")),
+            content(
+                (QueryResult = "application/json"),
+                (String = "application/x-ndjson"),
+                (String = "text/csv"),
+                (Binary = "application/vnd.apache.arrow.stream"),
+                (Binary = "application/vnd.apache.parquet"),
+            )),
+        (status = 400, description = "invalid_sql: the SQL does not parse or plan; bad_request: malformed body or parameters, or a query that failed on its own terms (division by zero, a bad cast)", body = ErrorBody, headers(("x-query-id" = String))),
+        (status = 401, description = "no, unknown or revoked token", body = ErrorBody),
+        (status = 403, description = "permission_denied: a statement the caller may not run", body = ErrorBody, headers(("x-query-id" = String))),
+        (status = 404, description = "not_found: an unknown table, or one the caller may not see", body = ErrorBody, headers(("x-query-id" = String))),
+        (status = 406, description = "not_acceptable: neither format nor Accept names a format the server writes", body = ErrorBody, headers(("x-query-id" = String))),
+        (status = 413, description = "too_large: the body or the SQL text is over its limit", body = ErrorBody, headers(("x-query-id" = String))),
+        (status = 429, description = "overloaded: the caller already runs its limit of queries", body = ErrorBody, headers(("x-query-id" = String))),
+        (status = 500, description = "internal", body = ErrorBody),
+        (status = 502, description = "source_unavailable: a source did not answer or failed; names the source, never its secret", body = ErrorBody, headers(("x-query-id" = String))),
+        (status = 503, description = "resources_exhausted: the query needs more memory than the server allows", body = ErrorBody, headers(("x-query-id" = String))),
+        (status = 504, description = "timeout: the query ran past its time limit", body = ErrorBody, headers(("x-query-id" = String))),
+    ))]
 pub async fn query(
     State(app): State<AppState>,
     Extension(caller): Extension<Arc<Caller>>,

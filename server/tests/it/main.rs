@@ -4,6 +4,7 @@ mod admin;
 mod audit_trail;
 mod bad_input;
 mod cli;
+mod contract;
 mod database_fixtures;
 mod database_sources;
 mod database_tables;
