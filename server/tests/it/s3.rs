@@ -117,6 +117,29 @@ impl Bucket {
     }
 }
 
+/// What most S3 tests start from: a bucket of their own, a server with the small tree, and
+/// the secret's reference; `None` when the S3 tests are skipped.
+struct S3Test {
+    bucket: Bucket,
+    server: TestServer,
+    secret: String,
+}
+
+impl S3Test {
+    async fn start(test: &str) -> Option<Self> {
+        let endpoint = endpoint()?;
+        let bucket = Bucket::create(&endpoint, test).await;
+        let server = TestServer::start().await;
+        server.load_tree().await;
+        let secret = secret_file(&server);
+        Some(Self {
+            bucket,
+            server,
+            secret,
+        })
+    }
+}
+
 /// Writes the dummy secret to a file and returns its reference, `file:/abs/path`.
 fn secret_file(server: &TestServer) -> String {
     let path = server.files().join("s3-secret-key");
@@ -151,8 +174,14 @@ fn assert_no_secret(what: &str, text: &str) {
 
 #[tokio::test]
 async fn parquet_prefix_with_several_files() {
-    let Some(endpoint) = endpoint() else { return };
-    let bucket = Bucket::create(&endpoint, "prefix").await;
+    let Some(S3Test {
+        bucket,
+        server,
+        secret,
+    }) = S3Test::start("prefix").await
+    else {
+        return;
+    };
     let batches = [
         fixtures::people(&[(1, "张三", XIASHAN), (2, "李四", XIASHAN)]),
         fixtures::people(&[(3, "王五", HUASHAN)]),
@@ -175,9 +204,6 @@ async fn parquet_prefix_with_several_files() {
         )
         .await;
 
-    let server = TestServer::start().await;
-    server.load_tree().await;
-    let secret = secret_file(&server);
     let created = server
         .register(s3_source(
             "majin_s3_people",
@@ -227,8 +253,14 @@ async fn parquet_prefix_with_several_files() {
 
 #[tokio::test]
 async fn hive_partitions_are_columns_and_filter() {
-    let Some(endpoint) = endpoint() else { return };
-    let bucket = Bucket::create(&endpoint, "hive").await;
+    let Some(S3Test {
+        bucket,
+        server,
+        secret,
+    }) = S3Test::start("hive").await
+    else {
+        return;
+    };
     let parts = [
         (
             MAJIN,
@@ -251,9 +283,6 @@ async fn hive_partitions_are_columns_and_filter() {
             .await;
     }
 
-    let server = TestServer::start().await;
-    server.load_tree().await;
-    let secret = secret_file(&server);
     let mut options = bucket.options();
     options["partition_columns"] = json!(["township", "village"]);
     let mut body = s3_source(
@@ -321,8 +350,14 @@ async fn hive_partitions_are_columns_and_filter() {
 
 #[tokio::test]
 async fn csv_source() {
-    let Some(endpoint) = endpoint() else { return };
-    let bucket = Bucket::create(&endpoint, "csv").await;
+    let Some(S3Test {
+        bucket,
+        server,
+        secret,
+    }) = S3Test::start("csv").await
+    else {
+        return;
+    };
     bucket
         .put(
             "registry/a.csv",
@@ -336,9 +371,6 @@ async fn csv_source() {
         )
         .await;
 
-    let server = TestServer::start().await;
-    server.load_tree().await;
-    let secret = secret_file(&server);
     server
         .register(s3_source(
             "xiashan_s3_elderly",
@@ -370,8 +402,14 @@ async fn csv_source() {
 
 #[tokio::test]
 async fn single_object_url() {
-    let Some(endpoint) = endpoint() else { return };
-    let bucket = Bucket::create(&endpoint, "single").await;
+    let Some(S3Test {
+        bucket,
+        server,
+        secret,
+    }) = S3Test::start("single").await
+    else {
+        return;
+    };
     let batch = fixtures::people(&[(7, "孙八", XIASHAN), (8, "周九", XIASHAN)]);
     bucket
         .put(
@@ -387,9 +425,6 @@ async fn single_object_url() {
         )
         .await;
 
-    let server = TestServer::start().await;
-    server.load_tree().await;
-    let secret = secret_file(&server);
     server
         .register(s3_source(
             "xiashan_s3_single",
@@ -444,11 +479,14 @@ async fn rejected(server: &TestServer, body: Value) -> String {
 
 #[tokio::test]
 async fn bucket_that_does_not_exist_is_rejected() {
-    let Some(endpoint) = endpoint() else { return };
-    let bucket = Bucket::create(&endpoint, "nobucket").await;
-    let server = TestServer::start().await;
-    server.load_tree().await;
-    let secret = secret_file(&server);
+    let Some(S3Test {
+        bucket,
+        server,
+        secret,
+    }) = S3Test::start("nobucket").await
+    else {
+        return;
+    };
     let missing = format!("{}-missing", bucket.name);
     let message = rejected(
         &server,
@@ -467,8 +505,14 @@ async fn bucket_that_does_not_exist_is_rejected() {
 
 #[tokio::test]
 async fn prefix_with_no_files_is_rejected() {
-    let Some(endpoint) = endpoint() else { return };
-    let bucket = Bucket::create(&endpoint, "empty").await;
+    let Some(S3Test {
+        bucket,
+        server,
+        secret,
+    }) = S3Test::start("empty").await
+    else {
+        return;
+    };
     // the bucket holds something, but not under the prefix, and nothing with the extension
     bucket
         .put(
@@ -479,9 +523,6 @@ async fn prefix_with_no_files_is_rejected() {
     bucket
         .put("people/notes.txt", b"no data here".to_vec())
         .await;
-    let server = TestServer::start().await;
-    server.load_tree().await;
-    let secret = secret_file(&server);
     for prefix in ["nothing/", "people/"] {
         let message = rejected(
             &server,
@@ -501,17 +542,20 @@ async fn prefix_with_no_files_is_rejected() {
 
 #[tokio::test]
 async fn object_that_is_not_parquet_is_rejected() {
-    let Some(endpoint) = endpoint() else { return };
-    let bucket = Bucket::create(&endpoint, "notparquet").await;
+    let Some(S3Test {
+        bucket,
+        server,
+        secret,
+    }) = S3Test::start("notparquet").await
+    else {
+        return;
+    };
     bucket
         .put(
             "people/part-0.parquet",
             b"id,name\n1,not parquet at all\n".to_vec(),
         )
         .await;
-    let server = TestServer::start().await;
-    server.load_tree().await;
-    let secret = secret_file(&server);
     for url in [bucket.url("people/part-0.parquet"), bucket.url("people/")] {
         let message = rejected(
             &server,
@@ -531,23 +575,27 @@ async fn object_that_is_not_parquet_is_rejected() {
 
 #[tokio::test]
 async fn missing_credentials_are_rejected() {
-    let Some(endpoint) = endpoint() else { return };
-    let bucket = Bucket::create(&endpoint, "nocreds").await;
+    let Some(S3Test {
+        bucket,
+        server,
+        secret,
+    }) = S3Test::start("nocreds").await
+    else {
+        return;
+    };
     bucket
         .put(
             "people/part-0.parquet",
             fixtures::parquet_bytes(&fixtures::people(&[(1, "张三", XIASHAN)])),
         )
         .await;
-    let server = TestServer::start().await;
-    server.load_tree().await;
-    let secret = secret_file(&server);
     let table = json!({"name": "s3.people", "binding": {"column": "village_code"}});
     let base = json!({"name": "majin_s3_nocreds", "kind": "parquet", "url": bucket.url("people/"), "owner": MAJIN, "tables": [table]});
 
     // neither access_key_id nor a secret
     let mut body = base.clone();
-    body["options"] = json!({"endpoint": endpoint, "region": "us-east-1", "allow_http": true});
+    body["options"] =
+        json!({"endpoint": bucket.endpoint, "region": "us-east-1", "allow_http": true});
     let message = rejected(&server, body).await;
     assert!(message.contains("access_key_id"), "{message}");
 
@@ -558,13 +606,14 @@ async fn missing_credentials_are_rejected() {
 
     // a secret without access_key_id
     let mut body = base.clone();
-    body["options"] = json!({"endpoint": endpoint, "region": "us-east-1", "allow_http": true});
+    body["options"] =
+        json!({"endpoint": bucket.endpoint, "region": "us-east-1", "allow_http": true});
     body["secret"] = json!(secret);
     rejected(&server, body).await;
 
     // skip_signature: false is no credential either
     let mut body = base.clone();
-    body["options"] = json!({"endpoint": endpoint, "region": "us-east-1", "allow_http": true, "skip_signature": false});
+    body["options"] = json!({"endpoint": bucket.endpoint, "region": "us-east-1", "allow_http": true, "skip_signature": false});
     rejected(&server, body).await;
 
     // with both, the same source registers
@@ -576,8 +625,14 @@ async fn missing_credentials_are_rejected() {
 
 #[tokio::test]
 async fn secret_never_appears_in_responses() {
-    let Some(endpoint) = endpoint() else { return };
-    let bucket = Bucket::create(&endpoint, "secret").await;
+    let Some(S3Test {
+        bucket,
+        server,
+        secret,
+    }) = S3Test::start("secret").await
+    else {
+        return;
+    };
     let keys = ["people/part-0.parquet", "people/part-1.parquet"];
     bucket
         .put(
@@ -592,9 +647,6 @@ async fn secret_never_appears_in_responses() {
         )
         .await;
 
-    let server = TestServer::start().await;
-    server.load_tree().await;
-    let secret = secret_file(&server);
     let response = server
         .post(
             ADMIN_TOKEN,
@@ -638,8 +690,14 @@ async fn secret_never_appears_in_responses() {
 
 #[tokio::test]
 async fn prefix_url_without_trailing_slash_is_rejected() {
-    let Some(endpoint) = endpoint() else { return };
-    let bucket = Bucket::create(&endpoint, "noslash").await;
+    let Some(S3Test {
+        bucket,
+        server,
+        secret,
+    }) = S3Test::start("noslash").await
+    else {
+        return;
+    };
     bucket
         .put(
             "people/part-0.parquet",
@@ -652,9 +710,6 @@ async fn prefix_url_without_trailing_slash_is_rejected() {
             fixtures::parquet_bytes(&fixtures::people(&[(2, "李四", XIASHAN)])),
         )
         .await;
-    let server = TestServer::start().await;
-    server.load_tree().await;
-    let secret = secret_file(&server);
     // `s3://bucket/people` names an object `people`, which does not exist: like a missing file,
     // it must be refused at registration rather than accepted and then never answer
     rejected(
@@ -673,17 +728,20 @@ async fn prefix_url_without_trailing_slash_is_rejected() {
 
 #[tokio::test]
 async fn unreachable_endpoint_is_rejected() {
-    let Some(endpoint) = endpoint() else { return };
-    let bucket = Bucket::create(&endpoint, "down").await;
+    let Some(S3Test {
+        bucket,
+        server,
+        secret,
+    }) = S3Test::start("down").await
+    else {
+        return;
+    };
     bucket
         .put(
             "people/part-0.parquet",
             fixtures::parquet_bytes(&fixtures::people(&[(1, "张三", XIASHAN)])),
         )
         .await;
-    let server = TestServer::start().await;
-    server.load_tree().await;
-    let secret = secret_file(&server);
     // nothing listens on port 1
     let mut options = bucket.options();
     options["endpoint"] = json!("http://127.0.0.1:1");
@@ -797,17 +855,20 @@ async fn two_buckets_with_the_same_prefix_stay_apart() {
 
 #[tokio::test]
 async fn unreadable_secret_after_registration_is_source_unavailable() {
-    let Some(endpoint) = endpoint() else { return };
-    let bucket = Bucket::create(&endpoint, "lostsecret").await;
+    let Some(S3Test {
+        bucket,
+        server,
+        secret,
+    }) = S3Test::start("lostsecret").await
+    else {
+        return;
+    };
     bucket
         .put(
             "people/part-0.parquet",
             fixtures::parquet_bytes(&fixtures::people(&[(1, "张三", XIASHAN)])),
         )
         .await;
-    let server = TestServer::start().await;
-    server.load_tree().await;
-    let secret = secret_file(&server);
     server
         .register(s3_source(
             "majin_s3_lostsecret",
