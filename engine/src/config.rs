@@ -23,7 +23,19 @@ pub struct EngineConfig {
     pub mask_key: Vec<u8>,
     /// Key (32 bytes) that seals secrets given inline; without it only references are accepted.
     pub secret_key: Vec<u8>,
+    /// How many levels a statement may nest (see [`crate::limits::shape`]): past it, `400`.
+    pub max_expression_depth: usize,
+    /// Largest value (text, binary or list) a function whose output size the caller chooses
+    /// may produce, in bytes (see [`crate::limits::capped`]): past it, `400`.
+    pub max_value_bytes: usize,
 }
+
+/// The default of [`EngineConfig::max_expression_depth`]: a dashboard's few hundred ORed
+/// terms or a UNION of every village fit, and the query threads' stacks hold it many times over.
+pub const DEFAULT_MAX_EXPRESSION_DEPTH: usize = 500;
+
+/// The default of [`EngineConfig::max_value_bytes`].
+pub const DEFAULT_MAX_VALUE_BYTES: usize = 16 << 20;
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -37,6 +49,8 @@ impl Default for EngineConfig {
             listing_cache_ttl: Duration::from_secs(30),
             mask_key: Vec::new(),
             secret_key: Vec::new(),
+            max_expression_depth: DEFAULT_MAX_EXPRESSION_DEPTH,
+            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
         }
     }
 }

@@ -2,12 +2,9 @@
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
-use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::MemoryCatalogProviderList;
-use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
@@ -16,11 +13,9 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::physical_plan::execute_stream;
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionConfig;
 use datafusion::sql::parser::Statement;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
-use futures::StreamExt;
 use tiaokuai_catalog::Catalog;
 use tiaokuai_connectors::secret::SealKey;
 use tiaokuai_policies::{Caller, PolicyPoint};
@@ -28,6 +23,7 @@ use tokio::time::Instant;
 
 use crate::config::EngineConfig;
 use crate::error::{EngineError, Result};
+use crate::limits::runner::QueryRuntime;
 use crate::masks::KeyedHash;
 use crate::registry::{TableInfo, TableRegistry};
 use crate::session::{CATALOG_NAME, CallerCatalog, CallerView, DEFAULT_SCHEMA};
@@ -43,6 +39,7 @@ pub struct Engine {
     mask_hash: Arc<ScalarUDF>,
     pub(crate) seal_key: Option<SealKey>,
     config: EngineConfig,
+    runner: QueryRuntime,
 }
 
 /// A running query. Its first batch has already been computed, so errors that happen while a
@@ -112,6 +109,7 @@ impl Engine {
             policies: Arc::new(policies),
             mask_hash: KeyedHash::udf(&config.mask_key),
             seal_key,
+            runner: QueryRuntime::new(config.target_partitions)?,
             config,
         })
     }
@@ -149,6 +147,11 @@ impl Engine {
             policies: self.policies.clone(),
             mask_hash: self.mask_hash.clone(),
         }
+    }
+
+    /// The most stack a query thread has used, in bytes (see [`QueryRuntime::stack_high_water`]).
+    pub fn query_stack_high_water(&self) -> Option<usize> {
+        self.runner.stack_high_water()
     }
 
     /// The live state of a database source: its last statement's outcome and how many run.
@@ -189,33 +192,26 @@ impl Engine {
         let view = self.view_for(caller);
         let registry = view.registry.clone();
         let state = self.session_for(view);
-        let statement = statement::parse_one(sql, &GenericDialect {})?;
-        statement::check(&statement, caller)?;
-        let start = self.start(
-            state,
-            statement,
-            params,
-            (!caller.is_admin()).then_some(registry),
-        );
-        let (schema, stream, first) = tokio::time::timeout_at(deadline, start)
-            .await
-            .map_err(|_| EngineError::Timeout(timeout))??;
-        let body =
-            futures::stream::iter(first.map(Ok)).chain(with_deadline(stream, deadline, timeout));
-        Ok(QueryOutput {
-            schema: schema.clone(),
-            stream: Box::pin(RecordBatchStreamAdapter::new(schema, body)),
-        })
+        let restricted = (!caller.is_admin()).then_some(registry);
+        let (sql, params, caller) = (sql.to_owned(), params.to_vec(), caller.clone());
+        let max_depth = self.config.max_expression_depth;
+        // parsing, planning and execution all run on the query threads (see limits::runner)
+        let work = async move {
+            let statement = statement::parse_one(&sql, &GenericDialect {})?;
+            statement::check(&statement, &caller, max_depth)?;
+            Self::start(state, statement, &params, restricted).await
+        };
+        let (schema, stream) = self.runner.run(deadline, timeout, work).await?;
+        Ok(QueryOutput { schema, stream })
     }
 
-    /// Plans and starts a statement, and waits for its first batch.
+    /// Plans and starts a statement.
     async fn start(
-        &self,
         state: SessionState,
         statement: Statement,
         params: &[serde_json::Value],
         restricted: Option<Arc<TableRegistry>>,
-    ) -> Result<(SchemaRef, SendableRecordBatchStream, Option<RecordBatch>)> {
+    ) -> Result<(SchemaRef, SendableRecordBatchStream)> {
         let plan = state.statement_to_plan(statement).await?;
         if let Some(registry) = restricted {
             verify::no_base_tables(&plan, &registry)?;
@@ -229,24 +225,7 @@ impl Engine {
         let plan = params::bind(plan, params)?;
         let physical = state.create_physical_plan(&plan).await?;
         let schema = physical.schema();
-        let mut stream = execute_stream(physical, state.task_ctx())?;
-        let first = stream.next().await.transpose()?;
-        Ok((schema, stream, first))
+        let stream = execute_stream(physical, state.task_ctx())?;
+        Ok((schema, stream))
     }
-}
-
-/// Ends the stream with a timeout error once the deadline passes.
-fn with_deadline(
-    stream: SendableRecordBatchStream,
-    deadline: Instant,
-    timeout: Duration,
-) -> impl futures::Stream<Item = Result<RecordBatch, DataFusionError>> + Send {
-    futures::stream::unfold(Some(stream), move |stream| async move {
-        let mut stream = stream?;
-        match tokio::time::timeout_at(deadline, stream.next()).await {
-            Ok(Some(item)) => Some((item, Some(stream))),
-            Ok(None) => None,
-            Err(_) => Some((Err(EngineError::Timeout(timeout).into()), None)),
-        }
-    })
 }

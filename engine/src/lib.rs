@@ -12,12 +12,15 @@
 //! - [`statement`]: the statement guard: one statement, and only queries for non-admins.
 //! - [`params`]: binding `$1…` from JSON values, server-side.
 //! - [`sources`]: registering, checking and removing sources and union datasets.
+//! - [`limits`]: what keeps one query inside its time, memory and stack: the nesting bound,
+//!   the query threads, and caps on values whose size the caller chooses.
 
 pub mod barrier;
 pub mod checked;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod limits;
 pub mod masks;
 pub mod params;
 pub mod planner;

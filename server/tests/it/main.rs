@@ -12,6 +12,7 @@ mod fixtures;
 mod formats;
 mod harness;
 mod http_source;
+mod limits;
 mod policies;
 mod s3;
 mod sources;
