@@ -24,10 +24,11 @@ use tokio::time::Instant;
 use crate::config::EngineConfig;
 use crate::error::{EngineError, Result};
 use crate::limits::runner::QueryRuntime;
+use crate::limits::values::QueryValues;
 use crate::masks::KeyedHash;
 use crate::registry::{TableInfo, TableRegistry};
 use crate::session::{CATALOG_NAME, CallerCatalog, CallerView, DEFAULT_SCHEMA};
-use crate::{params, policy, statement, verify};
+use crate::{limits, params, policy, statement, verify};
 
 /// The query engine. One per server; cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -84,7 +85,7 @@ impl Engine {
             .with_create_default_catalog_and_schema(false)
             .with_information_schema(true)
             .with_target_partitions(config.target_partitions.max(1));
-        let base = SessionStateBuilder::new()
+        let mut base = SessionStateBuilder::new()
             .with_config(session_config)
             .with_runtime_env(runtime)
             .with_default_features()
@@ -93,6 +94,7 @@ impl Engine {
             .with_query_planner(Arc::new(crate::planner::Planner))
             .with_analyzer_rule(Arc::new(crate::checked::CheckedIntegers))
             .build();
+        limits::install(&mut base, config.max_value_bytes as u64)?;
         let seal_key = match config.secret_key.as_slice() {
             [] => None,
             bytes => Some(SealKey::new(bytes)?),
@@ -191,7 +193,10 @@ impl Engine {
         let deadline = Instant::now() + timeout;
         let view = self.view_for(caller);
         let registry = view.registry.clone();
-        let state = self.session_for(view);
+        let mut state = self.session_for(view);
+        // now() and current_date are read from the query's start
+        state.mark_start_execution();
+        QueryValues::install(&mut state);
         let restricted = (!caller.is_admin()).then_some(registry);
         let (sql, params, caller) = (sql.to_owned(), params.to_vec(), caller.clone());
         let max_depth = self.config.max_expression_depth;
@@ -225,6 +230,7 @@ impl Engine {
         let plan = params::bind(plan, params)?;
         let physical = state.create_physical_plan(&plan).await?;
         let schema = physical.schema();
+        QueryValues::executing(&state);
         let stream = execute_stream(physical, state.task_ctx())?;
         Ok((schema, stream))
     }

@@ -130,6 +130,8 @@ impl QueryRuntime {
         let rest = futures::stream::unfold(Some((batch_rx, stop)), move |state| async move {
             let (mut batches, stop) = state?;
             match tokio::time::timeout_at(deadline, batches.recv()).await {
+                // an error ends the stream: the task has stopped after sending it
+                Ok(Some(Message::Batch(Err(error)))) => Some((Err(error), None)),
                 Ok(Some(Message::Batch(item))) => Some((item, Some((batches, stop)))),
                 Ok(Some(Message::Done)) => None,
                 Ok(None) => Some((Err(stopped().into()), None)),
@@ -152,7 +154,8 @@ impl QueryRuntime {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let smaps = std::fs::read_to_string(Path::new("/proc/self/smaps")).ok()?;
-        let mut high = None;
+        // no thread started yet has used nothing
+        let mut high = addresses.is_empty().then_some(0);
         let mut current: Option<bool> = None;
         for line in smaps.lines() {
             let mut words = line.split_whitespace();
@@ -235,4 +238,187 @@ fn panicked(payload: Box<dyn Any + Send>) -> EngineError {
         .unwrap_or_else(|| "a panic without a message".to_owned());
     tracing::error!(panic = %message, "a query panicked; it fails alone");
     EngineError::Internal(format!("the query panicked: {message}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::Int64Array;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]))
+    }
+
+    fn batch(n: i64) -> RecordBatch {
+        RecordBatch::try_new(schema(), vec![Arc::new(Int64Array::from(vec![n]))]).unwrap()
+    }
+
+    /// A stream of `batches`, then whatever `after` does when polled for the next one.
+    fn stream_of(
+        batches: Vec<RecordBatch>,
+        after: impl Fn() -> Option<Result<RecordBatch, DataFusionError>> + Send + 'static,
+    ) -> SendableRecordBatchStream {
+        let rest = futures::stream::iter(batches.into_iter().map(Ok)).chain(
+            futures::stream::poll_fn(move |_| std::task::Poll::Ready(after())),
+        );
+        Box::pin(RecordBatchStreamAdapter::new(schema(), rest))
+    }
+
+    fn far() -> (Instant, Duration) {
+        (
+            Instant::now() + Duration::from_secs(60),
+            Duration::from_secs(60),
+        )
+    }
+
+    #[tokio::test]
+    async fn batches_arrive_in_order_and_the_stream_ends() {
+        let runtime = QueryRuntime::new(1).unwrap();
+        let (deadline, timeout) = far();
+        let (_, stream) = runtime
+            .run(deadline, timeout, async {
+                Ok((
+                    schema(),
+                    stream_of(vec![batch(1), batch(2), batch(3)], || None),
+                ))
+            })
+            .await
+            .unwrap();
+        let batches: Vec<RecordBatch> = futures::TryStreamExt::try_collect(stream).await.unwrap();
+        assert_eq!(batches, vec![batch(1), batch(2), batch(3)]);
+    }
+
+    #[tokio::test]
+    async fn a_panic_while_starting_fails_that_query_alone() {
+        let runtime = QueryRuntime::new(1).unwrap();
+        let (deadline, timeout) = far();
+        let failed = runtime
+            .run(deadline, timeout, async {
+                panic!("planning went wrong");
+                #[allow(unreachable_code)]
+                Ok((schema(), stream_of(vec![], || None)))
+            })
+            .await;
+        assert!(
+            matches!(&failed, Err(EngineError::Internal(m)) if m.contains("planning went wrong")),
+            "{:?}",
+            failed.err()
+        );
+        // the same threads keep running queries
+        let (_, stream) = runtime
+            .run(deadline, timeout, async {
+                Ok((schema(), stream_of(vec![batch(7)], || None)))
+            })
+            .await
+            .unwrap();
+        let batches: Vec<RecordBatch> = futures::TryStreamExt::try_collect(stream).await.unwrap();
+        assert_eq!(batches, vec![batch(7)]);
+    }
+
+    #[tokio::test]
+    async fn a_panic_after_the_first_batch_ends_the_stream_with_an_error() {
+        let runtime = QueryRuntime::new(1).unwrap();
+        let (deadline, timeout) = far();
+        let (_, mut stream) = runtime
+            .run(deadline, timeout, async {
+                Ok((
+                    schema(),
+                    stream_of(vec![batch(1)], || panic!("a kernel went wrong")),
+                ))
+            })
+            .await
+            .unwrap();
+        assert_eq!(stream.next().await.unwrap().unwrap(), batch(1));
+        let failed = stream.next().await.unwrap().unwrap_err();
+        assert!(
+            failed.to_string().contains("a kernel went wrong"),
+            "{failed}"
+        );
+        assert!(stream.next().await.is_none());
+    }
+
+    /// A query thread busy inside one call (here: blocked for 30 s) does not hold up the
+    /// answer: the deadline passes and the caller has its timeout while the thread still works.
+    #[tokio::test]
+    async fn the_deadline_holds_while_a_batch_is_being_computed() {
+        let runtime = QueryRuntime::new(1).unwrap();
+        let timeout = Duration::from_millis(200);
+        let started = runtime.run(Instant::now() + timeout, timeout, async {
+            std::thread::sleep(Duration::from_secs(30));
+            Ok((schema(), stream_of(vec![batch(1)], || None)))
+        });
+        // bounded, so that a deadline that does not hold fails the test instead of hanging it
+        let answer = tokio::time::timeout(Duration::from_secs(20), started)
+            .await
+            .expect("the caller was answered before the query thread finished");
+        assert!(
+            matches!(answer, Err(EngineError::Timeout(_))),
+            "{:?}",
+            answer.err()
+        );
+    }
+
+    #[tokio::test]
+    async fn dropping_the_stream_stops_the_query() {
+        let runtime = QueryRuntime::new(1).unwrap();
+        let (deadline, timeout) = far();
+        let polls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = polls.clone();
+        let (_, mut stream) = runtime
+            .run(deadline, timeout, async move {
+                Ok((
+                    schema(),
+                    stream_of(vec![batch(1)], move || {
+                        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        Some(Ok(batch(2)))
+                    }),
+                ))
+            })
+            .await
+            .unwrap();
+        stream.next().await.unwrap().unwrap();
+        drop(stream);
+        // once the task is aborted nothing polls the query any more
+        let mut settled = polls.load(std::sync::atomic::Ordering::SeqCst);
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = polls.load(std::sync::atomic::Ordering::SeqCst);
+            if now == settled {
+                break;
+            }
+            settled = now;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(polls.load(std::sync::atomic::Ordering::SeqCst), settled);
+        // the channel holds one batch: the query ran at most a couple of batches ahead
+        assert!(settled <= 3, "{settled} batches were computed for nobody");
+    }
+
+    #[tokio::test]
+    async fn the_stack_high_water_is_measured_on_the_query_threads() {
+        let runtime = QueryRuntime::new(1).unwrap();
+        let (deadline, timeout) = far();
+        let before = runtime.stack_high_water().unwrap_or(0);
+        let (_, stream) = runtime
+            .run(deadline, timeout, async {
+                // 8 MiB of stack, touched
+                fn deep(n: usize) -> usize {
+                    let frame = [n as u8; 1024];
+                    if n == 0 {
+                        frame[0] as usize
+                    } else {
+                        deep(n - 1) + frame[n % 1024] as usize
+                    }
+                }
+                std::hint::black_box(deep(8 * 1024));
+                Ok((schema(), stream_of(vec![], || None)))
+            })
+            .await
+            .unwrap();
+        drop(stream);
+        let after = runtime.stack_high_water().unwrap();
+        assert!(after >= before + (8 << 20), "{before} then {after}");
+        assert!(after < QUERY_STACK_BYTES);
+    }
 }

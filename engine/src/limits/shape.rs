@@ -113,11 +113,7 @@ pub fn check_text(sql: &str, dialect: &dyn Dialect) -> Result<()> {
                     }
                 }
             }
-            Token::RParen | Token::RBracket => {
-                if open.pop() == Some(true) {
-                    special -= 1;
-                }
-            }
+            Token::RParen | Token::RBracket => special -= usize::from(open.pop() == Some(true)),
             _ => {}
         }
         after_keyword = matches!(token, Token::Word(word)
