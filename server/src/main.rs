@@ -8,6 +8,9 @@ use clap::{Args, Parser, Subcommand};
 use tiaokuai::client::OutputFormat;
 use tiaokuai::{ServerConfig, demo, start};
 use tiaokuai_catalog::jurisdiction;
+use tiaokuai_engine::config::{
+    DEFAULT_MAX_EXPRESSION_DEPTH, DEFAULT_MAX_VALUE_BYTES, MAX_EXPRESSION_DEPTH,
+};
 use tiaokuai_policies::Caller;
 
 /// tiaokuai (条块): one SQL engine and one policy point over the data of a county, its
@@ -71,6 +74,16 @@ enum Command {
         /// Largest SQL text accepted, in bytes.
         #[arg(long, env = "TIAOKUAI_MAX_SQL_BYTES", default_value_t = 256 << 10)]
         max_sql_bytes: usize,
+        /// How many levels a statement may nest (expressions, subqueries, joins, set
+        /// operations, WITH clauses); deeper statements are refused with a 400.
+        #[arg(long, env = "TIAOKUAI_MAX_EXPRESSION_DEPTH", default_value_t = DEFAULT_MAX_EXPRESSION_DEPTH,
+              value_parser = expression_depth)]
+        max_expression_depth: usize,
+        /// Largest value, in bytes, that a function whose output size the caller chooses
+        /// (repeat, lpad, array_repeat, range, string_agg, …) may make; larger ones are
+        /// refused with a 400.
+        #[arg(long, env = "TIAOKUAI_MAX_VALUE_BYTES", default_value_t = DEFAULT_MAX_VALUE_BYTES)]
+        max_value_bytes: usize,
     },
     /// Fill an empty data directory with the 开化县 demo and print the demo tokens' file.
     Demo {
@@ -148,6 +161,14 @@ enum JurisdictionsCommand {
     },
 }
 
+/// A depth bound the query threads' stacks were measured to hold.
+fn expression_depth(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(depth) if (1..=MAX_EXPRESSION_DEPTH).contains(&depth) => Ok(depth),
+        _ => Err(format!("a whole number from 1 to {MAX_EXPRESSION_DEPTH}")),
+    }
+}
+
 fn admin_caller(catalog: &tiaokuai_catalog::Catalog) -> Result<Caller, String> {
     Caller::named(catalog, "admin")
         .map_err(|e| e.to_string())?
@@ -166,6 +187,8 @@ async fn run(command: Command) -> Result<(), String> {
             listing_cache_secs,
             max_body_bytes,
             max_sql_bytes,
+            max_expression_depth,
+            max_value_bytes,
         } => {
             let mut config = store.config();
             config.admin_token = admin_token;
@@ -174,6 +197,8 @@ async fn run(command: Command) -> Result<(), String> {
             config.engine.listing_cache_ttl = Duration::from_secs(listing_cache_secs);
             config.limits.max_body_bytes = max_body_bytes;
             config.limits.max_sql_bytes = max_sql_bytes;
+            config.engine.max_expression_depth = max_expression_depth;
+            config.engine.max_value_bytes = max_value_bytes;
             let state = start::open(&config).await.map_err(|e| e.to_string())?;
             if demo && !demo::exists(&config.data_dir) {
                 let admin = admin_caller(state.engine.catalog())?;
@@ -279,8 +304,26 @@ async fn run(command: Command) -> Result<(), String> {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// Stack of the HTTP threads. Queries are parsed, planned and run on the engine's own threads
+/// (see `tiaokuai_engine::limits::runner`), whose stacks hold the deepest statement allowed;
+/// these threads only decode requests and encode answers, and get the main thread's stack.
+const HTTP_STACK_BYTES: usize = 8 << 20;
+
+fn main() -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(HTTP_STACK_BYTES)
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(cli_main()),
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn cli_main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

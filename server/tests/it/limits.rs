@@ -771,3 +771,49 @@ async fn a_panic_fails_its_query_alone() {
     }
     server.assert_serving("the panic").await;
 }
+
+/// The bounds are the server's flags.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bounds_follow_the_flags() {
+    let mut server = Server::start(&["--max-expression-depth", "50", "--max-value-bytes", "1000"]);
+    let (sql, _) = Shape::OrColumn.sql(60);
+    let (status, body) = server.query(&sql).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nests more than 50 levels deep; the limit is 50"),
+        "{body}"
+    );
+    let (sql, expected) = Shape::OrColumn.sql(40);
+    let (status, body) = server.query(&sql).await;
+    assert_eq!((status, value(&body)), (StatusCode::OK, expected), "{body}");
+    let (status, body) = server.query("SELECT repeat('x', 2000)").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("the limit is 1000 bytes per value"),
+        "{body}"
+    );
+    let (status, body) = server.query("SELECT length(repeat('x', 900))").await;
+    assert_eq!(
+        (status, value(&body)),
+        (StatusCode::OK, json!(900)),
+        "{body}"
+    );
+    server.assert_serving("the flags").await;
+    // a bound past what the stacks were measured for does not start
+    let refused = Command::new(env!("CARGO_BIN_EXE_tiaokuai"))
+        .args(["serve", "--max-expression-depth", "100000"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("max-expression-depth"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
