@@ -72,15 +72,23 @@ impl Capped {
         udf.inner().downcast_ref::<Capped>().map(|c| &c.inner)
     }
 
-    /// `expr` with every call of an uncapped function that has a capped version in `capped`
-    /// replaced by it: DataFusion's planner and simplifier build some calls themselves
-    /// (`[…]` literals, `||` on arrays, `concat` merging its literals) from its own copies.
+    /// The capped version in `capped` of `func`, when `func` is one of DataFusion's own
+    /// copies of a capped function: its planner and simplifier build some calls themselves
+    /// (`[…]` literals, `||` on arrays, `concat` merging its literals).
+    pub fn version_of(func: &ScalarUDF, capped: &[Arc<ScalarUDF>]) -> Option<Arc<ScalarUDF>> {
+        if Self::is_capped(func) {
+            return None;
+        }
+        capped.iter().find(|c| c.name() == func.name()).cloned()
+    }
+
+    /// `expr` with every uncapped call that has a version in `capped` replaced by it.
     pub fn recap(expr: Expr, capped: &[Arc<ScalarUDF>]) -> Result<Transformed<Expr>> {
         expr.transform_up(|e| match e {
-            Expr::ScalarFunction(ScalarFunction { func, args }) if !Capped::is_capped(&func) => {
-                match capped.iter().find(|c| c.name() == func.name()) {
-                    Some(c) => Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction {
-                        func: c.clone(),
+            Expr::ScalarFunction(ScalarFunction { func, args }) => {
+                match Self::version_of(&func, capped) {
+                    Some(func) => Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction {
+                        func,
                         args,
                     }))),
                     None => Ok(Transformed::no(Expr::ScalarFunction(ScalarFunction {
@@ -158,28 +166,29 @@ impl ScalarUDFImpl for Capped {
                 }
                 return self.inner.invoke_with_args(args);
             }
+            // one value, whatever the batch's rows: some of DataFusion's functions copy
+            // constant arguments into every row before computing
             let reservation = self.limits.reserve(&name, demand.largest)?;
-            let result = self.inner.invoke_with_args(args)?;
-            let (largest, _) = result_bytes(&result)?;
-            self.limits.check_value(&name, largest)?;
-            return match result {
-                ColumnarValue::Scalar(value)
-                    if largest.saturating_mul(rows as u64) > EXPAND_BYTES =>
-                {
-                    drop(reservation);
-                    Ok(ColumnarValue::Array(expand(
-                        &self.limits,
-                        &name,
-                        &value,
-                        largest,
-                        rows,
-                    )?))
-                }
-                ColumnarValue::Array(array) => {
-                    Ok(ColumnarValue::Array(owned_by(array, reservation)?))
-                }
-                scalar => Ok(scalar),
+            let value = match self.inner.invoke_with_args(ScalarFunctionArgs {
+                number_rows: 1,
+                ..args
+            })? {
+                ColumnarValue::Scalar(value) => value,
+                ColumnarValue::Array(array) => ScalarValue::try_from_array(&array, 0)?,
             };
+            let (largest, _) = result_bytes(&ColumnarValue::Scalar(value.clone()))?;
+            self.limits.check_value(&name, largest)?;
+            drop(reservation);
+            if largest.saturating_mul(rows as u64) <= EXPAND_BYTES {
+                return Ok(ColumnarValue::Scalar(value));
+            }
+            return Ok(ColumnarValue::Array(expand(
+                &self.limits,
+                &name,
+                &value,
+                largest,
+                rows,
+            )?));
         }
         let reservation = self.limits.reserve(&name, demand.total)?;
         let result = self.inner.invoke_with_args(args)?;

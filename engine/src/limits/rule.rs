@@ -71,10 +71,10 @@ impl AnalyzerRule for CapValues {
 impl CapValues {
     fn cap(&self, expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         match expr {
-            Expr::ScalarFunction(ScalarFunction { func, args }) if !Capped::is_capped(&func) => {
-                match self.capped.iter().find(|c| c.name() == func.name()) {
-                    Some(capped) => Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction {
-                        func: capped.clone(),
+            Expr::ScalarFunction(ScalarFunction { func, args }) => {
+                match Capped::version_of(&func, &self.capped) {
+                    Some(func) => Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction {
+                        func,
                         args,
                     }))),
                     None => Ok(Transformed::no(Expr::ScalarFunction(ScalarFunction {

@@ -42,7 +42,9 @@ pub struct FormatParam {
     responses((status = 200, description = "the result, streamed"), (status = 400, description = "invalid_sql or bad_request"),
               (status = 403, description = "permission_denied"), (status = 404, description = "unknown table"),
               (status = 406, description = "no acceptable format"), (status = 413, description = "too_large"),
-              (status = 502, description = "source_unavailable"), (status = 504, description = "timeout")))]
+              (status = 500, description = "internal: a bug or a panic, failing this query only"),
+              (status = 502, description = "source_unavailable"), (status = 503, description = "resources_exhausted: the memory limit"),
+              (status = 504, description = "timeout")))]
 pub async fn query(
     State(app): State<AppState>,
     Extension(caller): Extension<Arc<Caller>>,
