@@ -5,7 +5,9 @@
 //! arguments of a call it computes (an upper bound of) the bytes of every value the call will
 //! make. A value over [`ValueLimits::max_value_bytes`] is refused with a 400; the batch's total
 //! is reserved in the memory pool first (503 when it does not fit), and the reservation then
-//! belongs to the result (see [`super::values`]). Everything else is DataFusion's: the
+//! belongs to the result (see [`super::values`]). A constant call computes its one value and
+//! copies it into the batch's rows itself, against the pool, or not at all while the query is
+//! planned if the value is large. Everything else is DataFusion's: the
 //! wrapper delegates every other method, so types, simplification, names and pushdown stay
 //! as they were. The list of wrapped functions, and why each one, is in [`super::estimates`].
 
@@ -168,7 +170,7 @@ impl ScalarUDFImpl for Capped {
             }
             // one value, whatever the batch's rows: some of DataFusion's functions copy
             // constant arguments into every row before computing
-            let reservation = self.limits.reserve(&name, demand.largest)?;
+            let reservation = self.limits.reserve_large(&name, demand.largest)?;
             let value = match self.inner.invoke_with_args(ScalarFunctionArgs {
                 number_rows: 1,
                 ..args
@@ -190,14 +192,16 @@ impl ScalarUDFImpl for Capped {
                 rows,
             )?));
         }
-        let reservation = self.limits.reserve(&name, demand.total)?;
+        let reservation = self.limits.reserve_large(&name, demand.total)?;
         let result = self.inner.invoke_with_args(args)?;
         // the estimates are upper bounds; this only guards against one that is not
         let (largest, _) = result_bytes(&result)?;
         self.limits.check_value(&name, largest)?;
-        Ok(match result {
-            ColumnarValue::Array(array) => ColumnarValue::Array(owned_by(array, reservation)?),
-            scalar => scalar,
+        Ok(match (result, reservation) {
+            (ColumnarValue::Array(array), Some(reservation)) => {
+                ColumnarValue::Array(owned_by(array, reservation)?)
+            }
+            (result, _) => result,
         })
     }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{DFSchema, Result};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
@@ -42,6 +42,19 @@ impl AnalyzerRule for CapValues {
 
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
         plan.transform_up_with_subqueries(|plan| {
+            // most nodes have nothing to cap: they cost a walk of their expressions
+            let mut needed = false;
+            plan.apply_expressions(|expr| {
+                needed = expr.exists(|e| Ok(self.needs_cap(e)))?;
+                Ok(if needed {
+                    TreeNodeRecursion::Stop
+                } else {
+                    TreeNodeRecursion::Continue
+                })
+            })?;
+            if !needed {
+                return Ok(Transformed::no(plan));
+            }
             // the expressions of a node see its inputs' columns
             let schema = match plan.inputs().as_slice() {
                 [] => plan.schema().as_ref().clone(),
@@ -69,6 +82,19 @@ impl AnalyzerRule for CapValues {
 }
 
 impl CapValues {
+    fn needs_cap(&self, expr: &Expr) -> bool {
+        match expr {
+            Expr::ScalarFunction(ScalarFunction { func, .. }) => {
+                Capped::version_of(func, &self.capped).is_some()
+            }
+            Expr::BinaryExpr(BinaryExpr {
+                op: Operator::StringConcat,
+                ..
+            }) => true,
+            _ => false,
+        }
+    }
+
     fn cap(&self, expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         match expr {
             Expr::ScalarFunction(ScalarFunction { func, args }) => {

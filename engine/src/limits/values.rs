@@ -2,9 +2,9 @@
 //! pool, and what a query may fold into constants while it is planned.
 //!
 //! A capped function reserves what its result will take in the engine's memory pool *before*
-//! computing it, and the reservation is then owned by the result's buffers: it is released
-//! when the last batch holding them is dropped, so values that live on (sorted, aggregated,
-//! buffered) keep counting.
+//! computing it (for a batch of results of [`RESERVE_BYTES`] or more), and the reservation is
+//! then owned by the result's buffers: it is released when the last batch holding them is
+//! dropped, so values that live on (sorted, aggregated, buffered) keep counting.
 //!
 //! Constant calls are a case of their own. DataFusion folds a constant call into a literal while
 //! it plans, and expands a literal to one copy per row of every batch it is used in, outside
@@ -20,8 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use datafusion::arrow::array::{Array, ArrayData, ArrayRef, make_array};
 use datafusion::arrow::buffer::Buffer;
 use datafusion::common::DataFusionError;
-use datafusion::common::config::ConfigOptions;
-use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
+use datafusion::common::config::{ConfigEntry, ConfigExtension, ConfigOptions, ExtensionOptions};
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool, MemoryReservation};
 use datafusion::execution::session_state::SessionState;
 
@@ -36,6 +35,9 @@ pub const FOLD_QUERY_BYTES: usize = 4 << 10;
 /// A constant result smaller than this, times the batch's rows, is left for DataFusion to copy
 /// into the rows; a larger one is expanded by the capped function, against the pool.
 pub const EXPAND_BYTES: u64 = 64 << 10;
+/// A batch of results smaller than this is not reserved: like every batch DataFusion streams,
+/// it is too small to matter, and masks (built of `concat`) run on every restricted query.
+pub const RESERVE_BYTES: u64 = 1 << 20;
 
 /// The engine-wide side of the caps: the per-value limit and the pool values count against.
 #[derive(Debug, Clone)]
@@ -55,6 +57,19 @@ impl ValueLimits {
             self.max_value_bytes
         ))
         .into())
+    }
+
+    /// Reserves `bytes` in the pool for `function`'s results, as [`Self::reserve`] does, or
+    /// nothing for fewer than [`RESERVE_BYTES`].
+    pub fn reserve_large(
+        &self,
+        function: &str,
+        bytes: u64,
+    ) -> Result<Option<MemoryReservation>, DataFusionError> {
+        if bytes < RESERVE_BYTES {
+            return Ok(None);
+        }
+        self.reserve(function, bytes).map(Some)
     }
 
     /// Reserves `bytes` in the pool for `function`'s results: past the pool's free memory, a
