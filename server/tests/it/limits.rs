@@ -705,6 +705,17 @@ async fn caller_sized_values_are_refused_before_they_are_allocated() {
             "SELECT sum(length(repeat('x', 100))) FROM generate_series(1, 100000)",
             json!(10000000),
         ),
+        // a constant past the folding limit, computed per batch and copied into its rows
+        (
+            "SELECT sum(length(repeat('x', 10000))) FROM generate_series(1, 20)",
+            json!(200000),
+        ),
+        (
+            "SELECT count(DISTINCT repeat('ab', 300)) FROM generate_series(1, 5)",
+            json!(1),
+        ),
+        // a capped function over one that reads the query's start time
+        ("SELECT length(to_char(now(), '%Y'))", json!(4)),
     ] {
         let (status, body) = server.query(sql).await;
         assert_eq!(status, StatusCode::OK, "{sql}: {body}");
