@@ -6,17 +6,28 @@
 //! row count, overflow it) and casts the result back to the integer type, which fails with an
 //! overflow error when it does not fit. The outcome is then the same whether the data is in
 //! files or in a database, which computes exactly and is cast back the same way.
+//!
+//! The cast back is the function [`IntegerResult`], not a `CAST`: DataFusion's physical `CAST`
+//! asks its input for its nullability twice (once directly, once through its field), so a chain
+//! of `CAST(CAST(…) + …)` costs 2^n calls while it is planned, and `a + a + … + a` with a few
+//! dozen terms would plan for hours. A function's physical expression keeps its field, so the
+//! chain costs n.
 
 use std::sync::Arc;
 
+use datafusion::arrow::compute::CastOptions;
 use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::util::display::FormatOptions;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema, Result};
+use datafusion::logical_expr::binary::BinaryTypeCoercer;
+use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::expr::{AggregateFunction, AggregateFunctionParams, Alias};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
-    Aggregate, BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator, Projection, cast,
+    Aggregate, BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, Projection,
+    ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, cast,
 };
 use datafusion::optimizer::AnalyzerRule;
 
@@ -94,11 +105,10 @@ fn exact_integer_operation(expr: Expr, schema: &DFSchema) -> Result<Transformed<
     if !matches!(op, Operator::Plus | Operator::Minus | Operator::Multiply) {
         return Ok(Transformed::no(expr));
     }
-    let (Ok(l), Ok(r), Ok(result)) = (
-        left.get_type(schema),
-        right.get_type(schema),
-        expr.get_type(schema),
-    ) else {
+    let (Ok(l), Ok(r)) = (integer_type(left, schema), integer_type(right, schema)) else {
+        return Ok(Transformed::no(expr));
+    };
+    let Ok(result) = BinaryTypeCoercer::new(&l, op, &r).get_result_type() else {
         return Ok(Transformed::no(expr));
     };
     if !(l.is_integer() && r.is_integer() && result.is_integer()) {
@@ -109,7 +119,72 @@ fn exact_integer_operation(expr: Expr, schema: &DFSchema) -> Result<Transformed<
         *op,
         Box::new(cast(right.as_ref().clone(), EXACT)),
     ));
-    Ok(Transformed::yes(cast(exact, result)))
+    Ok(Transformed::yes(IntegerResult::call(exact, result)))
+}
+
+/// The type of an operand. An operation rewritten below is known without asking it: a
+/// function's type is computed from its arguments' fields, names included, so asking at every
+/// level of a chain of n operations would cost n^3.
+fn integer_type(operand: &Expr, schema: &DFSchema) -> Result<DataType> {
+    if let Expr::ScalarFunction(ScalarFunction { func, .. }) = operand
+        && let Some(result) = func.inner().downcast_ref::<IntegerResult>()
+    {
+        return Ok(result.target.clone());
+    }
+    operand.get_type(schema)
+}
+
+/// `integer_result(x)`: the exact value `x` cast back to the integer type of the operation,
+/// failing when it does not fit, exactly as `CAST(x AS type)` does.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct IntegerResult {
+    target: DataType,
+    signature: Signature,
+}
+
+impl IntegerResult {
+    fn call(exact: Expr, target: DataType) -> Expr {
+        let udf = ScalarUDF::new_from_impl(IntegerResult {
+            target,
+            signature: Signature::exact(vec![EXACT], Volatility::Immutable),
+        });
+        Expr::ScalarFunction(ScalarFunction::new_udf(Arc::new(udf), vec![exact]))
+    }
+}
+
+impl ScalarUDFImpl for IntegerResult {
+    fn name(&self) -> &str {
+        "integer_result"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(self.target.clone())
+    }
+
+    /// One name for every call, not one spelled from the argument: DataFusion computes a
+    /// function's name at every level where it asks a type, so a name that spells out (or
+    /// hashes) a chain of n operations makes planning it cost n^3. No two of these names meet
+    /// in one schema: the rule keeps every output's original name, and the names of nested
+    /// expressions are never fields.
+    fn schema_name(&self, _args: &[Expr]) -> Result<String> {
+        Ok("integer_result(…)".to_owned())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let [exact] = args.args.as_slice() else {
+            return datafusion::common::internal_err!("integer_result takes one argument");
+        };
+        // the options of a SQL CAST: an out-of-range value is an error, not NULL
+        let options = CastOptions {
+            safe: false,
+            format_options: FormatOptions::default(),
+        };
+        exact.cast_to(&self.target, Some(&options))
+    }
 }
 
 fn is_integer_sum(expr: &Expr, input: &LogicalPlan) -> bool {

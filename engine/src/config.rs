@@ -29,7 +29,24 @@ pub struct EngineConfig {
     /// Queries one principal may have running at once (from admission until its answer stream
     /// is dropped); past it a query is refused as overloaded.
     pub max_queries_per_principal: usize,
+    /// How many levels a statement may nest (see [`crate::limits::shape`]): past it, `400`.
+    pub max_expression_depth: usize,
+    /// Largest value (text, binary or list) a function whose output size the caller chooses
+    /// may produce, in bytes (see [`crate::limits::capped`]): past it, `400`.
+    pub max_value_bytes: usize,
 }
+
+/// The default of [`EngineConfig::max_expression_depth`]: a dashboard's few hundred ORed
+/// terms or a UNION of every village fit, the query threads' stacks hold it nine times over,
+/// and the deepest statement it allows plans in about 2 s in a debug build.
+pub const DEFAULT_MAX_EXPRESSION_DEPTH: usize = 500;
+
+/// The most [`EngineConfig::max_expression_depth`] may be: the query threads' stacks were
+/// measured to hold this depth with room to spare (see the README's "Limits").
+pub const MAX_EXPRESSION_DEPTH: usize = 1000;
+
+/// The default of [`EngineConfig::max_value_bytes`].
+pub const DEFAULT_MAX_VALUE_BYTES: usize = 16 << 20;
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -45,6 +62,8 @@ impl Default for EngineConfig {
             secret_key: Vec::new(),
             private_paths: Vec::new(),
             max_queries_per_principal: 4,
+            max_expression_depth: DEFAULT_MAX_EXPRESSION_DEPTH,
+            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
         }
     }
 }

@@ -2,12 +2,9 @@
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
-use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::MemoryCatalogProviderList;
-use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
@@ -30,10 +27,12 @@ use tokio::time::Instant;
 use crate::admission::Admission;
 use crate::config::EngineConfig;
 use crate::error::{EngineError, Result};
+use crate::limits::runner::QueryRuntime;
+use crate::limits::values::QueryValues;
 use crate::masks::KeyedHash;
 use crate::registry::{CatalogSnapshot, TableInfo, TableRegistry};
 use crate::session::{CATALOG_NAME, CallerCatalog, CallerView, DEFAULT_SCHEMA};
-use crate::{explain, metadata, params, policy, statement, verify};
+use crate::{explain, limits, metadata, params, policy, statement, verify};
 
 /// The query engine. One per server; cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -48,6 +47,7 @@ pub struct Engine {
     pub(crate) seal_key: Option<SealKey>,
     admission: Arc<Admission>,
     pub(crate) config: EngineConfig,
+    runner: QueryRuntime,
 }
 
 /// A running query. Its first batch has already been computed, so errors that happen while a
@@ -105,6 +105,7 @@ impl Engine {
             .with_analyzer_rule(Arc::new(crate::semantics::SqlSemantics))
             .build();
         crate::semantics::register_functions(&mut base)?;
+        limits::install(&mut base, config.max_value_bytes as u64)?;
         let seal_key = match config.secret_key.as_slice() {
             [] => None,
             bytes => Some(SealKey::new(bytes)?),
@@ -130,6 +131,7 @@ impl Engine {
             mask_hash: KeyedHash::udf(&config.mask_key),
             seal_key,
             admission: Admission::new(config.max_queries_per_principal),
+            runner: QueryRuntime::new(config.target_partitions)?,
             config,
         })
     }
@@ -173,6 +175,11 @@ impl Engine {
             policy: self.policies.snapshot(),
             mask_hash: self.mask_hash.clone(),
         }
+    }
+
+    /// The most stack a query thread has used, in bytes (see [`QueryRuntime::stack_high_water`]).
+    pub fn query_stack_high_water(&self) -> Option<usize> {
+        self.runner.stack_high_water()
     }
 
     /// The live state of a database source: its last statement's outcome and how many run.
@@ -222,47 +229,48 @@ impl Engine {
         let deadline = Instant::now() + timeout;
         let view = self.view_for(caller);
         let registry = view.registry.clone();
-        let state = self.session_for(view);
-        let statement = statement::parse_one(sql, &GenericDialect {})?;
-        statement::check(&statement, caller)?;
-        let start = self.start(
-            state,
-            statement,
-            params,
-            (!caller.is_admin()).then_some(registry),
-        );
-        let (schema, stream, first) = tokio::time::timeout_at(deadline, start)
-            .await
-            .map_err(|_| EngineError::Timeout(timeout))??;
-        let body = futures::stream::iter(first.map(Ok))
-            .chain(with_deadline(stream, deadline, timeout))
-            // the stream holds the caller's ticket: dropping it ends the query's turn
-            .map(move |batch| {
-                let _running = &ticket;
-                batch
-            });
+        let mut state = self.session_for(view);
+        // now() and current_date are read from the query's start
+        state.mark_start_execution();
+        QueryValues::install(&mut state);
+        let restricted = (!caller.is_admin()).then_some(registry);
+        let (sql, params, caller) = (sql.to_owned(), params.to_vec(), caller.clone());
+        let max_depth = self.config.max_expression_depth;
+        // parsing, planning and execution all run on the query threads (see limits::runner)
+        let work = async move {
+            let statement = statement::parse_one(&sql, &GenericDialect {})?;
+            statement::check(&statement, &caller, max_depth)?;
+            Self::start(state, statement, &params, restricted).await
+        };
+        let (schema, stream) = self.runner.run(deadline, timeout, work).await?;
+        // the stream holds the caller's ticket: dropping it ends the query's turn
+        let body = stream.map(move |batch| {
+            let _running = &ticket;
+            batch
+        });
         Ok(QueryOutput {
             schema: schema.clone(),
             stream: Box::pin(RecordBatchStreamAdapter::new(schema, body)),
         })
     }
 
-    /// Plans and starts a statement, and waits for its first batch.
+    /// Plans and starts a statement.
     async fn start(
-        &self,
         state: SessionState,
         statement: Statement,
         params: &[serde_json::Value],
         restricted: Option<Arc<TableRegistry>>,
-    ) -> Result<(SchemaRef, SendableRecordBatchStream, Option<RecordBatch>)> {
+    ) -> Result<(SchemaRef, SendableRecordBatchStream)> {
         if let (Some(registry), Statement::Explain(explain)) = (&restricted, &statement) {
             // a restricted caller's EXPLAIN prints nothing from below the policy barriers
             let answer = explain::sealed(&state, explain, params, |plan| {
                 restricted_plan(plan, registry)
             })
             .await?;
-            let stream = RecordBatchStreamAdapter::new(answer.schema(), futures::stream::empty());
-            return Ok((answer.schema(), Box::pin(stream), Some(answer)));
+            let schema = answer.schema();
+            let stream =
+                RecordBatchStreamAdapter::new(schema.clone(), futures::stream::iter([Ok(answer)]));
+            return Ok((schema, Box::pin(stream)));
         }
         let plan = state.statement_to_plan(statement).await?;
         if let Some(registry) = restricted {
@@ -271,9 +279,9 @@ impl Engine {
         let plan = params::bind(plan, params)?;
         let physical = state.create_physical_plan(&plan).await?;
         let schema = physical.schema();
-        let mut stream = execute_stream(physical, state.task_ctx())?;
-        let first = stream.next().await.transpose()?;
-        Ok((schema, stream, first))
+        QueryValues::executing(&state);
+        let stream = execute_stream(physical, state.task_ctx())?;
+        Ok((schema, stream))
     }
 }
 
@@ -288,20 +296,4 @@ fn restricted_plan(plan: &LogicalPlan, registry: &TableRegistry) -> Result<()> {
         .verify_plan(plan)
         .map_err(|e| EngineError::PermissionDenied(e.strip_backtrace()))?;
     metadata::no_server_settings(plan)
-}
-
-/// Ends the stream with a timeout error once the deadline passes.
-fn with_deadline(
-    stream: SendableRecordBatchStream,
-    deadline: Instant,
-    timeout: Duration,
-) -> impl futures::Stream<Item = Result<RecordBatch, DataFusionError>> + Send {
-    futures::stream::unfold(Some(stream), move |stream| async move {
-        let mut stream = stream?;
-        match tokio::time::timeout_at(deadline, stream.next()).await {
-            Ok(Some(item)) => Some((item, Some(stream))),
-            Ok(None) => None,
-            Err(_) => Some((Err(EngineError::Timeout(timeout).into()), None)),
-        }
-    })
 }

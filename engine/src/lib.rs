@@ -18,6 +18,8 @@
 //!   [`checked`] makes integer overflow an error.
 //! - [`sources`]: registering, checking and removing sources and union datasets.
 //! - [`reach`]: grants, and what sources registered by non-admins may reach.
+//! - [`limits`]: what keeps one query inside its time, memory and stack: the nesting bound,
+//!   the query threads, and caps on values whose size the caller chooses.
 
 pub mod admission;
 pub mod api;
@@ -31,6 +33,7 @@ pub mod error;
 pub mod explain;
 mod identity;
 mod jurisdictions;
+pub mod limits;
 pub mod masks;
 pub mod metadata;
 pub mod params;

@@ -1,6 +1,7 @@
 //! The statement guard: what a request may ask, checked on the parsed SQL before planning.
 //!
-//! A request carries exactly one statement. Only `admin` may run anything but a query (DDL,
+//! A request carries exactly one statement, nesting no deeper than the engine's bound (see
+//! [`crate::limits::shape`]). Only `admin` may run anything but a query (DDL,
 //! DML, COPY, CREATE EXTERNAL TABLE, SET, PREPARE …). No caller may read files by URL
 //! (`SELECT * FROM 'file.parquet'`) or through a table function that reads files; the engine never
 //! enables URL tables, and this guard turns such a reference into a clear 403 instead of a
@@ -23,6 +24,7 @@ pub fn parse_one(sql: &str, dialect: &dyn Dialect) -> Result<Statement> {
     if sql.trim().is_empty() {
         return Err(EngineError::BadRequest("the SQL text is empty".into()));
     }
+    crate::limits::shape::check_text(sql, dialect)?;
     let mut statements = DFParser::parse_sql_with_dialect(sql, dialect)
         .map_err(|e| EngineError::InvalidSql(e.strip_backtrace()))?;
     match statements.len() {
@@ -36,8 +38,13 @@ pub fn parse_one(sql: &str, dialect: &dyn Dialect) -> Result<Statement> {
     }
 }
 
-/// Rejects what the caller may not run.
-pub fn check(statement: &Statement, caller: &Caller) -> Result<()> {
+/// Rejects what the caller may not run, and statements nesting deeper than `max_depth`.
+pub fn check(statement: &Statement, caller: &Caller, max_depth: usize) -> Result<()> {
+    crate::limits::shape::check(statement, max_depth)?;
+    check_kind(statement, caller)
+}
+
+fn check_kind(statement: &Statement, caller: &Caller) -> Result<()> {
     let inner = match statement {
         // EXPLAIN ANALYZE reports the row counts of the scans below the policy filter
         Statement::Explain(explain) if explain.options.analyze && !caller.is_admin() => {
@@ -45,7 +52,7 @@ pub fn check(statement: &Statement, caller: &Caller) -> Result<()> {
                 "EXPLAIN ANALYZE is reserved for admin: it reports row counts before the policy filter".into(),
             ));
         }
-        Statement::Explain(explain) => return check(&explain.statement, caller),
+        Statement::Explain(explain) => return check_kind(&explain.statement, caller),
         Statement::Statement(inner) => inner,
         _ if caller.is_admin() => return Ok(()),
         other => return Err(denied_kind(caller, kind_name(other))),
@@ -221,7 +228,7 @@ mod tests {
     }
 
     fn verdict(sql: &str, admin: bool) -> Result<()> {
-        check(&parse_one(sql, &GenericDialect {})?, &caller(admin))
+        check(&parse_one(sql, &GenericDialect {})?, &caller(admin), 1000)
     }
 
     #[test]

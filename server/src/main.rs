@@ -8,6 +8,9 @@ use clap::{Args, Parser, Subcommand};
 use tiaokuai::client::OutputFormat;
 use tiaokuai::{ServerConfig, demo, start};
 use tiaokuai_catalog::jurisdiction;
+use tiaokuai_engine::config::{
+    DEFAULT_MAX_EXPRESSION_DEPTH, DEFAULT_MAX_VALUE_BYTES, MAX_EXPRESSION_DEPTH,
+};
 use tiaokuai_policies::Caller;
 
 /// tiaokuai (条块): one SQL engine and one policy point over the data of a county, its
@@ -78,6 +81,16 @@ enum Command {
         /// Queries one principal may run at once; more are refused with 429 overloaded.
         #[arg(long, env = "TIAOKUAI_MAX_QUERIES_PER_PRINCIPAL", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
         max_queries_per_principal: u64,
+        /// How many levels a statement may nest (expressions, subqueries, joins, set
+        /// operations, WITH clauses); deeper statements are refused with a 400.
+        #[arg(long, env = "TIAOKUAI_MAX_EXPRESSION_DEPTH", default_value_t = DEFAULT_MAX_EXPRESSION_DEPTH,
+              value_parser = expression_depth)]
+        max_expression_depth: usize,
+        /// Largest value, in bytes, that a function whose output size the caller chooses
+        /// (repeat, lpad, array_repeat, range, string_agg, …) may make; larger ones are
+        /// refused with a 400.
+        #[arg(long, env = "TIAOKUAI_MAX_VALUE_BYTES", default_value_t = DEFAULT_MAX_VALUE_BYTES)]
+        max_value_bytes: usize,
     },
     /// Fill an empty data directory with the 开化县 demo and print the demo tokens' file.
     Demo {
@@ -191,6 +204,14 @@ enum JurisdictionsCommand {
     },
 }
 
+/// A depth bound the query threads' stacks were measured to hold.
+fn expression_depth(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(depth) if (1..=MAX_EXPRESSION_DEPTH).contains(&depth) => Ok(depth),
+        _ => Err(format!("a whole number from 1 to {MAX_EXPRESSION_DEPTH}")),
+    }
+}
+
 async fn admin_caller(catalog: &dyn tiaokuai_catalog::Catalog) -> Result<Caller, String> {
     Caller::named(catalog, "admin")
         .await
@@ -212,6 +233,8 @@ async fn run(command: Command) -> Result<(), String> {
             max_sql_bytes,
             send_idle_timeout_secs,
             max_queries_per_principal,
+            max_expression_depth,
+            max_value_bytes,
         } => {
             let mut config = store.config();
             config.admin_token = admin_token;
@@ -223,6 +246,8 @@ async fn run(command: Command) -> Result<(), String> {
             config.limits.send_idle_timeout = Duration::from_secs(send_idle_timeout_secs);
             config.engine.max_queries_per_principal =
                 usize::try_from(max_queries_per_principal).unwrap_or(usize::MAX);
+            config.engine.max_expression_depth = max_expression_depth;
+            config.engine.max_value_bytes = max_value_bytes;
             let config = config.resolved().map_err(|e| e.to_string())?;
             if demo && !demo::exists(&config.data_dir) {
                 demo::install(&config).await.map_err(|e| e.to_string())?;
@@ -373,8 +398,26 @@ async fn run(command: Command) -> Result<(), String> {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// Stack of the HTTP threads. Queries are parsed, planned and run on the engine's own threads
+/// (see `tiaokuai_engine::limits::runner`), whose stacks hold the deepest statement allowed;
+/// these threads only decode requests and encode answers, and get the main thread's stack.
+const HTTP_STACK_BYTES: usize = 8 << 20;
+
+fn main() -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(HTTP_STACK_BYTES)
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(cli_main()),
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn cli_main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -123,7 +123,7 @@ impl ToSchema for Binary {}
         (status = 406, description = "not_acceptable: neither format nor Accept names a format the server writes", body = ErrorBody, headers(("x-query-id" = String))),
         (status = 413, description = "too_large: the body or the SQL text is over its limit", body = ErrorBody, headers(("x-query-id" = String))),
         (status = 429, description = "overloaded: the caller already runs its limit of queries", body = ErrorBody, headers(("x-query-id" = String))),
-        (status = 500, description = "internal", body = ErrorBody),
+        (status = 500, description = "internal: a bug or a panic, failing this query only", body = ErrorBody),
         (status = 502, description = "source_unavailable: a source did not answer or failed; names the source, never its secret", body = ErrorBody, headers(("x-query-id" = String))),
         (status = 503, description = "resources_exhausted: the query needs more memory than the server allows", body = ErrorBody, headers(("x-query-id" = String))),
         (status = 504, description = "timeout: the query ran past its time limit", body = ErrorBody, headers(("x-query-id" = String))),

@@ -332,7 +332,12 @@ async fn queries_past_their_time_limit_are_504() {
 
 #[tokio::test]
 async fn queries_over_the_memory_limit_fail_alone() {
-    let server = TestServer::start_with(|config| config.engine.memory_limit = 48 << 20).await;
+    let server = TestServer::start_with(|config| {
+        config.engine.memory_limit = 48 << 20;
+        // a value cap above the pool, so that the pool is what refuses this one value
+        config.engine.max_value_bytes = 1 << 30;
+    })
+    .await;
     let (status, body) = server
         .query(
             ADMIN_TOKEN,

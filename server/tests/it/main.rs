@@ -15,6 +15,7 @@ mod formats;
 mod handlers;
 mod harness;
 mod http_source;
+mod limits;
 mod peers;
 mod policies;
 mod policy_races;
