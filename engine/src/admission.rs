@@ -44,11 +44,14 @@ impl Admission {
         let mut running = self.running();
         let count = running.entry(principal.to_owned()).or_default();
         if *count >= self.limit {
-            return Err(EngineError::Overloaded(format!(
-                "{principal} already runs {} queries, the most one principal may run at once; \
+            return Err(EngineError::Overloaded(
+                format!(
+                    "{principal} already runs {} queries, the most one principal may run at once; \
                  wait for one to finish (or read its answer) and try again",
-                self.limit
-            )));
+                    self.limit
+                )
+                .into(),
+            ));
         }
         *count += 1;
         Ok(Ticket {

@@ -59,13 +59,14 @@ impl Engine {
         let mut columns: Option<(String, Vec<ColumnDef>)> = None;
         for member in &request.members {
             if !seen.insert(member.source.clone()) {
-                return Err(EngineError::BadRequest(format!(
-                    "source {:?} is listed twice",
-                    member.source
-                )));
+                return Err(EngineError::BadRequest(
+                    format!("source {:?} is listed twice", member.source).into(),
+                ));
             }
             let source = self.catalog.source(&member.source).await?.ok_or_else(|| {
-                EngineError::BadRequest(format!("member source {:?} does not exist", member.source))
+                EngineError::BadRequest(
+                    format!("member source {:?} does not exist", member.source).into(),
+                )
             })?;
             let jurisdiction = known_code(
                 self,
@@ -77,7 +78,7 @@ impl Engine {
                 return Err(EngineError::BadRequest(format!(
                     "member {:?} already has a {JURISDICTION_COLUMN} column, which the dataset adds",
                     source.name
-                )));
+                ).into()));
             }
             let source_columns = match (source.kind.is_file(), source.tables.as_slice()) {
                 (true, _) => source.columns.clone(),
@@ -86,22 +87,25 @@ impl Engine {
                     return Err(EngineError::BadRequest(format!(
                         "member {:?} is a database with several tables; register the member table as a source of its own",
                         source.name
-                    )));
+                    ).into()));
                 }
             };
             if source_columns.iter().any(|c| c.name == JURISDICTION_COLUMN) {
                 return Err(EngineError::BadRequest(format!(
                     "member {:?} already has a {JURISDICTION_COLUMN} column, which the dataset adds",
                     source.name
-                )));
+                ).into()));
             }
             match &columns {
                 None => columns = Some((source.name.clone(), source_columns)),
                 Some((first, expected)) if !same_columns(expected, &source_columns) => {
-                    return Err(EngineError::BadRequest(format!(
-                        "member {:?} has a different schema from member {first:?}",
-                        source.name
-                    )));
+                    return Err(EngineError::BadRequest(
+                        format!(
+                            "member {:?} has a different schema from member {first:?}",
+                            source.name
+                        )
+                        .into(),
+                    ));
                 }
                 Some(_) => {}
             }
@@ -116,9 +120,9 @@ impl Engine {
             .keys()
             .find(|name| !columns.iter().any(|c| &&c.name == name))
         {
-            return Err(EngineError::BadRequest(format!(
-                "classification names {unknown:?}, which is not a column"
-            )));
+            return Err(EngineError::BadRequest(
+                format!("classification names {unknown:?}, which is not a column").into(),
+            ));
         }
         // nullability may differ between members; the union is nullable wherever any member is
         let columns = columns
@@ -158,7 +162,7 @@ impl Engine {
         self.catalog
             .dataset(id)
             .await?
-            .ok_or_else(|| EngineError::NotFound(format!("dataset {id:?}")))
+            .ok_or_else(|| EngineError::NotFound(format!("dataset {id:?}").into()))
     }
 }
 

@@ -1,10 +1,10 @@
 //! [`Engine`]: queries, and the tables they read.
 
+use std::collections::BTreeSet;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, RwLock};
 
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::catalog::MemoryCatalogProviderList;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
@@ -31,7 +31,7 @@ use crate::limits::runner::QueryRuntime;
 use crate::limits::values::QueryValues;
 use crate::masks::KeyedHash;
 use crate::registry::{CatalogSnapshot, TableInfo, TableRegistry};
-use crate::session::{CATALOG_NAME, CallerCatalog, CallerView, DEFAULT_SCHEMA};
+use crate::session::{CATALOG_NAME, CallerCatalogs, CallerView, DEFAULT_SCHEMA};
 use crate::{explain, limits, metadata, params, policy, statement, verify};
 
 /// The query engine. One per server; cheap to share behind an `Arc`.
@@ -44,6 +44,7 @@ pub struct Engine {
     registry_reloads: tokio::sync::Mutex<()>,
     pub(crate) policies: Arc<PolicyPoint>,
     mask_hash: Arc<ScalarUDF>,
+    table_functions: Arc<BTreeSet<String>>,
     pub(crate) seal_key: Option<SealKey>,
     admission: Arc<Admission>,
     pub(crate) config: EngineConfig,
@@ -122,8 +123,10 @@ impl Engine {
         let policies = PolicyPoint::new(rules, assignments)
             .await
             .map_err(policy::failed)?;
+        let table_functions = Arc::new(base.table_functions().keys().cloned().collect());
         Ok(Self {
             catalog,
+            table_functions,
             base,
             registry: RwLock::new(Arc::new(registry)),
             registry_reloads: tokio::sync::Mutex::new(()),
@@ -174,6 +177,7 @@ impl Engine {
             caller: Arc::new(caller.clone()),
             policy: self.policies.snapshot(),
             mask_hash: self.mask_hash.clone(),
+            table_functions: self.table_functions.clone(),
         }
     }
 
@@ -201,10 +205,7 @@ impl Engine {
     /// caller to the database sources it reads (they share their slots among principals).
     fn session_for(&self, view: CallerView) -> SessionState {
         let requester = Requester(view.caller.name().to_owned());
-        let catalogs = MemoryCatalogProviderList::new();
-        catalogs
-            .catalogs
-            .insert(CATALOG_NAME.to_owned(), Arc::new(CallerCatalog::new(view)));
+        let catalogs = CallerCatalogs::new(view);
         let config = self
             .base
             .config()
@@ -294,6 +295,6 @@ fn restricted_plan(plan: &LogicalPlan, registry: &TableRegistry) -> Result<()> {
         .with_allow_dml(false)
         .with_allow_statements(false)
         .verify_plan(plan)
-        .map_err(|e| EngineError::PermissionDenied(e.strip_backtrace()))?;
+        .map_err(|e| EngineError::PermissionDenied(e.strip_backtrace().into()))?;
     metadata::no_server_settings(plan)
 }

@@ -118,7 +118,7 @@ pub async fn sealed(
             Arc::new(StringArray::from(texts)),
         ],
     )
-    .map_err(|e| EngineError::Internal(format!("the EXPLAIN answer: {e}")))
+    .map_err(|e| EngineError::Internal(format!("the EXPLAIN answer: {e}").into()))
 }
 
 async fn physical_plan(

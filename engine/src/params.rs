@@ -19,10 +19,13 @@ fn scalar(index: usize, value: &Value) -> Result<ScalarValue> {
         },
         Value::String(s) => ScalarValue::Utf8(Some(s.clone())),
         Value::Array(_) | Value::Object(_) => {
-            return Err(EngineError::BadRequest(format!(
-                "parameter ${} must be a string, number, boolean or null",
-                index + 1
-            )));
+            return Err(EngineError::BadRequest(
+                format!(
+                    "parameter ${} must be a string, number, boolean or null",
+                    index + 1
+                )
+                .into(),
+            ));
         }
     })
 }
@@ -37,12 +40,15 @@ pub fn bind(plan: LogicalPlan, params: &[Value]) -> Result<LogicalPlan> {
     if expected.len() != params.len()
         || (1..=params.len()).any(|i| !expected.contains_key(&format!("${i}")))
     {
-        return Err(EngineError::BadRequest(format!(
-            "the query has {} parameter(s) ($1…${}) but {} value(s) were given",
-            expected.len(),
-            expected.len(),
-            params.len()
-        )));
+        return Err(EngineError::BadRequest(
+            format!(
+                "the query has {} parameter(s) ($1…${}) but {} value(s) were given",
+                expected.len(),
+                expected.len(),
+                params.len()
+            )
+            .into(),
+        ));
     }
     let values = params
         .iter()
@@ -51,10 +57,13 @@ pub fn bind(plan: LogicalPlan, params: &[Value]) -> Result<LogicalPlan> {
             let value = scalar(index, value)?;
             match expected.get(&format!("${}", index + 1)).cloned().flatten() {
                 Some(data_type) if !value.is_null() => value.cast_to(&data_type).map_err(|_| {
-                    EngineError::BadRequest(format!(
-                        "parameter ${} ({value}) cannot be used as {data_type}",
-                        index + 1
-                    ))
+                    EngineError::BadRequest(
+                        format!(
+                            "parameter ${} ({value}) cannot be used as {data_type}",
+                            index + 1
+                        )
+                        .into(),
+                    )
                 }),
                 Some(data_type) => {
                     Ok(ScalarValue::try_from(&data_type).unwrap_or(ScalarValue::Null))

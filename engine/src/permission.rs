@@ -10,9 +10,9 @@ pub fn require_admin(caller: &Caller, what: &str) -> Result<()> {
     if caller.is_admin() {
         Ok(())
     } else {
-        Err(EngineError::PermissionDenied(format!(
-            "{what} is reserved for admin"
-        )))
+        Err(EngineError::PermissionDenied(
+            format!("{what} is reserved for admin").into(),
+        ))
     }
 }
 

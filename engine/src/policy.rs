@@ -74,8 +74,8 @@ pub struct RoleAssignmentRequest {
 
 pub(crate) fn failed(error: PolicyError) -> EngineError {
     match error {
-        PolicyError::Invalid(message) => EngineError::BadRequest(message),
-        other => EngineError::Internal(other.to_string()),
+        PolicyError::Invalid(message) => EngineError::BadRequest(message.into()),
+        other => EngineError::Internal(other.to_string().into()),
     }
 }
 
@@ -111,7 +111,7 @@ pub(crate) async fn stored(catalog: &dyn Catalog) -> Result<(Vec<PolicyRule>, Ve
         .iter()
         .map(|record| {
             rule_of(record).map_err(|e| {
-                EngineError::Internal(format!("stored policy {} is invalid: {e}", record.id))
+                EngineError::Internal(format!("stored policy {} is invalid: {e}", record.id).into())
             })
         })
         .collect::<Result<_>>()?;

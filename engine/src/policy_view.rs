@@ -132,7 +132,7 @@ impl PolicyTable {
         let table = &entry.info.name;
         let base = entry.provider.schema();
         let fail = |why: String| {
-            EngineError::Internal(format!("the policy of {table} cannot be applied: {why}"))
+            EngineError::Internal(format!("the policy of {table} cannot be applied: {why}").into())
         };
         let code_column = match &entry.info.binding {
             Some(Binding::Column { column: name }) | Some(Binding::Union { union: name }) => {
@@ -239,9 +239,9 @@ impl PolicyTable {
     }
 
     fn fenced_plan(&self, projection: Option<&Vec<usize>>) -> Result<LogicalPlan> {
-        let plan = self
-            .view_plan(projection)
-            .map_err(|e| EngineError::Internal(format!("the view of {}: {e}", self.table)))?;
+        let plan = self.view_plan(projection).map_err(|e| {
+            EngineError::Internal(format!("the view of {}: {e}", self.table).into())
+        })?;
         Ok(PolicyFence::plan(plan))
     }
 }

@@ -105,9 +105,9 @@ impl Engine {
     pub async fn add_grant(&self, caller: &Caller, request: GrantRequest) -> Result<GrantRecord> {
         self.require_admin(caller, "granting locations")?;
         let jurisdiction = JurisdictionCode::parse(&request.jurisdiction)
-            .map_err(|e| EngineError::BadRequest(format!("jurisdiction: {e}")))?;
-        let grant =
-            Grant::parse(&request.kind, &request.location).map_err(EngineError::BadRequest)?;
+            .map_err(|e| EngineError::BadRequest(format!("jurisdiction: {e}").into()))?;
+        let grant = Grant::parse(&request.kind, &request.location)
+            .map_err(|e| EngineError::BadRequest(e.into()))?;
         let stored = self
             .catalog
             .insert_grant(

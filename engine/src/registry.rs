@@ -248,10 +248,13 @@ pub fn file_spec(
         SourceKind::Parquet => FileFormatKind::Parquet,
         SourceKind::Csv => FileFormatKind::Csv,
         other => {
-            return Err(EngineError::BadRequest(format!(
-                "{} sources are not supported by this version of tiaokuai",
-                other.as_str()
-            )));
+            return Err(EngineError::BadRequest(
+                format!(
+                    "{} sources are not supported by this version of tiaokuai",
+                    other.as_str()
+                )
+                .into(),
+            ));
         }
     };
     let mut spec = FileSourceSpec::parse(
@@ -311,8 +314,9 @@ pub fn database_spec(
     seal_key: Option<&SealKey>,
     confinement: &Confinement,
 ) -> Result<DatabaseSpec> {
-    let kind = database_kind(source.kind)
-        .ok_or_else(|| EngineError::Internal(format!("{} is not a database", source.name)))?;
+    let kind = database_kind(source.kind).ok_or_else(|| {
+        EngineError::Internal(format!("{} is not a database", source.name).into())
+    })?;
     let reach = confinement.of(source)?;
     let mut spec = DatabaseSpec::parse(
         &source.name,
@@ -419,7 +423,7 @@ fn jurisdictions_table(nodes: &[Jurisdiction]) -> Result<TableEntry> {
             )),
         ],
     )
-    .map_err(|e| EngineError::Internal(e.to_string()))?;
+    .map_err(|e| EngineError::Internal(e.to_string().into()))?;
     let provider = MemTable::try_new(schema.clone(), vec![vec![batch]])?;
     let columns = schema
         .fields()

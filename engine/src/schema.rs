@@ -27,10 +27,13 @@ pub fn to_schema(columns: &[ColumnDef]) -> Result<SchemaRef> {
         .iter()
         .map(|c| {
             let data_type = DataType::from_str(&c.data_type).map_err(|e| {
-                EngineError::Internal(format!(
-                    "stored type {:?} of column {:?} does not parse: {e}",
-                    c.data_type, c.name
-                ))
+                EngineError::Internal(
+                    format!(
+                        "stored type {:?} of column {:?} does not parse: {e}",
+                        c.data_type, c.name
+                    )
+                    .into(),
+                )
             })?;
             Ok(Field::new(&c.name, data_type, c.nullable))
         })

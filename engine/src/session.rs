@@ -10,7 +10,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
+use datafusion::catalog::{
+    CatalogProvider, CatalogProviderList, MemoryCatalogProviderList, SchemaProvider, TableProvider,
+};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::ScalarUDF;
 use tiaokuai_catalog::model::Sensitivity;
@@ -33,6 +35,8 @@ pub struct CallerView {
     /// The policy version the query started with: every table it reads is decided by it.
     pub policy: PolicySnapshot,
     pub mask_hash: Arc<ScalarUDF>,
+    /// The table functions SQL may call (`generate_series`): bare names that are not tables.
+    pub table_functions: Arc<BTreeSet<String>>,
 }
 
 impl CallerView {
@@ -51,7 +55,7 @@ impl CallerView {
         let decision = self
             .policy
             .decide(&self.caller, &entry.info.name, &sensitive)
-            .map_err(|e| EngineError::Internal(e.to_string()))?;
+            .map_err(|e| EngineError::Internal(e.to_string().into()))?;
         Ok(Some(decision))
     }
 
@@ -139,11 +143,18 @@ impl SchemaProvider for CallerSchema {
         };
         match found {
             Some(provider) => Ok(Some(provider)),
-            // a bare name may still be a table function (generate_series); DataFusion itself
-            // reports a bare name that is neither
-            None if self.schema == DEFAULT_SCHEMA => Ok(None),
+            // a bare name may be a table function (generate_series), which DataFusion resolves
+            // after the tables
+            None if self.schema == DEFAULT_SCHEMA && self.view.table_functions.contains(name) => {
+                Ok(None)
+            }
+            None if self.schema == DEFAULT_SCHEMA => Err(EngineError::NotFound(
+                format!("table '{name}' (tables are named schema.table, e.g. village.residents)")
+                    .into(),
+            )
+            .into()),
             // a table the caller may not read is indistinguishable from one that does not exist
-            None => Err(EngineError::NotFound(format!("table {qualified}")).into()),
+            None => Err(EngineError::NotFound(format!("table {qualified}").into()).into()),
         }
     }
 
@@ -153,5 +164,82 @@ impl SchemaProvider for CallerSchema {
             .registry
             .get(&qualified)
             .is_some_and(|entry| self.view.visible(entry))
+    }
+}
+
+/// The catalogs one caller's SQL can name: [`CATALOG_NAME`], and for any other name a catalog
+/// with nothing in it, so that `other.schema.table` is a precise "not found" too.
+#[derive(Debug)]
+pub struct CallerCatalogs {
+    catalogs: MemoryCatalogProviderList,
+}
+
+impl CallerCatalogs {
+    pub fn new(view: CallerView) -> Self {
+        let catalogs = MemoryCatalogProviderList::new();
+        catalogs
+            .catalogs
+            .insert(CATALOG_NAME.to_owned(), Arc::new(CallerCatalog::new(view)));
+        Self { catalogs }
+    }
+}
+
+impl CatalogProviderList for CallerCatalogs {
+    fn register_catalog(
+        &self,
+        name: String,
+        catalog: Arc<dyn CatalogProvider>,
+    ) -> Option<Arc<dyn CatalogProvider>> {
+        self.catalogs.register_catalog(name, catalog)
+    }
+
+    fn catalog_names(&self) -> Vec<String> {
+        self.catalogs.catalog_names()
+    }
+
+    fn catalog(&self, name: &str) -> Option<Arc<dyn CatalogProvider>> {
+        self.catalogs.catalog(name).or_else(|| {
+            Some(Arc::new(Nowhere {
+                prefix: name.to_owned(),
+            }))
+        })
+    }
+}
+
+/// A catalog or schema that holds no tables, named by `prefix`.
+#[derive(Debug)]
+struct Nowhere {
+    prefix: String,
+}
+
+impl CatalogProvider for Nowhere {
+    fn schema_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        Some(Arc::new(Nowhere {
+            prefix: format!("{}.{name}", self.prefix),
+        }))
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for Nowhere {
+    fn table_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let qualified = format!("{}.{name}", self.prefix);
+        Err(EngineError::NotFound(
+            format!("table '{qualified}' (tables are named schema.table, e.g. village.residents)")
+                .into(),
+        )
+        .into())
+    }
+
+    fn table_exist(&self, _name: &str) -> bool {
+        false
     }
 }

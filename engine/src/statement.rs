@@ -26,15 +26,15 @@ pub fn parse_one(sql: &str, dialect: &dyn Dialect) -> Result<Statement> {
     }
     crate::limits::shape::check_text(sql, dialect)?;
     let mut statements = DFParser::parse_sql_with_dialect(sql, dialect)
-        .map_err(|e| EngineError::InvalidSql(e.strip_backtrace()))?;
+        .map_err(|e| EngineError::InvalidSql(e.strip_backtrace().into()))?;
     match statements.len() {
         0 => Err(EngineError::BadRequest(
             "the SQL text holds no statement".into(),
         )),
         1 => Ok(statements.pop_front().expect("one statement")),
-        n => Err(EngineError::BadRequest(format!(
-            "the SQL text holds {n} statements; send one statement per request"
-        ))),
+        n => Err(EngineError::BadRequest(
+            format!("the SQL text holds {n} statements; send one statement per request").into(),
+        )),
     }
 }
 
@@ -71,10 +71,13 @@ fn check_kind(statement: &Statement, caller: &Caller) -> Result<()> {
 }
 
 fn denied_kind(caller: &Caller, kind: String) -> EngineError {
-    EngineError::PermissionDenied(format!(
-        "{kind} statements are reserved for admin; {} may only run queries",
-        caller.name()
-    ))
+    EngineError::PermissionDenied(
+        format!(
+            "{kind} statements are reserved for admin; {} may only run queries",
+            caller.name()
+        )
+        .into(),
+    )
 }
 
 fn kind_name(statement: &Statement) -> String {
@@ -129,7 +132,7 @@ fn check_relations(statement: &ast::Statement) -> Result<()> {
             match duplicate_counting_set_operation(&query.body) {
                 Some(operation) => ControlFlow::Break(EngineError::BadRequest(format!(
                     "{operation} ALL is not supported: this engine version counts its duplicate rows wrongly; use {operation} (without ALL) or a join"
-                ))),
+                ).into())),
                 None => ControlFlow::Continue(()),
             }
         }
@@ -173,7 +176,7 @@ fn table_function(name: &ObjectName) -> Result<()> {
     } else {
         Err(EngineError::PermissionDenied(format!(
             "table function {text} is not available: data is read only through registered sources"
-        )))
+        ).into()))
     }
 }
 
@@ -196,7 +199,7 @@ fn url_table(name: &ObjectName) -> Result<()> {
     if looks_like_file {
         Err(EngineError::PermissionDenied(format!(
             "reading files by URL ({text}) is not allowed: data is read only through registered sources"
-        )))
+        ).into()))
     } else {
         Ok(())
     }

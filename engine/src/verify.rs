@@ -44,9 +44,9 @@ pub fn no_base_tables(plan: &LogicalPlan, registry: &TableRegistry) -> Result<()
     match offender {
         Some(table) => {
             tracing::error!(%table, "plan rejected: it reads a base table past the caller's policy");
-            Err(EngineError::PermissionDenied(format!(
-                "the plan reads {table} outside the caller's policy"
-            )))
+            Err(EngineError::PermissionDenied(
+                format!("the plan reads {table} outside the caller's policy").into(),
+            ))
         }
         None => Ok(()),
     }

@@ -218,7 +218,7 @@ fn levenshtein(args: &[Arg], rows: usize) -> Result<Demand> {
     if work > LEVENSHTEIN_WORK {
         return Err(EngineError::BadRequest(format!(
             "levenshtein on values this long needs {work} character comparisons in one batch; the limit is {LEVENSHTEIN_WORK}"
-        )));
+        ).into()));
     }
     Ok(each(rows, |_| 8))
 }

@@ -56,6 +56,6 @@ pub fn install(state: &mut SessionState, max_value_bytes: u64) -> Result<()> {
 /// version) must not silently go uncapped.
 fn registered<T>(function: Option<&Arc<T>>, name: &str) -> Result<Arc<T>> {
     function.cloned().ok_or_else(|| {
-        EngineError::Internal(format!("the capped function {name} is not registered"))
+        EngineError::Internal(format!("the capped function {name} is not registered").into())
     })
 }

@@ -92,7 +92,9 @@ impl QueryRuntime {
             })
             .enable_all()
             .build()
-            .map_err(|e| EngineError::Internal(format!("cannot start the query threads: {e}")))?;
+            .map_err(|e| {
+                EngineError::Internal(format!("cannot start the query threads: {e}").into())
+            })?;
         Ok(Self {
             runtime: Some(runtime),
             stacks,
@@ -237,7 +239,7 @@ fn panicked(payload: Box<dyn Any + Send>) -> EngineError {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".to_owned());
     tracing::error!(panic = %message, "a query panicked; it fails alone");
-    EngineError::Internal(format!("the query panicked: {message}"))
+    EngineError::Internal(format!("the query panicked: {message}").into())
 }
 
 #[cfg(test)]

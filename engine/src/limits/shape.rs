@@ -109,7 +109,7 @@ pub fn check_text(sql: &str, dialect: &dyn Dialect) -> Result<()> {
                     if special > MAX_NESTED_SPECIAL_BRACKETS {
                         return Err(EngineError::BadRequest(format!(
                             "the statement nests more than {MAX_NESTED_SPECIAL_BRACKETS} of CAST(, POSITION(, SUBSTRING(, NOT(, ARRAY[ and the like inside each other; the limit is {MAX_NESTED_SPECIAL_BRACKETS}"
-                        )));
+                        ).into()));
                     }
                 }
             }
@@ -165,7 +165,7 @@ struct Shape {
 }
 
 fn refuse(message: String) -> ControlFlow<EngineError> {
-    ControlFlow::Break(EngineError::BadRequest(message))
+    ControlFlow::Break(EngineError::BadRequest(message.into()))
 }
 
 impl Shape {

@@ -52,10 +52,13 @@ impl ValueLimits {
         if bytes <= self.max_value_bytes {
             return Ok(());
         }
-        Err(EngineError::BadRequest(format!(
-            "{function} would make a value of {bytes} bytes; the limit is {} bytes per value",
-            self.max_value_bytes
-        ))
+        Err(EngineError::BadRequest(
+            format!(
+                "{function} would make a value of {bytes} bytes; the limit is {} bytes per value",
+                self.max_value_bytes
+            )
+            .into(),
+        )
         .into())
     }
 

@@ -52,7 +52,7 @@ impl Engine {
             .catalog
             .source(id)
             .await?
-            .ok_or_else(|| EngineError::NotFound(format!("source {id:?}")))?;
+            .ok_or_else(|| EngineError::NotFound(format!("source {id:?}").into()))?;
         if !source.kind.is_file() {
             return Ok(self.check_database(&source).await);
         }

@@ -75,11 +75,11 @@ pub(crate) async fn known_code(
     what: &str,
 ) -> Result<JurisdictionCode> {
     let code = JurisdictionCode::parse(text)
-        .map_err(|e| EngineError::BadRequest(format!("{what}: {e}")))?;
+        .map_err(|e| EngineError::BadRequest(format!("{what}: {e}").into()))?;
     if !engine.catalog.has_jurisdiction(&code).await? {
-        return Err(EngineError::BadRequest(format!(
-            "{what}: {code} is not in the jurisdiction tree"
-        )));
+        return Err(EngineError::BadRequest(
+            format!("{what}: {code} is not in the jurisdiction tree").into(),
+        ));
     }
     Ok(code)
 }
@@ -110,7 +110,7 @@ impl Engine {
             .catalog
             .source(id)
             .await?
-            .ok_or_else(|| EngineError::NotFound(format!("source {id:?}")))?;
+            .ok_or_else(|| EngineError::NotFound(format!("source {id:?}").into()))?;
         Ok((source, self.source_state(id)))
     }
 }

@@ -75,7 +75,7 @@ impl Engine {
             let allowed = self
                 .policies
                 .allows(caller, object, Action::RegisterSource, owner)
-                .map_err(|e| EngineError::Internal(e.to_string()))?;
+                .map_err(|e| EngineError::Internal(e.to_string().into()))?;
             if !allowed {
                 return Err(registration_denied(caller, object, owner));
             }
@@ -94,10 +94,9 @@ impl Engine {
     ) -> Result<()> {
         if caller.is_admin() {
             if self.catalog.has_source_named(&request.name).await? {
-                return Err(EngineError::Conflict(format!(
-                    "a source named {:?} already exists",
-                    request.name
-                )));
+                return Err(EngineError::Conflict(
+                    format!("a source named {:?} already exists", request.name).into(),
+                ));
             }
             return Ok(());
         }
@@ -114,7 +113,7 @@ impl Engine {
 
     async fn store_source(&self, caller: &Caller, request: SourceRequest) -> Result<SourceRecord> {
         let owner = JurisdictionCode::parse(&request.owner)
-            .map_err(|e| EngineError::BadRequest(format!("owner: {e}")))?;
+            .map_err(|e| EngineError::BadRequest(format!("owner: {e}").into()))?;
         self.check_registrant(caller, &request, &owner)?;
         self.check_names(caller, &request, &owner).await?;
         let owner = known_code(self, &request.owner, "owner").await?;
@@ -152,10 +151,9 @@ impl Engine {
         let found = tokio::time::timeout(PROBE_TIMEOUT, probe(&spec, &self.base))
             .await
             .map_err(|_| {
-                EngineError::BadRequest(format!(
-                    "{} did not answer within {PROBE_TIMEOUT:?}",
-                    request.url
-                ))
+                EngineError::BadRequest(
+                    format!("{} did not answer within {PROBE_TIMEOUT:?}", request.url).into(),
+                )
             })??;
         record.columns = schema::to_columns(&found.schema);
         record.table = match table {
@@ -206,20 +204,22 @@ impl Engine {
         for table in request.tables {
             tiaokuai_catalog::store::validate_table_name(&table.name)?;
             if !seen.insert(table.name.clone()) {
-                return Err(EngineError::BadRequest(format!(
-                    "table {:?} is listed twice",
-                    table.name
-                )));
+                return Err(EngineError::BadRequest(
+                    format!("table {:?} is listed twice", table.name).into(),
+                ));
             }
             let remote = table.remote.clone().ok_or_else(|| {
-                EngineError::BadRequest(format!(
-                    "table {:?} needs \"remote\": its name in the database",
-                    table.name
-                ))
+                EngineError::BadRequest(
+                    format!(
+                        "table {:?} needs \"remote\": its name in the database",
+                        table.name
+                    )
+                    .into(),
+                )
             })?;
             let found = database.table_schema(&remote).await.map_err(|e| match e {
                 refused @ tiaokuai_connectors::ConnectorError::OutOfReach(_) => refused.into(),
-                other => EngineError::BadRequest(format!("registration failed: {other}")),
+                other => EngineError::BadRequest(format!("registration failed: {other}").into()),
             })?;
             let columns = schema::to_columns(&found.schema);
             let skipped = found
@@ -258,27 +258,28 @@ impl Engine {
         match &table.binding {
             Binding::Column { column: name } => {
                 let found = column(name).ok_or_else(|| {
-                    EngineError::BadRequest(format!(
-                        "binding column {name:?} is not a column of the source"
-                    ))
+                    EngineError::BadRequest(
+                        format!("binding column {name:?} is not a column of the source").into(),
+                    )
                 })?;
                 let data_type = schema::column_type(found)?;
                 if !schema::is_text(&data_type) {
                     return Err(EngineError::BadRequest(format!(
                         "binding column {name:?} is {data_type}; division codes must be text (for a CSV source, set options.column_types to {{\"{name}\": \"Utf8\"}})"
-                    )));
+                    ).into()));
                 }
             }
             Binding::Fixed { fixed } => {
                 if !self.catalog.has_jurisdiction(fixed).await? {
-                    return Err(EngineError::BadRequest(format!(
-                        "binding: {fixed} is not in the jurisdiction tree"
-                    )));
+                    return Err(EngineError::BadRequest(
+                        format!("binding: {fixed} is not in the jurisdiction tree").into(),
+                    ));
                 }
                 if !owner.covers(fixed) {
-                    return Err(EngineError::BadRequest(format!(
-                        "binding: {fixed} lies outside the owner's jurisdiction {owner}"
-                    )));
+                    return Err(EngineError::BadRequest(
+                        format!("binding: {fixed} lies outside the owner's jurisdiction {owner}")
+                            .into(),
+                    ));
                 }
             }
             Binding::Union { .. } => {
@@ -290,16 +291,16 @@ impl Engine {
         }
         for (name, class) in &table.classification {
             let Some(found) = column(name) else {
-                return Err(EngineError::BadRequest(format!(
-                    "classification names {name:?}, which is not a column"
-                )));
+                return Err(EngineError::BadRequest(
+                    format!("classification names {name:?}, which is not a column").into(),
+                ));
             };
             // the ID-card, phone and name masks cut text; they cannot fit another type
             let data_type = schema::column_type(found)?;
             if class.pii.is_some() && !schema::is_text(&data_type) {
-                return Err(EngineError::BadRequest(format!(
-                    "column {name:?} is {data_type}; a {class} column must be text"
-                )));
+                return Err(EngineError::BadRequest(
+                    format!("column {name:?} is {data_type}; a {class} column must be text").into(),
+                ));
             }
         }
         Ok(TableDef {
@@ -355,8 +356,11 @@ fn stored(record: SourceRecord) -> NewSource {
 }
 
 fn registration_denied(caller: &Caller, object: &str, owner: &JurisdictionCode) -> EngineError {
-    EngineError::PermissionDenied(format!(
-        "{} may not register {object} for sources owned by {owner}",
-        caller.name()
-    ))
+    EngineError::PermissionDenied(
+        format!(
+            "{} may not register {object} for sources owned by {owner}",
+            caller.name()
+        )
+        .into(),
+    )
 }

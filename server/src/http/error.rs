@@ -60,8 +60,8 @@ fn status_of(error: &EngineError) -> StatusCode {
 
 impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> Self {
-        if let EngineError::Internal(detail) = &error {
-            tracing::error!(%detail, "internal error");
+        if let EngineError::Internal(_) = &error {
+            tracing::error!(detail = %error.chain(), "internal error");
         }
         Self::new(status_of(&error), error.code(), error.public_message())
     }
