@@ -230,7 +230,7 @@ fn column_infos(
         .into_iter()
         .chain(columns.iter().map(|c| ColumnInfo {
             name: c.name.clone(),
-            data_type: c.data_type.clone(),
+            data_type: c.data_type.to_string(),
             classification: classification.get(&c.name).copied().unwrap_or_default(),
         }))
         .collect()

@@ -1,6 +1,5 @@
 //! Pinned schemas: Arrow schemas as the catalog stores them, and back.
 
-use std::str::FromStr;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -8,45 +7,30 @@ use tiaokuai_catalog::ColumnDef;
 
 use crate::error::{EngineError, Result};
 
-/// The catalog form of a schema.
-pub fn to_columns(schema: &Schema) -> Vec<ColumnDef> {
+/// The catalog form of a schema. A type the catalog cannot pin is the registrant's to fix.
+pub fn to_columns(schema: &Schema) -> Result<Vec<ColumnDef>> {
     schema
         .fields()
         .iter()
-        .map(|f| ColumnDef {
-            name: f.name().clone(),
-            data_type: f.data_type().to_string(),
-            nullable: f.is_nullable(),
+        .map(|f| {
+            ColumnDef::from_field(f).map_err(|e| EngineError::BadRequest(e.to_string().into()))
         })
         .collect()
 }
 
 /// The Arrow form of a stored schema.
 pub fn to_schema(columns: &[ColumnDef]) -> Result<SchemaRef> {
-    let fields = columns
-        .iter()
-        .map(|c| {
-            let data_type = DataType::from_str(&c.data_type).map_err(|e| {
-                EngineError::Internal(
-                    format!(
-                        "stored type {:?} of column {:?} does not parse: {e}",
-                        c.data_type, c.name
-                    )
-                    .into(),
-                )
-            })?;
-            Ok(Field::new(&c.name, data_type, c.nullable))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Arc::new(Schema::new(fields)))
+    Ok(Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(ColumnDef::to_field)
+            .collect::<Vec<Field>>(),
+    )))
 }
 
 /// The Arrow type of one stored column.
 pub fn column_type(column: &ColumnDef) -> Result<DataType> {
-    Ok(to_schema(std::slice::from_ref(column))?
-        .field(0)
-        .data_type()
-        .clone())
+    Ok(column.arrow_type())
 }
 
 /// Whether a column holds text (division codes, masked personal data).
@@ -89,6 +73,9 @@ mod tests {
                 true,
             ),
         ]);
-        assert_eq!(to_schema(&to_columns(&schema)).unwrap().as_ref(), &schema);
+        assert_eq!(
+            to_schema(&to_columns(&schema).unwrap()).unwrap().as_ref(),
+            &schema
+        );
     }
 }

@@ -1,13 +1,23 @@
 //! Versioned schema migrations. Each entry runs once, in order, inside one transaction; the
 //! applied version is kept in SQLite's `user_version`. Never edit a released migration: add one.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, Transaction};
 
 use crate::error::{CatalogError, Result};
+use crate::model::{ColumnDef, RemoteTableDef};
 
-const MIGRATIONS: &[&str] = &[
+/// One step of the catalog's schema.
+pub(crate) enum Migration {
+    Sql(&'static str),
+    /// A step SQL alone cannot take: it rewrites stored documents.
+    Code(fn(&Transaction<'_>) -> Result<()>),
+}
+
+use Migration::{Code, Sql};
+
+const MIGRATIONS: &[Migration] = &[
     // 1: the first catalog
-    r#"
+    Sql(r#"
     CREATE TABLE jurisdictions (
         code   TEXT PRIMARY KEY CHECK (length(code) = 12),
         name   TEXT NOT NULL,
@@ -73,9 +83,9 @@ const MIGRATIONS: &[&str] = &[
         target    TEXT NOT NULL,
         detail    TEXT NOT NULL
     );
-    "#,
+    "#),
     // 2: access policies (Casbin `p` lines); `g` lines are role_assignments
-    r#"
+    Sql(r#"
     CREATE TABLE policies (
         id           TEXT PRIMARY KEY,
         role         TEXT NOT NULL,
@@ -85,9 +95,9 @@ const MIGRATIONS: &[&str] = &[
         effect       TEXT NOT NULL,
         UNIQUE (role, jurisdiction, object, action, effect)
     );
-    "#,
+    "#),
     // 3: the tables of database sources, several per source, each with its pinned schema
-    r#"
+    Sql(r#"
     CREATE TABLE source_tables (
         source_id  TEXT NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
         position   INTEGER NOT NULL,
@@ -95,13 +105,13 @@ const MIGRATIONS: &[&str] = &[
         definition TEXT NOT NULL,
         PRIMARY KEY (source_id, position)
     );
-    "#,
+    "#),
     // 4: registration confined to what admin grants. A source remembers whether it was
     // registered by a non-admin (and so reaches only its owner's grants); sources registered
     // before this version by anyone but the bootstrap admin are confined, the safe reading.
     // A source's name is unique per registrant, so no registrant learns of another's source
     // from a name conflict. Rebuilt because SQLite cannot drop a column's UNIQUE.
-    r#"
+    Sql(r#"
     CREATE TABLE sources_v4 (
         id         TEXT PRIMARY KEY,
         name       TEXT NOT NULL,
@@ -135,7 +145,10 @@ const MIGRATIONS: &[&str] = &[
         created_at   TEXT NOT NULL,
         UNIQUE (jurisdiction, kind, location)
     );
-    "#,
+    "#),
+    // 5: column types in the catalog's own stable form (column type format 1), rewritten from
+    // the Arrow text form older rows hold
+    Code(column_types_format_1),
 ];
 
 /// Refuses a catalog made by a newer build, before anything touches it.
@@ -161,9 +174,12 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     let enforced: bool = conn.query_row("PRAGMA foreign_keys", [], |row| row.get(0))?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
     let outcome = (|| {
-        for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        for (index, step) in MIGRATIONS.iter().enumerate().skip(current) {
             let tx = conn.transaction()?;
-            tx.execute_batch(sql)?;
+            match step {
+                Sql(sql) => tx.execute_batch(sql)?,
+                Code(rewrite) => rewrite(&tx)?,
+            }
             let broken = tx
                 .prepare("PRAGMA foreign_key_check")?
                 .query([])?
@@ -188,11 +204,43 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
 
 /// The first `n` migrations, to build an older catalog in a test.
 #[cfg(test)]
-pub(crate) fn first(n: usize) -> &'static [&'static str] {
+pub(crate) fn first(n: usize) -> &'static [Migration] {
     &MIGRATIONS[..n]
 }
 
 /// The newest schema version this build knows.
 pub fn latest_version() -> usize {
     MIGRATIONS.len()
+}
+
+/// Rewrites every stored column list, reading the Arrow text form and writing format 1.
+fn column_types_format_1(tx: &Transaction<'_>) -> Result<()> {
+    fn columns(text: &str) -> Result<String> {
+        let columns: Vec<ColumnDef> = serde_json::from_str(text)
+            .map_err(|e| CatalogError::Corrupt(format!("stored columns: {e}")))?;
+        Ok(serde_json::to_string(&columns).expect("columns serialize"))
+    }
+    fn table(text: &str) -> Result<String> {
+        let table: RemoteTableDef = serde_json::from_str(text)
+            .map_err(|e| CatalogError::Corrupt(format!("stored database table: {e}")))?;
+        Ok(serde_json::to_string(&table).expect("a table serializes"))
+    }
+    let rewrites: [(&str, &str, fn(&str) -> Result<String>); 3] = [
+        ("sources", "columns", columns),
+        ("datasets", "columns", columns),
+        ("source_tables", "definition", table),
+    ];
+    for (table_name, column, rewrite) in rewrites {
+        let rows: Vec<(i64, String)> = tx
+            .prepare(&format!("SELECT rowid, {column} FROM {table_name}"))?
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (rowid, text) in rows {
+            tx.execute(
+                &format!("UPDATE {table_name} SET {column} = ?1 WHERE rowid = ?2"),
+                rusqlite::params![rewrite(&text)?, rowid],
+            )?;
+        }
+    }
+    Ok(())
 }

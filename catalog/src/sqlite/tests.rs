@@ -35,11 +35,7 @@ fn source(name: &str, table: Option<&str>) -> NewSource {
             },
             classification: Default::default(),
         }),
-        columns: vec![ColumnDef {
-            name: "a".into(),
-            data_type: "Int64".into(),
-            nullable: true,
-        }],
+        columns: vec![ColumnDef::new("a", ColumnType::Int64, true)],
         tables: Vec::new(),
         created_by: "admin".into(),
         confined: false,
@@ -314,7 +310,10 @@ async fn a_version_3_catalog_is_migrated_with_its_references_intact() {
     let path = dir.path().join("catalog.db");
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        for sql in super::migrations::first(3) {
+        for step in super::migrations::first(3) {
+            let super::migrations::Migration::Sql(sql) = step else {
+                unreachable!("the first migrations are SQL")
+            };
             conn.execute_batch(sql).unwrap();
         }
         conn.pragma_update(None, "user_version", 3).unwrap();
@@ -385,4 +384,76 @@ async fn readers_and_the_writer_work_at_once() {
     }
     assert_eq!(written, 10);
     assert_eq!(catalog.principals().await.unwrap().len(), 10);
+}
+
+/// Column types written in Arrow's text form (before format 1) are rewritten into the stable
+/// form once, and read back as the same types.
+#[tokio::test]
+async fn a_version_4_catalog_gets_stable_column_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for step in super::migrations::first(4) {
+            let super::migrations::Migration::Sql(sql) = step else {
+                unreachable!("the first migrations are SQL")
+            };
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 4).unwrap();
+        conn.execute_batch(
+            r#"
+            INSERT INTO sources (id, name, kind, url, options, secret_ref, owner, table_def, table_name, columns, created_by, created_at, updated_at, confined)
+                VALUES ('src_a', 'files', 'parquet', 'file:///srv/a/', '{}', NULL, '330824116224', NULL, NULL,
+                        '[{"name":"at","data_type":"Timestamp(µs, \"UTC\")","nullable":true},{"name":"n","data_type":"Decimal128(14, 2)","nullable":false}]', 'admin', 't', 't', 0);
+            INSERT INTO sources (id, name, kind, url, options, secret_ref, owner, table_def, table_name, columns, created_by, created_at, updated_at, confined)
+                VALUES ('src_b', 'db', 'sqlite', 'file:///srv/civil.db', '{}', NULL, '330824000000', NULL, NULL, '[]', 'admin', 't', 't', 0);
+            INSERT INTO source_tables VALUES ('src_b', 0, 'civil.visits', '{"name":"civil.visits","binding":{"column":"village_code"},"classification":{},"remote":"visits","columns":[{"name":"village_code","data_type":"Utf8","nullable":true}]}');
+            INSERT INTO datasets VALUES ('ds_1', 'village.files', '{}', '[{"name":"n","data_type":"Int64","nullable":true}]', 'admin', 't');
+            "#,
+        )
+        .unwrap();
+    }
+    let catalog = SqliteCatalog::open(&path).unwrap();
+    let sources = catalog.sources().await.unwrap();
+    let files = sources.iter().find(|s| s.id == "src_a").unwrap();
+    assert_eq!(
+        files.columns,
+        vec![
+            ColumnDef::new(
+                "at",
+                ColumnType::Timestamp {
+                    unit: crate::model::TimeResolution::Us,
+                    zone: Some("UTC".into())
+                },
+                true
+            ),
+            ColumnDef::new(
+                "n",
+                ColumnType::Decimal {
+                    bits: 128,
+                    precision: 14,
+                    scale: 2
+                },
+                false
+            ),
+        ]
+    );
+    let database = sources.iter().find(|s| s.id == "src_b").unwrap();
+    assert_eq!(database.tables[0].columns[0].column_type, ColumnType::Utf8);
+    assert_eq!(
+        catalog.datasets().await.unwrap()[0].columns[0].column_type,
+        ColumnType::Int64
+    );
+    drop(catalog);
+    // what is stored now is the stable form, not the text
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    for sql in [
+        "SELECT columns FROM sources WHERE id = 'src_a'",
+        "SELECT definition FROM source_tables",
+        "SELECT columns FROM datasets",
+    ] {
+        let stored: String = conn.query_row(sql, [], |row| row.get(0)).unwrap();
+        assert!(stored.contains(r#""type":{"name":"#), "{sql}: {stored}");
+    }
 }

@@ -68,7 +68,10 @@ impl Engine {
                 ));
             }
         };
-        let columns = schema::to_columns(&found.schema);
+        let columns = match schema::to_columns(&found.schema) {
+            Ok(columns) => columns,
+            Err(error) => return Ok(unavailable(&source, error.to_string())),
+        };
         let names =
             |cols: &[ColumnDef]| cols.iter().map(|c| c.name.clone()).collect::<HashSet<_>>();
         let (old, new) = (names(&source.columns), names(&columns));
@@ -147,7 +150,10 @@ impl Engine {
         for table in &source.tables {
             match database.table_schema(&table.remote).await {
                 Ok(found) => {
-                    let now = schema::to_columns(&found.schema);
+                    let now = match schema::to_columns(&found.schema) {
+                        Ok(now) => now,
+                        Err(error) => return unavailable(source, error.to_string()),
+                    };
                     for c in &now {
                         if !table.columns.iter().any(|p| p.name == c.name) {
                             added.push(format!("{}.{}", table.table.name, c.name));
@@ -156,7 +162,7 @@ impl Engine {
                     for c in &table.columns {
                         if !now
                             .iter()
-                            .any(|n| n.name == c.name && n.data_type == c.data_type)
+                            .any(|n| n.name == c.name && n.column_type == c.column_type)
                         {
                             removed.push(format!("{}.{}", table.table.name, c.name));
                         }

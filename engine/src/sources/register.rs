@@ -155,7 +155,7 @@ impl Engine {
                     format!("{} did not answer within {PROBE_TIMEOUT:?}", request.url).into(),
                 )
             })??;
-        record.columns = schema::to_columns(&found.schema);
+        record.columns = schema::to_columns(&found.schema)?;
         record.table = match table {
             Some(table) => Some(self.check_table(table, &record.columns, &owner).await?),
             None => None,
@@ -221,7 +221,7 @@ impl Engine {
                 refused @ tiaokuai_connectors::ConnectorError::OutOfReach(_) => refused.into(),
                 other => EngineError::BadRequest(format!("registration failed: {other}").into()),
             })?;
-            let columns = schema::to_columns(&found.schema);
+            let columns = schema::to_columns(&found.schema)?;
             let skipped = found
                 .skipped
                 .into_iter()

@@ -10,7 +10,12 @@ use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::error::CatalogError;
+
+mod column;
 use crate::jurisdiction::JurisdictionCode;
+pub use column::{
+    ColumnDef, ColumnField, ColumnType, DataTypeText, IntervalResolution, TimeResolution,
+};
 
 /// The kind of a registered source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -290,15 +295,6 @@ impl<'de> Deserialize<'de> for Classification {
         let text = String::deserialize(deserializer)?;
         text.parse().map_err(serde::de::Error::custom)
     }
-}
-
-/// A column of a pinned schema. The type is Arrow's own text form (`Utf8`, `Int64`,
-/// `Timestamp(µs, "UTC")`), so the catalog needs no Arrow dependency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ColumnDef {
-    pub name: String,
-    pub data_type: String,
-    pub nullable: bool,
 }
 
 /// The SQL table a source exposes.
