@@ -225,7 +225,8 @@ fn column_types_format_1(tx: &Transaction<'_>) -> Result<()> {
             .map_err(|e| CatalogError::Corrupt(format!("stored database table: {e}")))?;
         Ok(serde_json::to_string(&table).expect("a table serializes"))
     }
-    let rewrites: [(&str, &str, fn(&str) -> Result<String>); 3] = [
+    type Rewrite = fn(&str) -> Result<String>;
+    let rewrites: [(&str, &str, Rewrite); 3] = [
         ("sources", "columns", columns),
         ("datasets", "columns", columns),
         ("source_tables", "definition", table),
