@@ -21,9 +21,10 @@ pub mod token;
 pub use error::{CatalogError, Result};
 pub use jurisdiction::{Jurisdiction, JurisdictionCode, Level};
 pub use model::{
-    AuditEvent, Binding, Classification, ColumnDef, ColumnField, ColumnType, DatasetMember,
-    DatasetRecord, GrantRecord, NewDataset, NewSource, PolicyRecord, Principal, RemoteTableDef,
-    RoleAssignment, SkippedColumn, SourceKind, SourceRecord, TableDef, TokenInfo,
+    AuditEvent, Binding, Classification, ColumnDef, ColumnField, ColumnType, DatabaseEngine,
+    DatasetMember, DatasetRecord, FileFormat, GrantRecord, NewDataset, NewSource, PolicyRecord,
+    Principal, RemoteTableDef, RoleAssignment, SkippedColumn, SourceContent, SourceKind,
+    SourceRecord, TableDef, TokenInfo,
 };
 pub use sqlite::SqliteCatalog;
 pub use store::Catalog;

@@ -74,22 +74,12 @@ impl Engine {
                 &format!("member {:?}", source.name),
             )
             .await?;
-            if source.columns.iter().any(|c| c.name == JURISDICTION_COLUMN) {
-                return Err(EngineError::BadRequest(format!(
-                    "member {:?} already has a {JURISDICTION_COLUMN} column, which the dataset adds",
+            let source_columns = source.content.single_schema().ok_or_else(|| {
+                EngineError::BadRequest(format!(
+                    "member {:?} is a database with several tables; register the member table as a source of its own",
                     source.name
-                ).into()));
-            }
-            let source_columns = match (source.kind.is_file(), source.tables.as_slice()) {
-                (true, _) => source.columns.clone(),
-                (false, [only]) => only.columns.clone(),
-                (false, _) => {
-                    return Err(EngineError::BadRequest(format!(
-                        "member {:?} is a database with several tables; register the member table as a source of its own",
-                        source.name
-                    ).into()));
-                }
-            };
+                ).into())
+            })?.to_vec();
             if source_columns.iter().any(|c| c.name == JURISDICTION_COLUMN) {
                 return Err(EngineError::BadRequest(format!(
                     "member {:?} already has a {JURISDICTION_COLUMN} column, which the dataset adds",

@@ -6,14 +6,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use serde::Serialize;
 use tiaokuai_catalog::{
-    Binding, Catalog, Classification, DatasetRecord, GrantRecord, Jurisdiction, SourceKind,
-    SourceRecord,
+    Binding, Catalog, Classification, DatabaseEngine, DatasetRecord, FileFormat, GrantRecord,
+    Jurisdiction, RemoteTableDef, SourceContent, SourceRecord,
 };
 use tiaokuai_connectors::database::{
     DatabaseKind, DatabaseSource, DatabaseSpec, RemoteName, RemoteTable,
@@ -130,49 +130,61 @@ impl TableRegistry {
         let mut providers: HashMap<String, Arc<dyn TableProvider>> = HashMap::new();
         let mut databases = HashMap::new();
         for source in &snapshot.sources {
-            if !source.kind.is_file() {
-                let kept = previous.and_then(|p| p.databases.get(&source.id));
-                let opened = open_database(source, seal_key, confinement, kept);
-                if let Some(database) = &opened.database {
-                    databases.insert(source.id.clone(), (opened.print.clone(), database.clone()));
+            match &source.content {
+                SourceContent::Database {
+                    engine,
+                    tables: shared,
+                } => {
+                    let kept = previous.and_then(|p| p.databases.get(&source.id));
+                    let opened =
+                        open_database(source, *engine, shared, seal_key, confinement, kept);
+                    if let Some(database) = &opened.database {
+                        databases
+                            .insert(source.id.clone(), (opened.print.clone(), database.clone()));
+                    }
+                    if let [(_, only)] = opened.tables.as_slice() {
+                        providers.insert(source.id.clone(), only.provider.clone());
+                    }
+                    tables.extend(opened.tables);
                 }
-                if let [(_, only)] = opened.tables.as_slice() {
-                    providers.insert(source.id.clone(), only.provider.clone());
+                SourceContent::Files {
+                    format,
+                    columns,
+                    table,
+                } => {
+                    let pinned = schema::to_schema(columns)?;
+                    let provider = open_files(
+                        source,
+                        *format,
+                        &pinned,
+                        runtime,
+                        seal_key,
+                        confinement,
+                    )
+                    .unwrap_or_else(|error| {
+                        // one broken registration must not take every other table down,
+                        // nor disappear: it answers "source unavailable" naming itself
+                        tracing::warn!(source = %source.name, %error, "source cannot be opened");
+                        Arc::new(UnavailableTable::new(&source.name, pinned.clone(), &error))
+                    });
+                    if let Some(table) = table {
+                        let info = TableInfo {
+                            name: table.name.clone(),
+                            kind: TableKind::Source,
+                            columns: column_infos(columns, &table.classification, None),
+                            binding: Some(table.binding.clone()),
+                            id: Some(source.id.clone()),
+                        };
+                        let entry = TableEntry {
+                            info,
+                            provider: provider.clone(),
+                            remote: false,
+                        };
+                        tables.insert(table.name.clone(), entry);
+                    }
+                    providers.insert(source.id.clone(), provider);
                 }
-                tables.extend(opened.tables);
-                continue;
             }
-            let provider = match open_source(source, runtime, seal_key, confinement) {
-                Ok(provider) => provider,
-                Err(error) => {
-                    // one broken registration must not take every other table down, nor
-                    // disappear: it answers "source unavailable" naming itself
-                    tracing::warn!(source = %source.name, %error, "source cannot be opened");
-                    Arc::new(UnavailableTable::new(
-                        &source.name,
-                        schema::to_schema(&source.columns)?,
-                        &error,
-                    ))
-                }
-            };
-            if let Some(table) = &source.table {
-                let info = TableInfo {
-                    name: table.name.clone(),
-                    kind: TableKind::Source,
-                    columns: column_infos(&source.columns, &table.classification, None),
-                    binding: Some(table.binding.clone()),
-                    id: Some(source.id.clone()),
-                };
-                tables.insert(
-                    table.name.clone(),
-                    TableEntry {
-                        info,
-                        provider: provider.clone(),
-                        remote: false,
-                    },
-                );
-            }
-            providers.insert(source.id.clone(), provider);
         }
 
         for dataset in &snapshot.datasets {
@@ -240,22 +252,14 @@ fn column_infos(
 /// non-admin registered it.
 pub fn file_spec(
     source: &SourceRecord,
+    format: FileFormat,
     seal_key: Option<&SealKey>,
     confinement: &Confinement,
 ) -> Result<FileSourceSpec> {
     let reach = confinement.of(source)?;
-    let format = match source.kind {
-        SourceKind::Parquet => FileFormatKind::Parquet,
-        SourceKind::Csv => FileFormatKind::Csv,
-        other => {
-            return Err(EngineError::BadRequest(
-                format!(
-                    "{} sources are not supported by this version of tiaokuai",
-                    other.as_str()
-                )
-                .into(),
-            ));
-        }
+    let format = match format {
+        FileFormat::Parquet => FileFormatKind::Parquet,
+        FileFormat::Csv => FileFormatKind::Csv,
     };
     let mut spec = FileSourceSpec::parse(
         &source.name,
@@ -270,15 +274,16 @@ pub fn file_spec(
     Ok(spec)
 }
 
-fn open_source(
+fn open_files(
     source: &SourceRecord,
+    format: FileFormat,
+    pinned: &SchemaRef,
     runtime: &RuntimeEnv,
     seal_key: Option<&SealKey>,
     confinement: &Confinement,
 ) -> Result<Arc<dyn TableProvider>> {
-    let spec = file_spec(source, seal_key, confinement)?;
-    let pinned = schema::to_schema(&source.columns)?;
-    Ok(Arc::new(FileTable::open(&spec, pinned, runtime)?))
+    let spec = file_spec(source, format, seal_key, confinement)?;
+    Ok(Arc::new(FileTable::open(&spec, pinned.clone(), runtime)?))
 }
 
 /// What a database source's pool depends on: a change to any of it opens a new pool. A
@@ -294,16 +299,15 @@ fn fingerprint(source: &SourceRecord, confinement: &Confinement) -> String {
         source.url,
         serde_json::Value::Object(source.options.clone()),
         source.secret.as_deref().unwrap_or(""),
-        source.kind.as_str()
+        source.kind().as_str()
     )
 }
 
-fn database_kind(kind: SourceKind) -> Option<DatabaseKind> {
-    match kind {
-        SourceKind::Postgres => Some(DatabaseKind::Postgres),
-        SourceKind::Mysql => Some(DatabaseKind::Mysql),
-        SourceKind::Sqlite => Some(DatabaseKind::Sqlite),
-        SourceKind::Parquet | SourceKind::Csv => None,
+fn database_kind(engine: DatabaseEngine) -> DatabaseKind {
+    match engine {
+        DatabaseEngine::Postgres => DatabaseKind::Postgres,
+        DatabaseEngine::Mysql => DatabaseKind::Mysql,
+        DatabaseEngine::Sqlite => DatabaseKind::Sqlite,
     }
 }
 
@@ -311,12 +315,11 @@ fn database_kind(kind: SourceKind) -> Option<DatabaseKind> {
 /// non-admin registered it. The secret is checked against them before it is resolved.
 pub fn database_spec(
     source: &SourceRecord,
+    engine: DatabaseEngine,
     seal_key: Option<&SealKey>,
     confinement: &Confinement,
 ) -> Result<DatabaseSpec> {
-    let kind = database_kind(source.kind).ok_or_else(|| {
-        EngineError::Internal(format!("{} is not a database", source.name).into())
-    })?;
+    let kind = database_kind(engine);
     let reach = confinement.of(source)?;
     let mut spec = DatabaseSpec::parse(
         &source.name,
@@ -341,6 +344,8 @@ struct OpenedDatabase {
 /// longer parses (its secret is gone) serves tables that fail naming it.
 fn open_database(
     source: &SourceRecord,
+    engine: DatabaseEngine,
+    shared: &[RemoteTableDef],
     seal_key: Option<&SealKey>,
     confinement: &Confinement,
     kept: Option<&(String, Arc<DatabaseSource>)>,
@@ -348,14 +353,13 @@ fn open_database(
     let print = fingerprint(source, confinement);
     let database = match kept {
         Some((kept_print, database)) if *kept_print == print => Ok(database.clone()),
-        _ => database_spec(source, seal_key, confinement)
+        _ => database_spec(source, engine, seal_key, confinement)
             .map(|spec| Arc::new(DatabaseSource::new(spec))),
     };
     if let Err(error) = &database {
         tracing::warn!(source = %source.name, %error, "source cannot be opened");
     }
-    let tables = source
-        .tables
+    let tables = shared
         .iter()
         .map(|table| {
             let provider = database

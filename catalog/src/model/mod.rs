@@ -11,51 +11,17 @@ use utoipa::{PartialSchema, ToSchema};
 
 use crate::error::CatalogError;
 
-mod column;
 use crate::jurisdiction::JurisdictionCode;
+
+mod column;
+mod source;
 pub use column::{
     ColumnDef, ColumnField, ColumnType, DataTypeText, IntervalResolution, TimeResolution,
 };
-
-/// The kind of a registered source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum SourceKind {
-    Parquet,
-    Csv,
-    Postgres,
-    Mysql,
-    Sqlite,
-}
-
-impl SourceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceKind::Parquet => "parquet",
-            SourceKind::Csv => "csv",
-            SourceKind::Postgres => "postgres",
-            SourceKind::Mysql => "mysql",
-            SourceKind::Sqlite => "sqlite",
-        }
-    }
-
-    /// Files on an object store, as opposed to a database.
-    pub fn is_file(self) -> bool {
-        matches!(self, SourceKind::Parquet | SourceKind::Csv)
-    }
-}
-
-impl FromStr for SourceKind {
-    type Err = CatalogError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
-            CatalogError::invalid(format!(
-                "unknown source kind {s:?}: expected parquet, csv, postgres, mysql or sqlite"
-            ))
-        })
-    }
-}
+pub use source::{
+    DatabaseEngine, FileFormat, NewSource, RemoteTableDef, SkippedColumn, SourceContent,
+    SourceKind, SourceRecord, TableDef,
+};
 
 /// How the rows of a table map to jurisdictions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -295,88 +261,6 @@ impl<'de> Deserialize<'de> for Classification {
         let text = String::deserialize(deserializer)?;
         text.parse().map_err(serde::de::Error::custom)
     }
-}
-
-/// The SQL table a source exposes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct TableDef {
-    /// `schema.table`.
-    pub name: String,
-    pub binding: Binding,
-    /// Classified columns; a column not named here is [`Classification::DEFAULT`].
-    #[serde(default)]
-    pub classification: BTreeMap<String, Classification>,
-}
-
-/// A remote column a database table has but tiaokuai does not serve, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct SkippedColumn {
-    pub column: String,
-    pub remote_type: String,
-    pub reason: String,
-}
-
-/// One table of a database source, with its pinned schema.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct RemoteTableDef {
-    #[serde(flatten)]
-    pub table: TableDef,
-    /// The table's name inside the database (`schema.table` or `table`).
-    pub remote: String,
-    pub columns: Vec<ColumnDef>,
-    /// Columns left out because no Arrow type maps them.
-    #[serde(default)]
-    pub skipped: Vec<SkippedColumn>,
-    /// Each served column's type as the database names it.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub remote_types: BTreeMap<String, String>,
-}
-
-/// A source to be registered.
-#[derive(Debug, Clone)]
-pub struct NewSource {
-    /// Chosen by the caller (see [`crate::token::new_id`]), because opening a source before it
-    /// is stored already needs a stable key for it.
-    pub id: String,
-    pub name: String,
-    pub kind: SourceKind,
-    pub url: String,
-    /// Non-secret connection options (endpoint, region, partition columns, …).
-    pub options: serde_json::Map<String, serde_json::Value>,
-    /// A secret *reference* (`env:NAME`, `file:/path`), never a secret value.
-    pub secret: Option<String>,
-    pub owner: JurisdictionCode,
-    /// The table the source exposes by itself; `None` for a source used only as a union member.
-    pub table: Option<TableDef>,
-    pub columns: Vec<ColumnDef>,
-    /// The tables of a database source; empty for a file source.
-    pub tables: Vec<RemoteTableDef>,
-    pub created_by: String,
-    /// Registered by a non-admin: the source reaches only what admin granted its owner.
-    pub confined: bool,
-}
-
-/// A registered source.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct SourceRecord {
-    pub id: String,
-    pub name: String,
-    pub kind: SourceKind,
-    pub url: String,
-    pub options: serde_json::Map<String, serde_json::Value>,
-    #[serde(skip)]
-    pub secret: Option<String>,
-    pub owner: JurisdictionCode,
-    pub table: Option<TableDef>,
-    pub columns: Vec<ColumnDef>,
-    /// The tables of a database source; empty for a file source.
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub tables: Vec<RemoteTableDef>,
-    pub created_by: String,
-    /// Registered by a non-admin: the source reaches only what admin granted its owner.
-    pub confined: bool,
-    pub created_at: String,
-    pub updated_at: String,
 }
 
 /// One member of a union dataset.

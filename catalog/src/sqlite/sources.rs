@@ -38,18 +38,22 @@ pub(crate) fn insert_source(conn: &mut Connection, new: NewSource) -> Result<Sou
             "a source name must be 1 to 128 printable characters",
         ));
     }
-    if let Some(table) = &new.table {
-        validate_table_name(&table.name)?;
-    }
     let mut names = std::collections::HashSet::new();
-    for table in &new.tables {
-        validate_table_name(&table.table.name)?;
-        if !names.insert(table.table.name.as_str()) {
+    for table in new.content.tables() {
+        validate_table_name(&table.name)?;
+        if !names.insert(table.name.as_str()) {
             return Err(CatalogError::invalid(format!(
                 "table {:?} is listed twice",
-                table.table.name
+                table.name
             )));
         }
+    }
+    if let SourceContent::Database { tables, .. } = &new.content
+        && tables.is_empty()
+    {
+        return Err(CatalogError::invalid(
+            "a database source lists the tables it shares",
+        ));
     }
     let tx = conn.transaction()?;
     // names are unique per registrant: no one learns of another's source from a conflict
@@ -66,12 +70,7 @@ pub(crate) fn insert_source(conn: &mut Connection, new: NewSource) -> Result<Sou
             new.name
         )));
     }
-    for name in new
-        .table
-        .iter()
-        .map(|t| &t.name)
-        .chain(new.tables.iter().map(|t| &t.table.name))
-    {
+    for name in new.content.tables().into_iter().map(|t| &t.name) {
         if table_name_taken(&tx, name)? {
             return Err(CatalogError::Conflict(format!(
                 "a table named {name:?} already exists"
@@ -82,18 +81,19 @@ pub(crate) fn insert_source(conn: &mut Connection, new: NewSource) -> Result<Sou
     let record = SourceRecord {
         id: new.id,
         name: new.name,
-        kind: new.kind,
         url: new.url,
         options: new.options,
         secret: new.secret,
         owner: new.owner,
-        table: new.table,
-        columns: new.columns,
-        tables: new.tables,
+        content: new.content,
         created_by: new.created_by,
         confined: new.confined,
         created_at: at.clone(),
         updated_at: at,
+    };
+    let (table, columns, tables): (_, &[ColumnDef], &[RemoteTableDef]) = match &record.content {
+        SourceContent::Files { table, columns, .. } => (table.as_ref(), columns, &[]),
+        SourceContent::Database { tables, .. } => (None, &[], tables),
     };
     tx.execute(
         "INSERT INTO sources (id, name, kind, url, options, secret_ref, owner, table_def, table_name, columns, created_by, created_at, updated_at, confined)
@@ -101,21 +101,21 @@ pub(crate) fn insert_source(conn: &mut Connection, new: NewSource) -> Result<Sou
         params![
             record.id,
             record.name,
-            record.kind.as_str(),
+            record.kind().as_str(),
             record.url,
             to_json(&record.options),
             record.secret,
             record.owner.as_str(),
-            record.table.as_ref().map(to_json),
-            record.table.as_ref().map(|t| t.name.clone()),
-            to_json(&record.columns),
+            table.map(to_json),
+            table.map(|t| t.name.clone()),
+            to_json(&columns),
             record.created_by,
             record.created_at,
             record.updated_at,
             record.confined,
         ],
     )?;
-    for (position, table) in record.tables.iter().enumerate() {
+    for (position, table) in tables.iter().enumerate() {
         tx.execute(
             "INSERT INTO source_tables (source_id, position, name, definition) VALUES (?1, ?2, ?3, ?4)",
             params![record.id, position, table.table.name, to_json(table)],
@@ -126,7 +126,7 @@ pub(crate) fn insert_source(conn: &mut Connection, new: NewSource) -> Result<Sou
         &record.created_by,
         "source.create",
         &record.id,
-        serde_json::json!({"name": record.name, "kind": record.kind.as_str()}),
+        serde_json::json!({"name": record.name, "kind": record.kind().as_str()}),
     )?;
     tx.commit()?;
     Ok(record)
@@ -140,8 +140,10 @@ pub(crate) fn source_from_row(row: &Row<'_>) -> rusqlite::Result<([Option<String
     Ok((out, row.get(12)?))
 }
 
+/// A stored source, with its database tables (empty for files).
 pub(crate) fn decode_source(
     (fields, confined): ([Option<String>; 12], bool),
+    tables: Vec<RemoteTableDef>,
 ) -> Result<SourceRecord> {
     let [
         id,
@@ -159,20 +161,26 @@ pub(crate) fn decode_source(
     ] = fields;
     let text =
         |v: Option<String>| v.ok_or_else(|| CatalogError::Corrupt("missing source field".into()));
+    let kind: SourceKind = text(kind)?
+        .parse()
+        .map_err(|e: CatalogError| CatalogError::Corrupt(e.to_string()))?;
+    let content = match kind {
+        SourceKind::Files(format) => SourceContent::Files {
+            format,
+            columns: from_json(&text(columns)?)?,
+            table: table.map(|t| from_json(&t)).transpose()?,
+        },
+        SourceKind::Database(engine) => SourceContent::Database { engine, tables },
+    };
     Ok(SourceRecord {
         id: text(id)?,
         name: text(name)?,
-        kind: text(kind)?
-            .parse()
-            .map_err(|e: CatalogError| CatalogError::Corrupt(e.to_string()))?,
         url: text(url)?,
         options: from_json(&text(options)?)?,
         secret,
         owner: JurisdictionCode::parse(&text(owner)?)
             .map_err(|e| CatalogError::Corrupt(e.to_string()))?,
-        table: table.map(|t| from_json(&t)).transpose()?,
-        columns: from_json(&text(columns)?)?,
-        tables: Vec::new(),
+        content,
         created_by: text(created_by)?,
         confined,
         created_at: text(created_at)?,
@@ -185,10 +193,9 @@ pub(crate) fn sources(conn: &mut Connection) -> Result<Vec<SourceRecord>> {
         "SELECT {} FROM sources ORDER BY name",
         SOURCE_COLUMNS
     ))?;
-    let rows = stmt.query_map([], source_from_row)?;
-    let mut sources = rows
-        .map(|row| decode_source(row?))
-        .collect::<Result<Vec<_>>>()?;
+    let stored = stmt
+        .query_map([], source_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     drop(stmt);
     // every database table in one statement, not one statement per source
     let mut stmt = conn
@@ -204,10 +211,14 @@ pub(crate) fn sources(conn: &mut Connection) -> Result<Vec<SourceRecord>> {
             .or_default()
             .push(from_json(&definition)?);
     }
-    for source in &mut sources {
-        source.tables = tables.remove(&source.id).unwrap_or_default();
-    }
-    Ok(sources)
+    drop(stmt);
+    stored
+        .into_iter()
+        .map(|row| {
+            let id = row.0[0].clone().unwrap_or_default();
+            decode_source(row, tables.remove(&id).unwrap_or_default())
+        })
+        .collect()
 }
 
 pub(crate) fn source_tables(conn: &Connection, id: &str) -> Result<Vec<RemoteTableDef>> {
@@ -228,9 +239,7 @@ pub(crate) fn source(conn: &mut Connection, id: &str) -> Result<Option<SourceRec
     let Some(fields) = found else {
         return Ok(None);
     };
-    let mut source = decode_source(fields)?;
-    source.tables = source_tables(conn, id)?;
-    Ok(Some(source))
+    Ok(Some(decode_source(fields, source_tables(conn, id)?)?))
 }
 
 /// Whether any registrant has a source of this name.
@@ -318,8 +327,8 @@ pub(crate) fn delete_source(conn: &mut Connection, id: &str, by: &str) -> Result
             source_from_row,
         )
         .optional()?;
-    let record =
-        decode_source(found.ok_or_else(|| CatalogError::NotFound(format!("source {id:?}")))?)?;
+    let found = found.ok_or_else(|| CatalogError::NotFound(format!("source {id:?}")))?;
+    let record = decode_source(found, source_tables(&tx, id)?)?;
     let used_by: Option<String> = tx
         .query_row(
             "SELECT d.name FROM dataset_members m JOIN datasets d ON d.id = m.dataset_id WHERE m.source_id = ?1 LIMIT 1",

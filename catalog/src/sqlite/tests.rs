@@ -23,20 +23,21 @@ fn source(name: &str, table: Option<&str>) -> NewSource {
     NewSource {
         id: token::new_id("src"),
         name: name.into(),
-        kind: SourceKind::Parquet,
         url: "file:///tmp/x/".into(),
         options: Default::default(),
         secret: None,
         owner: JurisdictionCode::parse("330824116224").unwrap(),
-        table: table.map(|t| TableDef {
-            name: t.into(),
-            binding: Binding::Fixed {
-                fixed: JurisdictionCode::parse("330824116224").unwrap(),
-            },
-            classification: Default::default(),
-        }),
-        columns: vec![ColumnDef::new("a", ColumnType::Int64, true)],
-        tables: Vec::new(),
+        content: SourceContent::Files {
+            format: FileFormat::Parquet,
+            columns: vec![ColumnDef::new("a", ColumnType::Int64, true)],
+            table: table.map(|t| TableDef {
+                name: t.into(),
+                binding: Binding::Fixed {
+                    fixed: JurisdictionCode::parse("330824116224").unwrap(),
+                },
+                classification: Default::default(),
+            }),
+        },
         created_by: "admin".into(),
         confined: false,
     }
@@ -174,7 +175,7 @@ async fn sources_and_datasets_share_one_table_namespace() {
             jurisdiction: JurisdictionCode::parse("330824116224").unwrap(),
         }],
         classification: Default::default(),
-        columns: member.columns.clone(),
+        columns: member.content.single_schema().unwrap().to_vec(),
         created_by: "admin".into(),
     };
     assert!(matches!(
@@ -333,7 +334,9 @@ async fn a_version_3_catalog_is_migrated_with_its_references_intact() {
     let by_id = |id: &str| sources.iter().find(|s| s.id == id).unwrap();
     assert!(!by_id("src_a").confined);
     assert!(by_id("src_b").confined);
-    assert_eq!(by_id("src_b").tables.len(), 1);
+    assert!(
+        matches!(&by_id("src_b").content, SourceContent::Database { tables, .. } if tables.len() == 1)
+    );
     assert_eq!(
         catalog.datasets().await.unwrap()[0].members[0].source,
         "src_a"
@@ -418,7 +421,7 @@ async fn a_version_4_catalog_gets_stable_column_types() {
     let sources = catalog.sources().await.unwrap();
     let files = sources.iter().find(|s| s.id == "src_a").unwrap();
     assert_eq!(
-        files.columns,
+        files.content.single_schema().unwrap(),
         vec![
             ColumnDef::new(
                 "at",
@@ -440,7 +443,10 @@ async fn a_version_4_catalog_gets_stable_column_types() {
         ]
     );
     let database = sources.iter().find(|s| s.id == "src_b").unwrap();
-    assert_eq!(database.tables[0].columns[0].column_type, ColumnType::Utf8);
+    let SourceContent::Database { tables, .. } = &database.content else {
+        panic!("a database source")
+    };
+    assert_eq!(tables[0].columns[0].column_type, ColumnType::Utf8);
     assert_eq!(
         catalog.datasets().await.unwrap()[0].columns[0].column_type,
         ColumnType::Int64

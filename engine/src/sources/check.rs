@@ -5,7 +5,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde::Serialize;
-use tiaokuai_catalog::{Binding, ColumnDef, SourceRecord};
+use tiaokuai_catalog::{
+    Binding, ColumnDef, DatabaseEngine, RemoteTableDef, SourceContent, SourceRecord,
+};
 use tiaokuai_connectors::database::DatabaseSource;
 use tiaokuai_connectors::probe;
 use tiaokuai_policies::Caller;
@@ -53,10 +55,18 @@ impl Engine {
             .source(id)
             .await?
             .ok_or_else(|| EngineError::NotFound(format!("source {id:?}").into()))?;
-        if !source.kind.is_file() {
-            return Ok(self.check_database(&source).await);
-        }
-        let spec = file_spec(&source, self.seal_key.as_ref(), &self.confinement().await?)?;
+        let (format, pinned, table) = match &source.content {
+            SourceContent::Database { engine, tables } => {
+                return Ok(self.check_database(&source, *engine, tables).await);
+            }
+            SourceContent::Files {
+                format,
+                columns,
+                table,
+            } => (*format, columns, table),
+        };
+        let confinement = self.confinement().await?;
+        let spec = file_spec(&source, format, self.seal_key.as_ref(), &confinement)?;
         let probed = tokio::time::timeout(PROBE_TIMEOUT, probe(&spec, &self.base)).await;
         let found = match probed {
             Ok(Ok(found)) => found,
@@ -74,7 +84,7 @@ impl Engine {
         };
         let names =
             |cols: &[ColumnDef]| cols.iter().map(|c| c.name.clone()).collect::<HashSet<_>>();
-        let (old, new) = (names(&source.columns), names(&columns));
+        let (old, new) = (names(pinned), names(&columns));
         let mut added: Vec<String> = new.difference(&old).cloned().collect();
         let mut removed: Vec<String> = old.difference(&new).cloned().collect();
         added.sort();
@@ -87,8 +97,7 @@ impl Engine {
             .any(|d| d.members.iter().any(|m| m.source == source.id));
         // a schema that lost a column the policy depends on is reported, not pinned: the table
         // keeps its last good schema (and fails its queries, naming the source, until fixed)
-        let needed: Vec<&String> = source
-            .table
+        let needed: Vec<&String> = table
             .iter()
             .flat_map(|t| {
                 let binding = match &t.binding {
@@ -99,7 +108,7 @@ impl Engine {
             })
             .collect();
         let lost: Vec<&String> = needed.into_iter().filter(|c| !new.contains(*c)).collect();
-        let repinned = columns != source.columns && !is_member && lost.is_empty();
+        let repinned = columns != *pinned && !is_member && lost.is_empty();
         let message = (!lost.is_empty()).then(|| {
             format!("not re-pinned: the policy depends on {lost:?}, which the source no longer has")
         });
@@ -125,14 +134,21 @@ impl Engine {
 
     /// Connects to a database source, and compares each table with its pinned schema. Drift
     /// is reported; the pinned schema stays until the source is registered again.
-    async fn check_database(&self, source: &SourceRecord) -> CheckReport {
+    async fn check_database(
+        &self,
+        source: &SourceRecord,
+        engine: DatabaseEngine,
+        tables: &[RemoteTableDef],
+    ) -> CheckReport {
         // the source's own pool (and state) when it is open; a new one when it could not be
         let open = self.registry().database(&source.id).cloned();
         let database = match open {
             Some(open) => Ok(open),
             None => match self.confinement().await {
-                Ok(confinement) => database_spec(source, self.seal_key.as_ref(), &confinement)
-                    .map(|spec| Arc::new(DatabaseSource::new(spec))),
+                Ok(confinement) => {
+                    database_spec(source, engine, self.seal_key.as_ref(), &confinement)
+                        .map(|spec| Arc::new(DatabaseSource::new(spec)))
+                }
                 Err(error) => Err(error),
             },
         };
@@ -147,7 +163,7 @@ impl Engine {
         let mut added = Vec::new();
         let mut removed = Vec::new();
         let mut notes = Vec::new();
-        for table in &source.tables {
+        for table in tables {
             match database.table_schema(&table.remote).await {
                 Ok(found) => {
                     let now = match schema::to_columns(&found.schema) {
@@ -183,11 +199,7 @@ impl Engine {
             latency_ms: latency.as_millis() as u64,
             files: 0,
             bytes: 0,
-            columns: source
-                .tables
-                .iter()
-                .flat_map(|t| t.columns.clone())
-                .collect(),
+            columns: tables.iter().flat_map(|t| t.columns.clone()).collect(),
             added_columns: added,
             removed_columns: removed,
             repinned: false,
@@ -203,7 +215,12 @@ fn unavailable(source: &SourceRecord, message: String) -> CheckReport {
         latency_ms: 0,
         files: 0,
         bytes: 0,
-        columns: source.columns.clone(),
+        // a database's tables each have their own columns; only a check that reached it
+        // lists them
+        columns: match &source.content {
+            SourceContent::Files { columns, .. } => columns.clone(),
+            SourceContent::Database { .. } => Vec::new(),
+        },
         added_columns: Vec::new(),
         removed_columns: Vec::new(),
         repinned: false,

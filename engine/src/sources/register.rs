@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tiaokuai_catalog::{
-    Binding, ColumnDef, JurisdictionCode, NewSource, RemoteTableDef, SkippedColumn, SourceRecord,
-    TableDef, token,
+    Binding, ColumnDef, DatabaseEngine, FileFormat, JurisdictionCode, NewSource, RemoteTableDef,
+    SkippedColumn, SourceContent, SourceKind, SourceRecord, TableDef, token,
 };
 use tiaokuai_connectors::database::DatabaseSource;
 use tiaokuai_connectors::{probe, secret};
@@ -122,11 +122,27 @@ impl Engine {
         if confined && let Some(given) = &request.secret {
             confinement.reach(&owner).given_secret(given)?;
         }
-        if !request.kind.is_file() {
-            return self
-                .store_database(caller, request, owner, &confinement)
-                .await;
+        match request.kind {
+            SourceKind::Database(engine) => {
+                self.store_database(caller, request, engine, owner, &confinement)
+                    .await
+            }
+            SourceKind::Files(format) => {
+                self.store_files(caller, request, format, owner, &confinement)
+                    .await
+            }
         }
+    }
+
+    /// Registers files: lists them, reads and pins their schema, and checks the table.
+    async fn store_files(
+        &self,
+        caller: &Caller,
+        request: SourceRequest,
+        format: FileFormat,
+        owner: JurisdictionCode,
+        confinement: &Confinement,
+    ) -> Result<SourceRecord> {
         if request.tables.len() > 1 {
             return Err(EngineError::BadRequest(
                 "a file source exposes at most one table".into(),
@@ -144,7 +160,7 @@ impl Engine {
         let secret = self.sealed(request.secret.clone())?;
         let id = token::new_id("src");
         let mut record = draft(caller, &request, &owner, &secret, &id);
-        let spec = file_spec(&record, self.seal_key.as_ref(), &confinement)?;
+        let spec = file_spec(&record, format, self.seal_key.as_ref(), confinement)?;
         if let Some(reach) = &spec.reach {
             tiaokuai_connectors::stores::check_reach(&spec, reach).await?;
         }
@@ -155,12 +171,17 @@ impl Engine {
                     format!("{} did not answer within {PROBE_TIMEOUT:?}", request.url).into(),
                 )
             })??;
-        record.columns = schema::to_columns(&found.schema)?;
-        record.table = match table {
-            Some(table) => Some(self.check_table(table, &record.columns, &owner).await?),
+        let columns = schema::to_columns(&found.schema)?;
+        let table = match table {
+            Some(table) => Some(self.check_table(table, &columns, &owner).await?),
             None => None,
         };
-        Ok(self.catalog.insert_source(stored(record)).await?)
+        let content = SourceContent::Files {
+            format,
+            columns,
+            table,
+        };
+        Ok(self.catalog.insert_source(stored(record, content)).await?)
     }
 
     /// A secret given inline is sealed with the server's key before anything stores it.
@@ -185,6 +206,7 @@ impl Engine {
         &self,
         caller: &Caller,
         request: SourceRequest,
+        engine: DatabaseEngine,
         owner: JurisdictionCode,
         confinement: &Confinement,
     ) -> Result<SourceRecord> {
@@ -195,8 +217,8 @@ impl Engine {
         }
         let secret = self.sealed(request.secret.clone())?;
         let id = token::new_id("src");
-        let mut record = draft(caller, &request, &owner, &secret, &id);
-        let spec = database_spec(&record, self.seal_key.as_ref(), confinement)?;
+        let record = draft(caller, &request, &owner, &secret, &id);
+        let spec = database_spec(&record, engine, self.seal_key.as_ref(), confinement)?;
         spec.check_reach()?;
         let database = Arc::new(DatabaseSource::new(spec));
         let mut seen = HashSet::new();
@@ -243,8 +265,8 @@ impl Engine {
                 remote_types: found.remote_types,
             });
         }
-        record.tables = tables;
-        Ok(self.catalog.insert_source(stored(record)).await?)
+        let content = SourceContent::Database { engine, tables };
+        Ok(self.catalog.insert_source(stored(record, content)).await?)
     }
 
     /// Checks a requested table against the schema found.
@@ -312,6 +334,7 @@ impl Engine {
 }
 
 /// The source a request describes, before anything about it is known: what opening it needs.
+/// Its content is empty until registration has read the source.
 fn draft(
     caller: &Caller,
     request: &SourceRequest,
@@ -319,17 +342,25 @@ fn draft(
     secret: &Option<String>,
     id: &str,
 ) -> SourceRecord {
+    let content = match request.kind {
+        SourceKind::Files(format) => SourceContent::Files {
+            format,
+            columns: Vec::new(),
+            table: None,
+        },
+        SourceKind::Database(engine) => SourceContent::Database {
+            engine,
+            tables: Vec::new(),
+        },
+    };
     SourceRecord {
         id: id.to_owned(),
         name: request.name.clone(),
-        kind: request.kind,
         url: request.url.clone(),
         options: request.options.clone(),
         secret: secret.clone(),
         owner: owner.clone(),
-        table: None,
-        columns: Vec::new(),
-        tables: Vec::new(),
+        content,
         created_by: caller.name().to_owned(),
         confined: !caller.is_admin(),
         created_at: String::new(),
@@ -337,19 +368,16 @@ fn draft(
     }
 }
 
-/// What the catalog stores of a checked draft.
-fn stored(record: SourceRecord) -> NewSource {
+/// What the catalog stores of a draft, once registration has read what it holds.
+fn stored(record: SourceRecord, content: SourceContent) -> NewSource {
     NewSource {
         id: record.id,
         name: record.name,
-        kind: record.kind,
         url: record.url,
         options: record.options,
         secret: record.secret,
         owner: record.owner,
-        table: record.table,
-        columns: record.columns,
-        tables: record.tables,
+        content,
         created_by: record.created_by,
         confined: record.confined,
     }

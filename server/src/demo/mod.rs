@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use tiaokuai_catalog::jurisdiction::{self, RawJurisdiction};
-use tiaokuai_catalog::{Binding, Level, SourceKind};
+use tiaokuai_catalog::{Binding, DatabaseEngine, FileFormat, Level, SourceKind};
 use tiaokuai_engine::{DatasetRequest, Engine, SourceRequest};
 use tiaokuai_engine::{MemberRequest, TableRequest};
 use tiaokuai_policies::Caller;
@@ -91,7 +91,7 @@ pub async fn build(
                 })?;
                 Ok(SourceRequest {
                     name: format!("{}_{table}", village.code),
-                    kind: SourceKind::Parquet,
+                    kind: SourceKind::Files(FileFormat::Parquet),
                     url: url.to_string(),
                     secret: None,
                     owner: village.code.to_owned(),
@@ -160,7 +160,7 @@ fn civil_source(url: String) -> SourceRequest {
     };
     SourceRequest {
         name: "county_civil_affairs".to_owned(),
-        kind: SourceKind::Sqlite,
+        kind: SourceKind::Database(DatabaseEngine::Sqlite),
         url,
         secret: None,
         owner: "330824000000".to_owned(),
