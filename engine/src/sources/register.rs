@@ -159,7 +159,7 @@ impl Engine {
         }
         let secret = self.sealed(request.secret.clone())?;
         let id = token::new_id("src");
-        let mut record = draft(caller, &request, &owner, &secret, &id);
+        let record = draft(caller, &request, &owner, &secret, &id);
         let spec = file_spec(&record, format, self.seal_key.as_ref(), confinement)?;
         if let Some(reach) = &spec.reach {
             tiaokuai_connectors::stores::check_reach(&spec, reach).await?;
