@@ -303,6 +303,19 @@ async fn grants_are_stored_once_per_jurisdiction_kind_and_location() {
     ));
 }
 
+/// A catalog file as the first `version` migrations leave it.
+fn catalog_at_version(path: &std::path::Path, version: usize) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    for step in super::migrations::first(version) {
+        let super::migrations::Migration::Sql(sql) = step else {
+            unreachable!("the first migrations are SQL")
+        };
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.pragma_update(None, "user_version", version).unwrap();
+    conn
+}
+
 /// A catalog made by the previous version: its sources keep their tables and dataset
 /// memberships, and those a non-admin registered become confined.
 #[tokio::test]
@@ -310,14 +323,7 @@ async fn a_version_3_catalog_is_migrated_with_its_references_intact() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("catalog.db");
     {
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        for step in super::migrations::first(3) {
-            let super::migrations::Migration::Sql(sql) = step else {
-                unreachable!("the first migrations are SQL")
-            };
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 3).unwrap();
+        let conn = catalog_at_version(&path, 3);
         conn.execute_batch(
             r#"
             INSERT INTO sources VALUES ('src_a', 'village_files', 'parquet', 'file:///srv/a/', '{}', NULL, '330824116224', NULL, NULL, '[]', 'admin', 't', 't');
@@ -396,14 +402,7 @@ async fn a_version_4_catalog_gets_stable_column_types() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("catalog.db");
     {
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        for step in super::migrations::first(4) {
-            let super::migrations::Migration::Sql(sql) = step else {
-                unreachable!("the first migrations are SQL")
-            };
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 4).unwrap();
+        let conn = catalog_at_version(&path, 4);
         conn.execute_batch(
             r#"
             INSERT INTO sources (id, name, kind, url, options, secret_ref, owner, table_def, table_name, columns, created_by, created_at, updated_at, confined)
