@@ -157,6 +157,32 @@ pub trait Catalog: std::fmt::Debug + Send + Sync {
     async fn grants(&self) -> Result<Vec<GrantRecord>>;
 
     async fn delete_grant(&self, id: &str, by: &str) -> Result<()>;
+
+    // ---- reports -----------------------------------------------------------------------
+
+    /// Stores a new report as version 1; its name must be new.
+    async fn insert_report(&self, new: NewReport) -> Result<ReportRecord>;
+
+    /// Stores the next version of a report, if `expected` is still its newest (else a
+    /// conflict, so two editors never overwrite each other). Older versions stay.
+    async fn update_report(
+        &self,
+        id: &str,
+        expected: u32,
+        content: ReportContent,
+        by: &str,
+    ) -> Result<ReportRecord>;
+
+    /// Every report at its newest version.
+    async fn reports(&self) -> Result<Vec<ReportRecord>>;
+
+    /// A report at its newest version, or at `version`.
+    async fn report(&self, id: &str, version: Option<u32>) -> Result<Option<ReportRecord>>;
+
+    /// Every version of a report, oldest first.
+    async fn report_versions(&self, id: &str) -> Result<Vec<ReportRecord>>;
+
+    async fn delete_report(&self, id: &str, by: &str) -> Result<()>;
 }
 
 /// Checks a `schema.table` name: two lowercase identifiers; `system` is reserved.
@@ -179,5 +205,24 @@ pub fn validate_table_name(name: &str) -> Result<()> {
         _ => Err(CatalogError::invalid(format!(
             "table name {name:?} must be schema.table, each a lowercase identifier ([a-z_][a-z0-9_]*)"
         ))),
+    }
+}
+
+/// A report is named as policy lines name objects: `schema.name`, two lowercase identifiers
+/// (`reports.village_income`), so that `reports.*` covers a family of reports.
+pub fn validate_report_name(name: &str) -> Result<()> {
+    let ident = |p: &str| {
+        p.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    };
+    let valid = name.len() <= 128
+        && matches!(name.split_once('.'), Some((schema, rest)) if ident(schema) && ident(rest));
+    if valid {
+        Ok(())
+    } else {
+        Err(CatalogError::invalid(format!(
+            "report name {name:?}: schema.name, two lowercase identifiers ([a-z_][a-z0-9_]*), e.g. reports.village_income"
+        )))
     }
 }

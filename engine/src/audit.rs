@@ -19,6 +19,7 @@ use tiaokuai_policies::Caller;
 
 use crate::engine::{Engine, QueryOutput};
 use crate::error::{EngineError, Result};
+use crate::params::Bindings;
 
 /// SQL longer than this is cut in the audit record.
 const SQL_RECORDED: usize = 4096;
@@ -42,12 +43,33 @@ impl Engine {
         sql: &str,
         params: &[serde_json::Value],
     ) -> Result<QueryOutput> {
-        let outcome = self.query(caller, sql, params).await;
-        let detail = json!({
+        let bindings = Bindings::Positional(params.to_vec());
+        self.audited_query_bound(caller, trace, sql, bindings, json!({}))
+            .await
+    }
+
+    /// Runs a query with its placeholders bound to `bindings`, recorded as
+    /// [`Engine::audited_query`] records it, with `context` (a report and its version, say)
+    /// added to the first record.
+    pub async fn audited_query_bound(
+        &self,
+        caller: &Caller,
+        trace: QueryTrace<'_>,
+        sql: &str,
+        bindings: Bindings,
+        context: serde_json::Value,
+    ) -> Result<QueryOutput> {
+        let outcome = self.query_bound(caller, sql, bindings).await;
+        let mut detail = json!({
             "sql": cut(sql),
             "format": trace.format,
             "outcome": outcome.as_ref().map_or_else(EngineError::code, |_| "started"),
         });
+        if let (Some(detail), serde_json::Value::Object(context)) =
+            (detail.as_object_mut(), context)
+        {
+            detail.extend(context);
+        }
         if let Err(error) = self.record_query(caller, trace.query_id, detail).await {
             tracing::warn!(query_id = %trace.query_id, %error, "the query's audit record could not be written");
         }

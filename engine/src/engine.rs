@@ -30,6 +30,7 @@ use crate::error::{EngineError, Result};
 use crate::limits::runner::QueryRuntime;
 use crate::limits::values::QueryValues;
 use crate::masks::KeyedHash;
+use crate::params::Bindings;
 use crate::registry::{CatalogSnapshot, TableInfo, TableRegistry};
 use crate::session::{CATALOG_NAME, CallerCatalogs, CallerView, DEFAULT_SCHEMA};
 use crate::{explain, limits, metadata, params, policy, statement, verify};
@@ -225,6 +226,17 @@ impl Engine {
         sql: &str,
         params: &[serde_json::Value],
     ) -> Result<QueryOutput> {
+        self.query_bound(caller, sql, Bindings::Positional(params.to_vec()))
+            .await
+    }
+
+    /// Runs one SQL statement for a caller with its placeholders bound to `bindings`.
+    pub async fn query_bound(
+        &self,
+        caller: &Caller,
+        sql: &str,
+        bindings: Bindings,
+    ) -> Result<QueryOutput> {
         let ticket = self.admission.admit(caller.name())?;
         let timeout = self.config.query_timeout;
         let deadline = Instant::now() + timeout;
@@ -235,7 +247,7 @@ impl Engine {
         state.mark_start_execution();
         QueryValues::install(&mut state);
         let restricted = (!caller.is_admin()).then_some(registry);
-        let (sql, params, caller) = (sql.to_owned(), params.to_vec(), caller.clone());
+        let (sql, params, caller) = (sql.to_owned(), bindings, caller.clone());
         let max_depth = self.config.max_expression_depth;
         // parsing, planning and execution all run on the query threads (see limits::runner)
         let work = async move {
@@ -259,7 +271,7 @@ impl Engine {
     async fn start(
         state: SessionState,
         statement: Statement,
-        params: &[serde_json::Value],
+        params: &Bindings,
         restricted: Option<Arc<TableRegistry>>,
     ) -> Result<(SchemaRef, SendableRecordBatchStream)> {
         if let (Some(registry), Statement::Explain(explain)) = (&restricted, &statement) {

@@ -53,7 +53,7 @@ pub fn check(options: &ExplainStatementOptions) -> Result<()> {
 pub async fn sealed(
     state: &SessionState,
     explain: &ExplainStatement,
-    params: &[serde_json::Value],
+    params: &params::Bindings,
     verify: impl Fn(&LogicalPlan) -> Result<()>,
 ) -> Result<RecordBatch> {
     check(&explain.options)?;

@@ -1,6 +1,8 @@
 //! Binding `$1, $2, …` server-side. Values travel as typed scalars into the plan; nothing is
 //! ever spliced into SQL text.
 
+use std::collections::{BTreeMap, HashMap};
+
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::logical_expr::LogicalPlan;
 use serde_json::Value;
@@ -30,9 +32,60 @@ fn scalar(index: usize, value: &Value) -> Result<ScalarValue> {
     })
 }
 
-/// Binds the parameters into the plan, casting each to the type the query expects at its
+/// The values a statement's placeholders take.
+#[derive(Debug, Clone)]
+pub enum Bindings {
+    /// `$1, $2, …` from JSON values, as `/v1/query` takes them.
+    Positional(Vec<Value>),
+    /// `$name` from typed values, as a saved report binds its parameters.
+    Named(BTreeMap<String, ScalarValue>),
+}
+
+impl Bindings {
+    pub fn none() -> Self {
+        Bindings::Positional(Vec::new())
+    }
+}
+
+/// Binds the values into the plan, casting each to the type the query expects at its
 /// placeholder (so `age > $1` compares with an integer of the column's width).
-pub fn bind(plan: LogicalPlan, params: &[Value]) -> Result<LogicalPlan> {
+pub fn bind(plan: LogicalPlan, bindings: &Bindings) -> Result<LogicalPlan> {
+    match bindings {
+        Bindings::Positional(params) => bind_positional(plan, params),
+        Bindings::Named(values) => bind_named(plan, values),
+    }
+}
+
+/// Binds `$name` placeholders: every placeholder needs a value, every value a placeholder.
+fn bind_named(plan: LogicalPlan, values: &BTreeMap<String, ScalarValue>) -> Result<LogicalPlan> {
+    let expected = plan.get_parameter_types()?;
+    if expected.is_empty() && values.is_empty() {
+        return Ok(plan);
+    }
+    let mut bound = HashMap::new();
+    for (placeholder, data_type) in &expected {
+        let name = placeholder.trim_start_matches('$');
+        let value = values.get(name).ok_or_else(|| {
+            EngineError::BadRequest(
+                format!("the query uses {placeholder}, which has no value").into(),
+            )
+        })?;
+        let value = match data_type {
+            Some(data_type) if !value.is_null() => value.cast_to(data_type).map_err(|_| {
+                EngineError::BadRequest(
+                    format!("parameter {placeholder} ({value}) cannot be used as {data_type}")
+                        .into(),
+                )
+            })?,
+            Some(data_type) => ScalarValue::try_from(data_type).unwrap_or(ScalarValue::Null),
+            None => value.clone(),
+        };
+        bound.insert(name.to_owned(), value);
+    }
+    Ok(plan.with_param_values(ParamValues::from(bound))?)
+}
+
+fn bind_positional(plan: LogicalPlan, params: &[Value]) -> Result<LogicalPlan> {
     let expected = plan.get_parameter_types()?;
     if params.is_empty() && expected.is_empty() {
         return Ok(plan);

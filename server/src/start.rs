@@ -193,7 +193,8 @@ fn server_key(data_dir: &Path, name: &str) -> Result<Vec<u8>, StartError> {
 /// Opens everything the API needs.
 pub async fn open(config: &ServerConfig) -> Result<AppState, StartError> {
     let engine = open_engine(config).await?;
-    Ok(AppState::new(engine, config.limits.clone()))
+    let governance = Arc::new(tiaokuai_governance::Reports::new(engine.clone()));
+    Ok(AppState::new(engine, governance, config.limits.clone()))
 }
 
 /// Opens the catalog and builds the engine over it, with the server's keys.

@@ -14,10 +14,12 @@ use crate::error::CatalogError;
 use crate::jurisdiction::JurisdictionCode;
 
 mod column;
+mod report;
 mod source;
 pub use column::{
     ColumnDef, ColumnField, ColumnType, DataTypeText, IntervalResolution, TimeResolution,
 };
+pub use report::{NewReport, ParameterKind, ReportContent, ReportParameter, ReportRecord};
 pub use source::{
     DatabaseEngine, FileFormat, NewSource, RemoteTableDef, SkippedColumn, SourceContent,
     SourceKind, SourceRecord, TableDef,

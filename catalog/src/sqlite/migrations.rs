@@ -149,6 +149,27 @@ const MIGRATIONS: &[Migration] = &[
     // 5: column types in the catalog's own stable form (column type format 1), rewritten from
     // the Arrow text form older rows hold
     Code(column_types_format_1),
+    // 6: saved reports, every version kept
+    Sql(r#"
+    CREATE TABLE reports (
+        id         TEXT PRIMARY KEY,
+        name       TEXT NOT NULL UNIQUE,
+        owner      TEXT NOT NULL,
+        version    INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE report_versions (
+        report_id   TEXT NOT NULL REFERENCES reports(id) ON DELETE CASCADE,
+        version     INTEGER NOT NULL,
+        description TEXT NOT NULL,
+        sql         TEXT NOT NULL,
+        parameters  TEXT NOT NULL,
+        created_by  TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        PRIMARY KEY (report_id, version)
+    );
+    "#),
 ];
 
 /// Refuses a catalog made by a newer build, before anything touches it.

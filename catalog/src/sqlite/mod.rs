@@ -13,6 +13,7 @@ mod jurisdictions;
 mod migrations;
 mod policies;
 mod principals;
+mod reports;
 mod sources;
 #[cfg(test)]
 mod tests;
@@ -413,6 +414,45 @@ impl Catalog for SqliteCatalog {
         let location = location.to_owned();
         let by = by.to_owned();
         self.write(move |conn| grants::insert_grant(conn, &jurisdiction, &kind, &location, &by))
+            .await
+    }
+
+    async fn insert_report(&self, new: NewReport) -> Result<ReportRecord> {
+        self.write(move |conn| reports::insert_report(conn, new))
+            .await
+    }
+
+    async fn update_report(
+        &self,
+        id: &str,
+        expected: u32,
+        content: ReportContent,
+        by: &str,
+    ) -> Result<ReportRecord> {
+        let (id, by) = (id.to_owned(), by.to_owned());
+        self.write(move |conn| reports::update_report(conn, &id, expected, content, &by))
+            .await
+    }
+
+    async fn reports(&self) -> Result<Vec<ReportRecord>> {
+        self.read(reports::reports).await
+    }
+
+    async fn report(&self, id: &str, version: Option<u32>) -> Result<Option<ReportRecord>> {
+        let id = id.to_owned();
+        self.read(move |conn| reports::report(conn, &id, version))
+            .await
+    }
+
+    async fn report_versions(&self, id: &str) -> Result<Vec<ReportRecord>> {
+        let id = id.to_owned();
+        self.read(move |conn| reports::report_versions(conn, &id))
+            .await
+    }
+
+    async fn delete_report(&self, id: &str, by: &str) -> Result<()> {
+        let (id, by) = (id.to_owned(), by.to_owned());
+        self.write(move |conn| reports::delete_report(conn, &id, &by))
             .await
     }
 

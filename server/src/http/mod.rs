@@ -11,6 +11,7 @@ mod openapi;
 mod policies;
 mod query;
 mod relay;
+mod reports;
 mod sources;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use tiaokuai_engine::Api;
+use tiaokuai_governance::Governance;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
@@ -61,14 +63,16 @@ pub struct Metrics {
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub engine: Arc<dyn Api>,
+    pub governance: Arc<dyn Governance>,
     pub limits: Limits,
     pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
-    pub fn new(engine: Arc<dyn Api>, limits: Limits) -> Self {
+    pub fn new(engine: Arc<dyn Api>, governance: Arc<dyn Governance>, limits: Limits) -> Self {
         Self {
             engine,
+            governance,
             limits,
             metrics: Arc::new(Metrics::default()),
         }
@@ -126,6 +130,18 @@ pub fn router(state: AppState) -> Router {
             get(grants::list_grants).post(grants::add_grant),
         )
         .route("/v1/grants/{id}", delete(grants::delete_grant))
+        .route(
+            "/v1/reports",
+            get(reports::list_reports).post(reports::create_report),
+        )
+        .route(
+            "/v1/reports/{id}",
+            get(reports::get_report)
+                .put(reports::update_report)
+                .delete(reports::delete_report),
+        )
+        .route("/v1/reports/{id}/versions", get(reports::report_versions))
+        .route("/v1/reports/{id}/run", post(reports::run_report))
         .route("/v1/openapi.json", get(openapi::document))
         .route("/metrics", get(health::metrics))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));

@@ -6,7 +6,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
 use super::error::ErrorBody;
-use super::{admin, catalog, grants, health, policies, query, sources};
+use super::{admin, catalog, grants, health, policies, query, reports, sources};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,6 +23,8 @@ use super::{admin, catalog, grants, health, policies, query, sources};
         policies::add_policy, policies::list_policies, policies::delete_policy,
         policies::assign_role, policies::list_role_assignments, policies::unassign_role,
         grants::add_grant, grants::list_grants, grants::delete_grant,
+        reports::create_report, reports::list_reports, reports::get_report, reports::report_versions,
+        reports::update_report, reports::delete_report, reports::run_report,
         document,
         health::healthz, health::readyz, health::metrics,
     ),

@@ -136,7 +136,18 @@ pub async fn query(
     body: Result<ApiJson<QueryRequest>, ApiError>,
 ) -> Response {
     let query_id = tiaokuai_catalog::token::new_id("q");
-    let mut response = match run(&app, &caller, format, &headers, body, &query_id).await {
+    let answer = run(&app, &caller, format, &headers, body, &query_id).await;
+    respond(&app, &caller, &query_id, answer)
+}
+
+/// The response to a query or report run: its answer or its error, with its id.
+pub(super) fn respond(
+    app: &AppState,
+    caller: &Caller,
+    query_id: &str,
+    answer: Result<Response, ApiError>,
+) -> Response {
+    let mut response = match answer {
         Ok(response) => response,
         Err(error) => {
             app.metrics.queries_failed.fetch_add(1, Ordering::Relaxed);
@@ -144,10 +155,38 @@ pub async fn query(
             error.into_response()
         }
     };
-    if let Ok(value) = HeaderValue::from_str(&query_id) {
+    if let Ok(value) = HeaderValue::from_str(query_id) {
         response.headers_mut().insert("x-query-id", value);
     }
     response
+}
+
+/// The format `?format=` or `Accept` asks for.
+pub(super) fn negotiate(
+    format: Result<Query<FormatParam>, axum::extract::rejection::QueryRejection>,
+    headers: &HeaderMap,
+) -> Result<Format, ApiError> {
+    let format = format
+        .map_err(|e| ApiError::bad_request(e.body_text()))?
+        .0
+        .format;
+    Format::negotiate(format.as_deref(), headers.get(ACCEPT))
+        .map_err(|message| ApiError::new(StatusCode::NOT_ACCEPTABLE, "not_acceptable", message))
+}
+
+/// Streams a started query's answer, encoded.
+pub(super) fn stream(
+    app: &AppState,
+    format: Format,
+    output: tiaokuai_engine::QueryOutput,
+    query_id: &str,
+) -> Response {
+    let body = relay::body(
+        format.encode(output.stream),
+        app.limits.send_idle_timeout,
+        query_id.to_owned(),
+    );
+    ([(CONTENT_TYPE, format.media_type())], body).into_response()
 }
 
 async fn run(
@@ -158,12 +197,7 @@ async fn run(
     body: Result<ApiJson<QueryRequest>, ApiError>,
     query_id: &str,
 ) -> Result<Response, ApiError> {
-    let format = format
-        .map_err(|e| ApiError::bad_request(e.body_text()))?
-        .0
-        .format;
-    let format = Format::negotiate(format.as_deref(), headers.get(ACCEPT))
-        .map_err(|message| ApiError::new(StatusCode::NOT_ACCEPTABLE, "not_acceptable", message))?;
+    let format = negotiate(format, headers)?;
     let ApiJson(request) = body?;
     if request.sql.len() > app.limits.max_sql_bytes {
         return Err(ApiError::too_large(format!(
@@ -182,10 +216,5 @@ async fn run(
         .engine
         .query(caller, trace, &request.sql, &request.params)
         .await?;
-    let body = relay::body(
-        format.encode(output.stream),
-        app.limits.send_idle_timeout,
-        query_id.to_owned(),
-    );
-    Ok(([(CONTENT_TYPE, format.media_type())], body).into_response())
+    Ok(stream(app, format, output, query_id))
 }

@@ -11,6 +11,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 use tiaokuai::http::{self, AppState, Limits};
+use tiaokuai_catalog::ReportRecord;
 use tiaokuai_catalog::jurisdiction::{Jurisdiction, RawJurisdiction};
 use tiaokuai_catalog::{
     DatasetRecord, GrantRecord, PolicyRecord, Principal, RoleAssignment, SourceRecord, TokenInfo,
@@ -22,6 +23,7 @@ use tiaokuai_engine::{
     Api, CheckReport, DatasetRequest, EngineError, GrantRequest, PolicyRequest, QueryOutput,
     RoleAssignmentRequest, SourceRequest,
 };
+use tiaokuai_governance::{Governance, ReportChange, ReportRequest, RunRequest};
 use tiaokuai_policies::Caller;
 use tower::ServiceExt;
 
@@ -83,6 +85,56 @@ async fn over_the_real_engine_tokens_decide_who_is_asking() {
     let (status, body) = call(&state, Method::GET, "/v1/nothing", Some(ADMIN_TOKEN), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "not_found");
+}
+
+/// Governance that fails everything with the same error.
+#[async_trait]
+impl Governance for Failing {
+    async fn create_report(
+        &self,
+        _: &Caller,
+        _: ReportRequest,
+    ) -> tiaokuai_engine::Result<ReportRecord> {
+        Err(self.error.clone())
+    }
+    async fn reports(&self, _: &Caller) -> tiaokuai_engine::Result<Vec<ReportRecord>> {
+        Err(self.error.clone())
+    }
+    async fn report(
+        &self,
+        _: &Caller,
+        _: &str,
+        _: Option<u32>,
+    ) -> tiaokuai_engine::Result<ReportRecord> {
+        Err(self.error.clone())
+    }
+    async fn report_versions(
+        &self,
+        _: &Caller,
+        _: &str,
+    ) -> tiaokuai_engine::Result<Vec<ReportRecord>> {
+        Err(self.error.clone())
+    }
+    async fn update_report(
+        &self,
+        _: &Caller,
+        _: &str,
+        _: ReportChange,
+    ) -> tiaokuai_engine::Result<ReportRecord> {
+        Err(self.error.clone())
+    }
+    async fn delete_report(&self, _: &Caller, _: &str) -> tiaokuai_engine::Result<()> {
+        Err(self.error.clone())
+    }
+    async fn run_report(
+        &self,
+        _: &Caller,
+        _: QueryTrace<'_>,
+        _: &str,
+        _: RunRequest,
+    ) -> tiaokuai_engine::Result<QueryOutput> {
+        Err(self.error.clone())
+    }
 }
 
 /// An engine that knows its one caller and fails everything else with `error`.
@@ -279,15 +331,33 @@ async fn every_handler_maps_every_engine_error_in_one_place() {
             Some(json!({"jurisdiction": "330824000000", "kind": "env", "location": "CIVIL_"})),
         ),
         (Method::DELETE, "/v1/grants/gr_1", None),
+        (Method::GET, "/v1/reports", None),
+        (
+            Method::POST,
+            "/v1/reports",
+            Some(json!({"name": "r", "owner": "330824000000", "sql": "SELECT 1"})),
+        ),
+        (Method::GET, "/v1/reports/rep_1", None),
+        (Method::GET, "/v1/reports/rep_1?version=1", None),
+        (Method::GET, "/v1/reports/rep_1/versions", None),
+        (
+            Method::PUT,
+            "/v1/reports/rep_1",
+            Some(json!({"version": 1, "sql": "SELECT 2"})),
+        ),
+        (Method::DELETE, "/v1/reports/rep_1", None),
+        (
+            Method::POST,
+            "/v1/reports/rep_1/run",
+            Some(json!({"parameters": {"year": 2024}})),
+        ),
     ];
     for (error, status, code) in cases {
-        let state = AppState::new(
-            Arc::new(Failing {
-                caller: caller.clone(),
-                error: error.clone(),
-            }),
-            Limits::default(),
-        );
+        let failing = Arc::new(Failing {
+            caller: caller.clone(),
+            error: error.clone(),
+        });
+        let state = AppState::new(failing.clone(), failing, Limits::default());
         for (method, path, body) in &calls {
             let (got, answer) = call(&state, method.clone(), path, Some("any"), body.clone()).await;
             assert_eq!(got, status, "{method} {path} for {error:?}: {answer}");

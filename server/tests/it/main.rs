@@ -21,6 +21,7 @@ mod policies;
 mod policy_races;
 mod process;
 mod registration;
+mod reports;
 mod s3;
 mod slow_clients;
 mod sources;

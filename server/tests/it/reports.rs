@@ -1,0 +1,421 @@
+//! Saved reports through the real server: runs as the caller, typed parameters, versions and
+//! who may see, change and run a report.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tiaokuai_catalog::{Catalog, SqliteCatalog};
+
+use crate::fixtures::{CHIHUAI, CHIHUAI_VILLAGE, COUNTY, MAJIN, XIASHAN};
+use crate::harness::{ADMIN_TOKEN, TestServer, assert_created, assert_error};
+
+const REPORT_SQL: &str =
+    "SELECT id, name FROM county.people WHERE id >= $min_id AND village_code = $place ORDER BY id";
+
+/// A county table of people in two townships; carol, an official, reads and runs reports in
+/// 马金镇; dave, a resident of a 池淮镇 village, reads there but runs no reports; erin may
+/// manage reports named `reports.*` for the county.
+async fn server() -> (TestServer, String, String, String) {
+    let server = TestServer::start().await;
+    server.load_tree().await;
+    let rows = [
+        (1, "张三", XIASHAN),
+        (2, "李四", CHIHUAI_VILLAGE),
+        (3, "王五", XIASHAN),
+        (4, "赵六", CHIHUAI_VILLAGE),
+    ];
+    server
+        .register_people(&rows, COUNTY, "county.people", json!({}))
+        .await;
+    let may = [("read", "county.*"), ("run_report", "reports.*")];
+    let carol = server.role_holder("carol", "official", MAJIN, &may).await;
+    let dave = server
+        .role_holder("dave", "resident", CHIHUAI_VILLAGE, &[("read", "county.*")])
+        .await;
+    let erin = server
+        .role_holder(
+            "erin",
+            "analyst",
+            COUNTY,
+            &[("manage_report", "reports.*"), ("read", "county.*")],
+        )
+        .await;
+    (server, carol, dave, erin)
+}
+
+fn report(name: &str) -> Value {
+    json!({
+        "name": name,
+        "owner": COUNTY,
+        "description": "people from an id on, in one place",
+        "sql": REPORT_SQL,
+        "parameters": [
+            {"name": "min_id", "kind": "integer", "default": 1},
+            {"name": "place", "kind": "jurisdiction", "label": "township or village"},
+        ],
+    })
+}
+
+async fn run(server: &TestServer, token: &str, id: &str, parameters: Value) -> (StatusCode, Value) {
+    let response = server
+        .post(
+            token,
+            &format!("/v1/reports/{id}/run"),
+            json!({"parameters": parameters}),
+        )
+        .await;
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn one_report_runs_as_each_caller_with_its_own_rows() {
+    let (server, carol, dave, erin) = server().await;
+    let frank = server.role_holder("frank", "official", CHIHUAI, &[]).await;
+    let everyone = json!({
+        "name": "reports.people_all",
+        "owner": COUNTY,
+        "sql": "SELECT id, name FROM county.people WHERE id >= $min_id ORDER BY id",
+        "parameters": [{"name": "min_id", "kind": "integer", "default": 1}],
+    });
+    let created = assert_created(server.post(&erin, "/v1/reports", everyone).await).await;
+    assert_eq!(created["version"], 1);
+    let all = created["id"].as_str().unwrap();
+
+    // the same report gives each official the rows of their own township
+    let (status, body) = run(&server, &carol, all, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["rows"], json!([[1, "张三"], [3, "王五"]]));
+    let (_, body) = run(&server, &frank, all, json!({})).await;
+    assert_eq!(body["rows"], json!([[2, "李四"], [4, "赵六"]]));
+    let (_, body) = run(&server, ADMIN_TOKEN, all, json!({"min_id": 2})).await;
+    assert_eq!(body["rows"], json!([[2, "李四"], [3, "王五"], [4, "赵六"]]));
+
+    // a jurisdiction parameter takes a place where the caller may run the report
+    let created = assert_created(
+        server
+            .post(&erin, "/v1/reports", report("reports.people_by_place"))
+            .await,
+    )
+    .await;
+    let id = created["id"].as_str().unwrap();
+    let (status, body) = run(&server, &carol, id, json!({"place": XIASHAN})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["rows"], json!([[1, "张三"], [3, "王五"]]));
+    let (status, body) = run(&server, &carol, id, json!({"place": COUNTY})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = run(&server, ADMIN_TOKEN, id, json!({"place": "330824"})).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a code is 12 digits: {body}"
+    );
+    let (_, body) = run(&server, ADMIN_TOKEN, id, json!({"place": CHIHUAI_VILLAGE})).await;
+    assert_eq!(body["rows"], json!([[2, "李四"], [4, "赵六"]]));
+
+    // dave holds no run_report: the report does not exist for him
+    let (status, body) = run(&server, &dave, id, json!({"place": CHIHUAI_VILLAGE})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let listed: Value = server.get(&dave, "/v1/reports").await.json().await.unwrap();
+    assert_eq!(listed, json!([]));
+    let listed: Value = server
+        .get(&carol, "/v1/reports")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&Value> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["name"])
+        .collect();
+    assert_eq!(names, ["reports.people_all", "reports.people_by_place"]);
+
+    // each run is audited as a query naming the report and its version
+    let response = server
+        .post(
+            &carol,
+            &format!("/v1/reports/{id}/run"),
+            json!({"parameters": {"place": XIASHAN}}),
+        )
+        .await;
+    let query_id = response.headers()["x-query-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let catalog = SqliteCatalog::open(&server.data_dir().join("catalog.db")).unwrap();
+    let events = catalog.audit_events(1000).await.unwrap();
+    let record = events
+        .iter()
+        .find(|e| e.action == "query" && e.target == query_id)
+        .expect("the run's audit record");
+    assert_eq!(record.principal, "carol");
+    assert_eq!(record.detail["report"], id);
+    assert_eq!(record.detail["report_version"], 1);
+    assert_eq!(record.detail["outcome"], "started");
+}
+
+#[tokio::test]
+async fn parameters_are_typed_and_bound_never_spliced() {
+    let (server, carol, _, erin) = server().await;
+    let created = assert_created(
+        server
+            .post(&erin, "/v1/reports", report("reports.people_typed"))
+            .await,
+    )
+    .await;
+    let id = created["id"].as_str().unwrap();
+
+    for (parameters, status, needle) in [
+        (
+            json!({"place": MAJIN, "min_id": "1"}),
+            StatusCode::BAD_REQUEST,
+            "\"min_id\" is an integer",
+        ),
+        (
+            json!({}),
+            StatusCode::BAD_REQUEST,
+            "\"place\" needs a value",
+        ),
+        (
+            json!({"place": MAJIN, "village": MAJIN}),
+            StatusCode::BAD_REQUEST,
+            "no parameter \"village\"",
+        ),
+        // outside where carol may run the report
+        (
+            json!({"place": CHIHUAI_VILLAGE}),
+            StatusCode::FORBIDDEN,
+            "outside",
+        ),
+        // text that would change the query if it were spliced in is only a value
+        (
+            json!({"place": "330824116224' OR '1'='1"}),
+            StatusCode::BAD_REQUEST,
+            "place",
+        ),
+    ] {
+        let (got, body) = run(&server, &carol, id, parameters.clone()).await;
+        assert_eq!(got, status, "{parameters}: {body}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(needle), "{parameters}: {message}");
+    }
+
+    // an enumeration and a text parameter: a hostile text matches nothing
+    let text_report = json!({
+        "name": "reports.people_named",
+        "owner": COUNTY,
+        "sql": "SELECT id FROM county.people WHERE name = $who ORDER BY id",
+        "parameters": [{"name": "who", "kind": "text"}],
+    });
+    let created = assert_created(server.post(&erin, "/v1/reports", text_report).await).await;
+    let named = created["id"].as_str().unwrap();
+    let (status, body) = run(&server, &carol, named, json!({"who": "张三' OR '1'='1"})).await;
+    assert_eq!(
+        (status, &body["rows"]),
+        (StatusCode::OK, &json!([])),
+        "{body}"
+    );
+    let (_, body) = run(&server, &carol, named, json!({"who": "张三"})).await;
+    assert_eq!(body["rows"], json!([[1]]));
+
+    // every format of /v1/query
+    let response = server
+        .client
+        .post(format!("{}/v1/reports/{named}/run?format=csv", server.url))
+        .bearer_auth(&carol)
+        .json(&json!({"parameters": {"who": "张三"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "id\n1\n");
+}
+
+#[tokio::test]
+async fn a_report_is_checked_before_it_is_stored_and_keeps_its_versions() {
+    let (server, carol, _, erin) = server().await;
+    let mut bad = report("reports.people_bad");
+    bad["sql"] = json!("SELECT nothing FROM county.people WHERE id > $min_id");
+    bad["parameters"] = json!([{"name": "min_id", "kind": "integer"}]);
+    let response = server.post(&erin, "/v1/reports", bad).await;
+    assert_error(response, StatusCode::BAD_REQUEST, "invalid_sql").await;
+
+    let mut undeclared = report("reports.people_undeclared");
+    undeclared["parameters"] = json!([{"name": "min_id", "kind": "integer"}]);
+    let message = assert_error(
+        server.post(&erin, "/v1/reports", undeclared).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+    assert!(message.contains("$place"), "{message}");
+
+    for name in [
+        "people",
+        "reports.People",
+        "a.b.c",
+        "reports.x; DROP",
+        "报表.收入",
+    ] {
+        assert_error(
+            server.post(&erin, "/v1/reports", report(name)).await,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        )
+        .await;
+    }
+
+    let mut not_a_query = report("reports.people_drop");
+    not_a_query["sql"] = json!("DROP TABLE county.people");
+    not_a_query["parameters"] = json!([]);
+    assert_error(
+        server.post(&erin, "/v1/reports", not_a_query).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+
+    // carol may run reports.* but not manage them; erin may not manage other names
+    assert_error(
+        server
+            .post(&carol, "/v1/reports", report("reports.people_mine"))
+            .await,
+        StatusCode::FORBIDDEN,
+        "permission_denied",
+    )
+    .await;
+    assert_error(
+        server
+            .post(&erin, "/v1/reports", report("reports_budget.by_place"))
+            .await,
+        StatusCode::FORBIDDEN,
+        "permission_denied",
+    )
+    .await;
+
+    let created = assert_created(
+        server
+            .post(&erin, "/v1/reports", report("reports.people_versions"))
+            .await,
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_error(
+        server
+            .post(&erin, "/v1/reports", report("reports.people_versions"))
+            .await,
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
+
+    let change = json!({
+        "version": 1,
+        "description": "only the first two",
+        "sql": "SELECT id FROM county.people WHERE village_code = $place ORDER BY id LIMIT 1",
+        "parameters": [{"name": "place", "kind": "jurisdiction"}],
+    });
+    let put = |token: &str, body: Value| {
+        server
+            .client
+            .put(format!("{}/v1/reports/{id}", server.url))
+            .bearer_auth(token.to_owned())
+            .json(&body)
+            .send()
+    };
+    assert_error(
+        put(&carol, change.clone()).await.unwrap(),
+        StatusCode::FORBIDDEN,
+        "permission_denied",
+    )
+    .await;
+    let updated: Value = put(&erin, change.clone())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(updated["version"], 2, "{updated}");
+    // a change made from an older version is refused, not merged
+    assert_error(
+        put(&erin, change.clone()).await.unwrap(),
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
+    let mut broken = change.clone();
+    broken["version"] = json!(2);
+    broken["sql"] = json!("SELECT id FROM county.nothing WHERE village_code = $place");
+    assert_error(
+        put(&erin, broken).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+
+    let versions: Value = server
+        .get(&carol, &format!("/v1/reports/{id}/versions"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(versions.as_array().unwrap().len(), 2, "{versions}");
+    assert_eq!(versions[0]["sql"], REPORT_SQL);
+    let first: Value = server
+        .get(&carol, &format!("/v1/reports/{id}?version=1"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["version"], 1);
+
+    // the newest version runs by default, an older one when asked for
+    let (_, body) = run(&server, &carol, &id, json!({"place": XIASHAN})).await;
+    assert_eq!(body["rows"], json!([[1]]));
+    let response = server
+        .post(
+            &carol,
+            &format!("/v1/reports/{id}/run"),
+            json!({"version": 1, "parameters": {"place": XIASHAN}}),
+        )
+        .await;
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["rows"], json!([[1, "张三"], [3, "王五"]]));
+
+    assert_error(
+        server.delete(&carol, &format!("/v1/reports/{id}")).await,
+        StatusCode::FORBIDDEN,
+        "permission_denied",
+    )
+    .await;
+    assert_eq!(
+        server
+            .delete(&erin, &format!("/v1/reports/{id}"))
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_error(
+        server.get(&erin, &format!("/v1/reports/{id}")).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn reports_survive_a_restart() {
+    let (server, carol, _, erin) = server().await;
+    let created = assert_created(
+        server
+            .post(&erin, "/v1/reports", report("reports.people_kept"))
+            .await,
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let server = server.restart().await;
+    let (status, body) = run(&server, &carol, &id, json!({"place": XIASHAN})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["rows"], json!([[1, "张三"], [3, "王五"]]));
+}
