@@ -24,10 +24,10 @@ use crate::parameters;
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
-    "name": "reports.village_income_ranking",
+    "name": "reports.village_income_top10",
     "owner": "330824000000",
-    "description": "村集体经济收入排名",
-    "sql": "SELECT jurisdiction_code, total_income FROM village.collective_income WHERE year = $year ORDER BY total_income DESC",
+    "description": "村集体经济收入前十名",
+    "sql": "SELECT jurisdiction_code, total_income FROM village.collective_income WHERE year = $year ORDER BY total_income DESC LIMIT 10",
     "parameters": [{"name": "year", "kind": "integer", "default": 2024}]
 }))]
 pub struct ReportRequest {

@@ -4,11 +4,13 @@
 pub mod civil;
 pub mod data;
 mod install;
+mod reports;
 
 pub use install::{install, recover};
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use tiaokuai_catalog::jurisdiction::{self, RawJurisdiction};
 use tiaokuai_catalog::{Binding, DatabaseEngine, FileFormat, Level, SourceKind};
@@ -52,11 +54,11 @@ pub fn exists(data_dir: &Path) -> bool {
 }
 
 /// Builds the demo into an empty data directory: jurisdictions, files, sources, datasets,
-/// principals and their tokens (written to `demo-tokens.json`). Refuses a catalog that already
+/// principals and their tokens (written to `demo-tokens.json`), saved reports. Refuses a catalog that already
 /// has sources, so a real deployment is never mixed with demo data.
 pub async fn build(
     data_dir: &Path,
-    engine: &Engine,
+    engine: &Arc<Engine>,
     admin: &Caller,
 ) -> Result<BTreeMap<String, String>, StartError> {
     let catalog = engine.catalog();
@@ -133,6 +135,7 @@ pub async fn build(
     engine
         .import_policy(admin, tiaokuai_policies::DEMO_POLICY)
         .await?;
+    reports::create(engine, admin).await?;
     let mut tokens = BTreeMap::new();
     for name in PRINCIPALS {
         let (_, token) = catalog.issue_token(name, admin.name()).await?;

@@ -127,6 +127,42 @@ async fn the_demo_answers_cross_village_queries() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
+
+    // the saved reports: one ranking, run by each principal over their own villages
+    let reports: Value = served.get(admin, "/v1/reports").await.json().await.unwrap();
+    let ranking = reports
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "reports.village_income_ranking")
+        .expect("the ranking report");
+    let path = format!("/v1/reports/{}/run", ranking["id"].as_str().unwrap());
+    let mut ranked = Vec::new();
+    for who in ["admin", "majin_dispatcher", "xiashan_official"] {
+        let response = served
+            .post(&tokens[who], &path, json!({"parameters": {"year": 2024}}))
+            .await;
+        let body: Value = response.json().await.unwrap();
+        ranked.push(
+            body["rows"]
+                .as_array()
+                .cloned()
+                .unwrap_or_else(|| panic!("{body}")),
+        );
+    }
+    let [everyone, majin, xiashan] = <[Vec<Value>; 3]>::try_from(ranked).unwrap();
+    assert_eq!(everyone.len(), 269);
+    assert_eq!(majin.len(), 37);
+    assert!(
+        majin
+            .iter()
+            .all(|r| r[2].as_str().unwrap().starts_with("330824116"))
+    );
+    assert_eq!(xiashan.len(), 1);
+    assert_eq!(
+        (&xiashan[0][0], &xiashan[0][2]),
+        (&json!(1), &json!("330824116224"))
+    );
 }
 
 /// The README's first command, as a newcomer runs it: no `--data-dir` (so `./data`, relative),
