@@ -1,4 +1,4 @@
-//! `tiaokuai query`: runs SQL on a server and prints the answer.
+//! `tiaokuai query` and `tiaokuai report`: the server's answers, as a person reads them.
 
 use datafusion::arrow::ipc::reader::StreamReader;
 use datafusion::arrow::util::pretty::pretty_format_batches;
@@ -19,17 +19,17 @@ pub async fn query(
     sql: &str,
     format: OutputFormat,
 ) -> Result<String, String> {
-    let accept = match format {
-        OutputFormat::Table => "application/vnd.apache.arrow.stream",
-        OutputFormat::Csv => "text/csv",
-        OutputFormat::Json => "application/json",
-    };
-    let url = format!("{}/v1/query", server.trim_end_matches('/'));
-    let response = reqwest::Client::new()
-        .post(&url)
-        .bearer_auth(token)
-        .header("accept", accept)
-        .json(&serde_json::json!({"sql": sql}))
+    let body = serde_json::json!({"sql": sql});
+    answer(&format!("{}/v1/query", base(server)), token, &body, format).await
+}
+
+fn base(server: &str) -> &str {
+    server.trim_end_matches('/')
+}
+
+/// Sends a request and returns its body, or the API's error message.
+async fn send(request: reqwest::RequestBuilder, url: &str) -> Result<bytes::Bytes, String> {
+    let response = request
         .send()
         .await
         .map_err(|e| format!("cannot reach {url}: {e}"))?;
@@ -45,6 +45,27 @@ pub async fn query(
             .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
         return Err(format!("{status}: {message}"));
     }
+    Ok(body)
+}
+
+/// Posts `body` to an endpoint that answers rows, and formats them.
+async fn answer(
+    url: &str,
+    token: &str,
+    body: &serde_json::Value,
+    format: OutputFormat,
+) -> Result<String, String> {
+    let accept = match format {
+        OutputFormat::Table => "application/vnd.apache.arrow.stream",
+        OutputFormat::Csv => "text/csv",
+        OutputFormat::Json => "application/json",
+    };
+    let request = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(token)
+        .header("accept", accept)
+        .json(body);
+    let body = send(request, url).await?;
     match format {
         OutputFormat::Table => {
             let reader = StreamReader::try_new(body.as_ref(), None).map_err(|e| e.to_string())?;
@@ -57,4 +78,104 @@ pub async fn query(
         }
         OutputFormat::Csv | OutputFormat::Json => Ok(String::from_utf8_lossy(&body).into_owned()),
     }
+}
+
+async fn get_json(server: &str, token: &str, path: &str) -> Result<serde_json::Value, String> {
+    let url = format!("{}{path}", base(server));
+    let request = reqwest::Client::new().get(&url).bearer_auth(token);
+    let body = send(request, &url).await?;
+    serde_json::from_slice(&body).map_err(|e| format!("reading the answer: {e}"))
+}
+
+/// The id of a report named by its id or its name.
+async fn report_id(server: &str, token: &str, report: &str) -> Result<String, String> {
+    if report.starts_with("rep_") {
+        return Ok(report.to_owned());
+    }
+    let reports = get_json(server, token, "/v1/reports").await?;
+    reports
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["name"] == report)
+        .and_then(|r| r["id"].as_str().map(str::to_owned))
+        .ok_or_else(|| format!("no report named {report:?} that you may run"))
+}
+
+/// `tiaokuai report list`: one line a report.
+pub async fn report_list(server: &str, token: &str) -> Result<String, String> {
+    let reports = get_json(server, token, "/v1/reports").await?;
+    let lines: Vec<String> = reports
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            format!(
+                "{}\t{}\tv{}\t{}",
+                r["name"].as_str().unwrap_or_default(),
+                r["id"].as_str().unwrap_or_default(),
+                r["version"],
+                r["description"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    Ok(lines.join("\n"))
+}
+
+/// `tiaokuai report show`: the report's definition, as JSON.
+pub async fn report_show(server: &str, token: &str, report: &str) -> Result<String, String> {
+    let id = report_id(server, token, report).await?;
+    let found = get_json(server, token, &format!("/v1/reports/{id}")).await?;
+    Ok(serde_json::to_string_pretty(&found).expect("JSON prints"))
+}
+
+/// `tiaokuai report run`: the report's answer for `parameters`, each `name=value` and read
+/// as its parameter's kind says: an integer as a number, a date range as `FROM..TO`, anything
+/// else as text.
+pub async fn report_run(
+    server: &str,
+    token: &str,
+    report: &str,
+    parameters: &[String],
+    format: OutputFormat,
+) -> Result<String, String> {
+    let id = report_id(server, token, report).await?;
+    let definition = get_json(server, token, &format!("/v1/reports/{id}")).await?;
+    let kind_of = |name: &str| {
+        definition["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == name)
+            .and_then(|p| p["kind"].as_str().map(str::to_owned))
+    };
+    let mut values = serde_json::Map::new();
+    for parameter in parameters {
+        let (name, text) = parameter
+            .split_once('=')
+            .ok_or_else(|| format!("--param {parameter:?}: write name=value"))?;
+        let value = match kind_of(name).as_deref() {
+            Some("integer") => text
+                .parse::<i64>()
+                .map(serde_json::Value::from)
+                .map_err(|_| format!("--param {name}: an integer, not {text:?}"))?,
+            Some("date_range") => {
+                let (from, to) = text
+                    .split_once("..")
+                    .ok_or_else(|| format!("--param {name}: FROM..TO, not {text:?}"))?;
+                serde_json::json!({"from": from, "to": to})
+            }
+            // an unknown name is the server's to refuse, naming it
+            _ => serde_json::Value::String(text.to_owned()),
+        };
+        values.insert(name.to_owned(), value);
+    }
+    let url = format!("{}/v1/reports/{id}/run", base(server));
+    answer(
+        &url,
+        token,
+        &serde_json::json!({"parameters": values}),
+        format,
+    )
+    .await
 }

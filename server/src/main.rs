@@ -133,6 +133,35 @@ enum Command {
         /// One SQL statement.
         sql: String,
     },
+    /// List, show and run saved reports on a server.
+    Report {
+        /// The server's base URL.
+        #[arg(long, env = "TIAOKUAI_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// Bearer token.
+        #[arg(long, env = "TIAOKUAI_TOKEN", hide_env_values = true)]
+        token: String,
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportCommand {
+    /// The reports you may run or manage: name, id, version, description.
+    List,
+    /// A report's definition (by name or id).
+    Show { report: String },
+    /// Run a report as yourself (by name or id).
+    Run {
+        report: String,
+        /// A parameter value, `name=value`; a date range is `name=FROM..TO`. Repeat for each.
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -392,6 +421,26 @@ async fn run(command: Command) -> Result<(), String> {
             sql,
         } => {
             let out = tiaokuai::client::query(&server, &token, &sql, format).await?;
+            println!("{out}");
+            Ok(())
+        }
+        Command::Report {
+            server,
+            token,
+            command,
+        } => {
+            use tiaokuai::client;
+            let out = match command {
+                ReportCommand::List => client::report_list(&server, &token).await?,
+                ReportCommand::Show { report } => {
+                    client::report_show(&server, &token, &report).await?
+                }
+                ReportCommand::Run {
+                    report,
+                    params,
+                    format,
+                } => client::report_run(&server, &token, &report, &params, format).await?,
+            };
             println!("{out}");
             Ok(())
         }

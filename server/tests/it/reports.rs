@@ -419,3 +419,59 @@ async fn reports_survive_a_restart() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["rows"], json!([[1, "张三"], [3, "王五"]]));
 }
+
+/// `tiaokuai report list|show|run`, the command an official runs, against the real server.
+#[tokio::test]
+async fn the_command_line_lists_shows_and_runs_reports() {
+    let (server, carol, _, erin) = server().await;
+    assert_created(
+        server
+            .post(&erin, "/v1/reports", report("reports.people_by_place"))
+            .await,
+    )
+    .await;
+    let cli = |args: &[&str]| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_tiaokuai"));
+        command
+            .arg("report")
+            .args(["--server", &server.url, "--token", &carol])
+            .args(args)
+            .env("TIAOKUAI_LOG", "warn");
+        async move {
+            let output = command.output().await.unwrap();
+            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            (
+                output.status.success(),
+                text(&output.stdout),
+                text(&output.stderr),
+            )
+        }
+    };
+    let (ok, listed, error) = cli(&["list"]).await;
+    assert!(ok, "{error}");
+    assert!(
+        listed.starts_with("reports.people_by_place\trep_"),
+        "{listed}"
+    );
+    let (ok, shown, _) = cli(&["show", "reports.people_by_place"]).await;
+    assert!(ok);
+    let shown: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["sql"], REPORT_SQL);
+    let place = format!("place={XIASHAN}");
+    let (ok, csv, error) = cli(&[
+        "run",
+        "reports.people_by_place",
+        "--param",
+        &place,
+        "--param",
+        "min_id=2",
+        "--format",
+        "csv",
+    ])
+    .await;
+    assert!(ok, "{error}");
+    assert_eq!(csv.trim_end(), "id,name\n3,王五");
+    let (ok, _, error) = cli(&["run", "reports.people_by_place", "--param", "min_id=2"]).await;
+    assert!(!ok);
+    assert!(error.contains("\"place\" needs a value"), "{error}");
+}
