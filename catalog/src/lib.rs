@@ -22,10 +22,10 @@ pub use error::{CatalogError, Result};
 pub use jurisdiction::{Jurisdiction, JurisdictionCode, Level};
 pub use model::{
     AuditEvent, Binding, Classification, ColumnDef, ColumnField, ColumnType, DatabaseEngine,
-    DatasetMember, DatasetRecord, FileFormat, GrantRecord, NewDataset, NewReport, NewSource,
-    ParameterKind, PolicyRecord, Principal, RemoteTableDef, ReportContent, ReportParameter,
-    ReportRecord, RoleAssignment, SkippedColumn, SourceContent, SourceKind, SourceRecord, TableDef,
-    TokenInfo,
+    DatasetMember, DatasetRecord, FileFormat, GrantRecord, NewDataset, NewReport, NewRun,
+    NewSource, ParameterKind, PolicyRecord, Principal, RemoteTableDef, ReportContent,
+    ReportParameter, ReportRecord, RoleAssignment, RunOutcome, RunRecord, RunStatus, SkippedColumn,
+    SourceContent, SourceKind, SourceRecord, TableDef, TokenInfo,
 };
 pub use sqlite::SqliteCatalog;
 pub use store::Catalog;

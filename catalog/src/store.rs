@@ -183,6 +183,22 @@ pub trait Catalog: std::fmt::Debug + Send + Sync {
     async fn report_versions(&self, id: &str) -> Result<Vec<ReportRecord>>;
 
     async fn delete_report(&self, id: &str, by: &str) -> Result<()>;
+
+    // ---- runs of reports ---------------------------------------------------------------
+
+    /// Records a run as it starts ("running").
+    async fn insert_run(&self, new: NewRun) -> Result<RunRecord>;
+
+    /// Records how a running run ended; an ended run is never changed (a conflict).
+    async fn finish_run(&self, id: &str, outcome: RunOutcome) -> Result<RunRecord>;
+
+    async fn run(&self, id: &str) -> Result<Option<RunRecord>>;
+
+    /// A report's runs, newest first.
+    async fn runs_of(&self, report_id: &str) -> Result<Vec<RunRecord>>;
+
+    /// Marks every run still "running" failed: a server that starts has none running.
+    async fn fail_running_runs(&self, reason: &str) -> Result<usize>;
 }
 
 /// Checks a `schema.table` name: two lowercase identifiers; `system` is reserved.

@@ -54,7 +54,7 @@ pub use api::Api;
 pub use config::EngineConfig;
 pub use datasets::{DatasetRequest, MemberRequest};
 pub use engine::{Engine, QueryOutput};
-pub use error::{EngineError, Result};
+pub use error::{EngineError, Message, Result};
 pub use policy::{PolicyRequest, RoleAssignmentRequest};
 pub use reach::GrantRequest;
 pub use registry::{TableInfo, TableKind};

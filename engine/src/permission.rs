@@ -42,6 +42,11 @@ impl Engine {
             .map_err(|e| EngineError::Internal(Message::caused_by("a policy check failed", e)))
     }
 
+    /// The version of the policy installed now.
+    pub fn policy_version(&self) -> u64 {
+        self.policies.version()
+    }
+
     /// Where the caller may do `action` on `object`: every jurisdiction for admin.
     pub fn scope(&self, caller: &Caller, object: &str, action: Action) -> Result<Scope> {
         if caller.is_admin() {

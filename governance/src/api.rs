@@ -2,7 +2,7 @@
 //! a server holds an `Arc<dyn Governance>` and its handlers can be driven in process.
 
 use async_trait::async_trait;
-use tiaokuai_catalog::ReportRecord;
+use tiaokuai_catalog::{ReportRecord, RunRecord};
 use tiaokuai_engine::audit::QueryTrace;
 use tiaokuai_engine::{Caller, QueryOutput, Result};
 
@@ -30,6 +30,13 @@ pub trait Governance: std::fmt::Debug + Send + Sync {
         id: &str,
         request: RunRequest,
     ) -> Result<QueryOutput>;
+    /// Runs a report as the caller and stores its result.
+    async fn store_run(&self, caller: &Caller, id: &str, request: RunRequest) -> Result<RunRecord>;
+    /// The caller's stored runs of a report (every run, for admin).
+    async fn runs(&self, caller: &Caller, id: &str) -> Result<Vec<RunRecord>>;
+    async fn stored_run(&self, caller: &Caller, run_id: &str) -> Result<RunRecord>;
+    /// A finished run's stored result.
+    async fn run_result(&self, caller: &Caller, run_id: &str) -> Result<QueryOutput>;
 }
 
 #[async_trait]
@@ -76,5 +83,21 @@ impl Governance for Reports {
         request: RunRequest,
     ) -> Result<QueryOutput> {
         self.run(caller, trace, id, request).await
+    }
+
+    async fn store_run(&self, caller: &Caller, id: &str, request: RunRequest) -> Result<RunRecord> {
+        Reports::store_run(self, caller, id, request).await
+    }
+
+    async fn runs(&self, caller: &Caller, id: &str) -> Result<Vec<RunRecord>> {
+        self.stored_runs(caller, id).await
+    }
+
+    async fn stored_run(&self, caller: &Caller, run_id: &str) -> Result<RunRecord> {
+        Reports::stored_run(self, caller, run_id).await
+    }
+
+    async fn run_result(&self, caller: &Caller, run_id: &str) -> Result<QueryOutput> {
+        Reports::run_result(self, caller, run_id).await
     }
 }

@@ -5,6 +5,7 @@
 //! report does not exist. A run is a query **as the caller**: the report's SQL reads through
 //! the caller's own policy views, so two officials running one report see their own rows.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -19,6 +20,7 @@ use tiaokuai_policies::Action;
 use utoipa::ToSchema;
 
 use crate::parameters;
+use crate::runs::RunStore;
 
 /// `POST /v1/reports`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -98,11 +100,32 @@ fn some_version<'de, D: serde::Deserializer<'de>>(
 #[derive(Debug, Clone)]
 pub struct Reports {
     engine: Arc<Engine>,
+    runs: Option<Arc<RunStore>>,
 }
 
 impl Reports {
+    /// Reports without stored runs (what building the demo needs).
     pub fn new(engine: Arc<Engine>) -> Self {
-        Self { engine }
+        Self { engine, runs: None }
+    }
+
+    /// Reports whose runs are stored in `runs_dir`; runs a stop interrupted are marked failed.
+    pub async fn open(engine: Arc<Engine>, runs_dir: PathBuf) -> Result<Self> {
+        let store = RunStore::open(runs_dir, &**engine.catalog()).await?;
+        Ok(Self {
+            engine,
+            runs: Some(Arc::new(store)),
+        })
+    }
+
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    pub(crate) fn run_store(&self) -> Result<&RunStore> {
+        self.runs.as_deref().ok_or_else(|| {
+            EngineError::Internal("this service was opened without a runs folder".into())
+        })
     }
 
     fn catalog(&self) -> &Arc<dyn Catalog> {
@@ -135,7 +158,7 @@ impl Reports {
     }
 
     /// The report, if it exists and the caller may see it; "not found" otherwise, alike.
-    async fn visible(
+    pub(crate) async fn visible(
         &self,
         caller: &Caller,
         id: &str,

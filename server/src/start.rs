@@ -190,10 +190,14 @@ fn server_key(data_dir: &Path, name: &str) -> Result<Vec<u8>, StartError> {
     Ok(key)
 }
 
+/// The folder of stored run results, inside the data directory (so no source may read it).
+pub const RUNS_DIR: &str = "runs";
+
 /// Opens everything the API needs.
 pub async fn open(config: &ServerConfig) -> Result<AppState, StartError> {
     let engine = open_engine(config).await?;
-    let governance = Arc::new(tiaokuai_governance::Reports::new(engine.clone()));
+    let runs = config.resolved()?.data_dir.join(RUNS_DIR);
+    let governance = Arc::new(tiaokuai_governance::Reports::open(engine.clone(), runs).await?);
     Ok(AppState::new(engine, governance, config.limits.clone()))
 }
 

@@ -19,7 +19,10 @@ mod source;
 pub use column::{
     ColumnDef, ColumnField, ColumnType, DataTypeText, IntervalResolution, TimeResolution,
 };
-pub use report::{NewReport, ParameterKind, ReportContent, ReportParameter, ReportRecord};
+pub use report::{
+    NewReport, NewRun, ParameterKind, ReportContent, ReportParameter, ReportRecord, RunOutcome,
+    RunRecord, RunStatus,
+};
 pub use source::{
     DatabaseEngine, FileFormat, NewSource, RemoteTableDef, SkippedColumn, SourceContent,
     SourceKind, SourceRecord, TableDef,

@@ -74,3 +74,80 @@ pub struct ReportRecord {
     pub updated_by: String,
     pub updated_at: String,
 }
+
+/// Where a stored run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+        }
+    }
+}
+
+/// A run of a report to be stored, as it starts.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub id: String,
+    pub report_id: String,
+    pub report_version: u32,
+    pub parameters: serde_json::Map<String, serde_json::Value>,
+    pub principal: String,
+    pub policy_version: u64,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub enum RunOutcome {
+    Succeeded {
+        row_count: u64,
+        bytes: u64,
+        /// The result file's name inside the server's runs folder.
+        result: String,
+        /// SHA-256 of the result file, hex.
+        sha256: String,
+    },
+    Failed {
+        /// What the caller was told.
+        error: String,
+    },
+}
+
+/// A stored run of a report: immutable once it has finished.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RunRecord {
+    pub id: String,
+    pub report_id: String,
+    pub report_version: u32,
+    #[schema(value_type = Object)]
+    pub parameters: serde_json::Map<String, serde_json::Value>,
+    /// Who ran it: the result holds what this principal's policy gave.
+    pub principal: String,
+    /// The policy version the run was decided by.
+    pub policy_version: u64,
+    pub status: RunStatus,
+    pub started_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// SHA-256 of the stored result (Parquet), hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The result file's name in the runs folder; never shown.
+    #[serde(skip)]
+    pub result: Option<String>,
+}

@@ -170,6 +170,26 @@ const MIGRATIONS: &[Migration] = &[
         PRIMARY KEY (report_id, version)
     );
     "#),
+    // 7: stored runs of reports
+    Sql(r#"
+    CREATE TABLE report_runs (
+        id             TEXT PRIMARY KEY,
+        report_id      TEXT NOT NULL,
+        report_version INTEGER NOT NULL,
+        parameters     TEXT NOT NULL,
+        principal      TEXT NOT NULL,
+        policy_version INTEGER NOT NULL,
+        status         TEXT NOT NULL,
+        started_at     TEXT NOT NULL,
+        finished_at    TEXT,
+        row_count      INTEGER,
+        bytes          INTEGER,
+        result         TEXT,
+        sha256         TEXT,
+        error          TEXT
+    );
+    CREATE INDEX report_runs_by_report ON report_runs (report_id, started_at);
+    "#),
 ];
 
 /// Refuses a catalog made by a newer build, before anything touches it.

@@ -14,6 +14,7 @@ mod migrations;
 mod policies;
 mod principals;
 mod reports;
+mod runs;
 mod sources;
 #[cfg(test)]
 mod tests;
@@ -453,6 +454,32 @@ impl Catalog for SqliteCatalog {
     async fn delete_report(&self, id: &str, by: &str) -> Result<()> {
         let (id, by) = (id.to_owned(), by.to_owned());
         self.write(move |conn| reports::delete_report(conn, &id, &by))
+            .await
+    }
+
+    async fn insert_run(&self, new: NewRun) -> Result<RunRecord> {
+        self.write(move |conn| runs::insert_run(conn, new)).await
+    }
+
+    async fn finish_run(&self, id: &str, outcome: RunOutcome) -> Result<RunRecord> {
+        let id = id.to_owned();
+        self.write(move |conn| runs::finish_run(conn, &id, outcome))
+            .await
+    }
+
+    async fn run(&self, id: &str) -> Result<Option<RunRecord>> {
+        let id = id.to_owned();
+        self.read(move |conn| runs::run(conn, &id)).await
+    }
+
+    async fn runs_of(&self, report_id: &str) -> Result<Vec<RunRecord>> {
+        let id = report_id.to_owned();
+        self.read(move |conn| runs::runs_of(conn, &id)).await
+    }
+
+    async fn fail_running_runs(&self, reason: &str) -> Result<usize> {
+        let reason = reason.to_owned();
+        self.write(move |conn| runs::fail_running_runs(conn, &reason))
             .await
     }
 

@@ -142,6 +142,12 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/reports/{id}/versions", get(reports::report_versions))
         .route("/v1/reports/{id}/run", post(reports::run_report))
+        .route(
+            "/v1/reports/{id}/runs",
+            get(reports::list_runs).post(reports::store_run),
+        )
+        .route("/v1/runs/{id}", get(reports::get_run))
+        .route("/v1/runs/{id}/result", get(reports::run_result))
         .route("/v1/openapi.json", get(openapi::document))
         .route("/metrics", get(health::metrics))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));

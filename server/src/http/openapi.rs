@@ -25,6 +25,7 @@ use super::{admin, catalog, grants, health, policies, query, reports, sources};
         grants::add_grant, grants::list_grants, grants::delete_grant,
         reports::create_report, reports::list_reports, reports::get_report, reports::report_versions,
         reports::update_report, reports::delete_report, reports::run_report,
+        reports::store_run, reports::list_runs, reports::get_run, reports::run_result,
         document,
         health::healthz, health::readyz, health::metrics,
     ),

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::{Extension, Json};
 use serde::Deserialize;
-use tiaokuai_catalog::ReportRecord;
+use tiaokuai_catalog::{ReportRecord, RunRecord};
 use tiaokuai_engine::audit::QueryTrace;
 use tiaokuai_governance::{ReportChange, ReportRequest, RunRequest};
 use tiaokuai_policies::Caller;
@@ -219,6 +219,106 @@ pub async fn run_report(
             .governance
             .run_report(&caller, trace, &id, request)
             .await?;
+        Ok(query::stream(&app, format, output, &query_id))
+    }
+    .await;
+    query::respond(&app, &caller, &query_id, answer)
+}
+
+/// Runs a report as the caller and keeps its result (Parquet, with its SHA-256) to be fetched
+/// later; the run is recorded when it starts and when it ends.
+#[utoipa::path(post, path = "/v1/reports/{id}/runs", tag = "reports",
+    params(("id" = String, Path, description = "the report's id")),
+    request_body(content = RunRequest, example = json!({"parameters": {"year": 2024}})),
+    responses(
+        (status = 201, description = "the finished run", body = RunRecord),
+        (status = 400, description = "bad_request: as for a run", body = ErrorBody),
+        (status = 401, description = "no, unknown or revoked token", body = ErrorBody),
+        (status = 403, description = "permission_denied: as for a run", body = ErrorBody),
+        (status = 404, description = "not_found: no such report or version, or one the caller may neither run nor manage", body = ErrorBody),
+        (status = 413, description = "the body is over the limit", body = ErrorBody),
+        (status = 429, description = "overloaded: the caller already runs its limit of queries", body = ErrorBody),
+        (status = 500, description = "internal", body = ErrorBody),
+        (status = 502, description = "source_unavailable: a source did not answer or failed", body = ErrorBody),
+        (status = 503, description = "resources_exhausted: the run needs more memory than the server allows, or its result is over the most a run stores", body = ErrorBody),
+        (status = 504, description = "timeout: the run ran past its time limit", body = ErrorBody),
+    ))]
+pub async fn store_run(
+    State(app): State<AppState>,
+    Extension(caller): Extension<Arc<Caller>>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(request): ApiJson<RunRequest>,
+) -> Result<(StatusCode, Json<RunRecord>), ApiError> {
+    let run = app.governance.store_run(&caller, &id, request).await?;
+    Ok((StatusCode::CREATED, Json(run)))
+}
+
+#[utoipa::path(get, path = "/v1/reports/{id}/runs", tag = "reports",
+    params(("id" = String, Path, description = "the report's id")),
+    responses(
+        (status = 200, description = "the caller's stored runs of the report (every run, for admin), newest first", body = Vec<RunRecord>),
+        (status = 400, description = "bad_request: an id that is not UTF-8", body = ErrorBody),
+        (status = 401, description = "no, unknown or revoked token", body = ErrorBody),
+        (status = 404, description = "not_found: no such report, or one the caller may neither run nor manage", body = ErrorBody),
+        (status = 500, description = "internal", body = ErrorBody),
+    ))]
+pub async fn list_runs(
+    State(app): State<AppState>,
+    Extension(caller): Extension<Arc<Caller>>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Vec<RunRecord>>, ApiError> {
+    Ok(Json(app.governance.runs(&caller, &id).await?))
+}
+
+#[utoipa::path(get, path = "/v1/runs/{id}", tag = "reports",
+    params(("id" = String, Path, description = "the run's id")),
+    responses(
+        (status = 200, description = "the run", body = RunRecord),
+        (status = 400, description = "bad_request: an id that is not UTF-8", body = ErrorBody),
+        (status = 401, description = "no, unknown or revoked token", body = ErrorBody),
+        (status = 404, description = "not_found: no such run, or one another principal ran", body = ErrorBody),
+        (status = 500, description = "internal", body = ErrorBody),
+    ))]
+pub async fn get_run(
+    State(app): State<AppState>,
+    Extension(caller): Extension<Arc<Caller>>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<RunRecord>, ApiError> {
+    Ok(Json(app.governance.stored_run(&caller, &id).await?))
+}
+
+/// A finished run's stored result, in any format of `/v1/query`: the rows as they were when
+/// it ran, for the principal who ran it (and admin) only.
+#[utoipa::path(get, path = "/v1/runs/{id}/result", tag = "reports",
+    params(("id" = String, Path, description = "the run's id"), FormatParam),
+    responses(
+        (status = 200, description = "the stored result, streamed",
+            headers(("x-query-id" = String, description = "names the request in the log")),
+            content(
+                (QueryResult = "application/json"),
+                (String = "application/x-ndjson"),
+                (String = "text/csv"),
+                (Binary = "application/vnd.apache.arrow.stream"),
+                (Binary = "application/vnd.apache.parquet"),
+            )),
+        (status = 400, description = "bad_request: an id that is not UTF-8", body = ErrorBody, headers(("x-query-id" = String))),
+        (status = 401, description = "no, unknown or revoked token", body = ErrorBody),
+        (status = 404, description = "not_found: no such run, or one another principal ran", body = ErrorBody, headers(("x-query-id" = String))),
+        (status = 406, description = "not_acceptable: neither format nor Accept names a format the server writes", body = ErrorBody, headers(("x-query-id" = String))),
+        (status = 409, description = "conflict: the run failed, and has no result", body = ErrorBody, headers(("x-query-id" = String))),
+        (status = 500, description = "internal", body = ErrorBody),
+    ))]
+pub async fn run_result(
+    State(app): State<AppState>,
+    Extension(caller): Extension<Arc<Caller>>,
+    ApiPath(id): ApiPath<String>,
+    format: Result<Query<FormatParam>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let query_id = tiaokuai_catalog::token::new_id("q");
+    let answer = async {
+        let format = query::negotiate(format, &headers)?;
+        let output = app.governance.run_result(&caller, &id).await?;
         Ok(query::stream(&app, format, output, &query_id))
     }
     .await;

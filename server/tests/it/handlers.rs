@@ -11,11 +11,11 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 use tiaokuai::http::{self, AppState, Limits};
-use tiaokuai_catalog::ReportRecord;
 use tiaokuai_catalog::jurisdiction::{Jurisdiction, RawJurisdiction};
 use tiaokuai_catalog::{
     DatasetRecord, GrantRecord, PolicyRecord, Principal, RoleAssignment, SourceRecord, TokenInfo,
 };
+use tiaokuai_catalog::{ReportRecord, RunRecord};
 use tiaokuai_connectors::database::SourceState;
 use tiaokuai_engine::audit::QueryTrace;
 use tiaokuai_engine::registry::TableInfo;
@@ -133,6 +133,23 @@ impl Governance for Failing {
         _: &str,
         _: RunRequest,
     ) -> tiaokuai_engine::Result<QueryOutput> {
+        Err(self.error.clone())
+    }
+    async fn store_run(
+        &self,
+        _: &Caller,
+        _: &str,
+        _: RunRequest,
+    ) -> tiaokuai_engine::Result<RunRecord> {
+        Err(self.error.clone())
+    }
+    async fn runs(&self, _: &Caller, _: &str) -> tiaokuai_engine::Result<Vec<RunRecord>> {
+        Err(self.error.clone())
+    }
+    async fn stored_run(&self, _: &Caller, _: &str) -> tiaokuai_engine::Result<RunRecord> {
+        Err(self.error.clone())
+    }
+    async fn run_result(&self, _: &Caller, _: &str) -> tiaokuai_engine::Result<QueryOutput> {
         Err(self.error.clone())
     }
 }
@@ -351,6 +368,14 @@ async fn every_handler_maps_every_engine_error_in_one_place() {
             "/v1/reports/rep_1/run",
             Some(json!({"parameters": {"year": 2024}})),
         ),
+        (
+            Method::POST,
+            "/v1/reports/rep_1/runs",
+            Some(json!({"parameters": {"year": 2024}})),
+        ),
+        (Method::GET, "/v1/reports/rep_1/runs", None),
+        (Method::GET, "/v1/runs/run_1", None),
+        (Method::GET, "/v1/runs/run_1/result", None),
     ];
     for (error, status, code) in cases {
         let failing = Arc::new(Failing {

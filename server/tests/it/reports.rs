@@ -475,3 +475,152 @@ async fn the_command_line_lists_shows_and_runs_reports() {
     assert!(!ok);
     assert!(error.contains("\"place\" needs a value"), "{error}");
 }
+
+/// A stored run keeps its result, for the principal who ran it (and admin) only.
+#[tokio::test]
+async fn a_stored_run_keeps_its_result_for_its_principal() {
+    use sha2::Digest;
+    let (server, carol, _, erin) = server().await;
+    let frank = server.role_holder("frank", "official", CHIHUAI, &[]).await;
+    let created = assert_created(
+        server
+            .post(&erin, "/v1/reports", report("reports.people_by_place"))
+            .await,
+    )
+    .await;
+    let id = created["id"].as_str().unwrap();
+    let runs = format!("/v1/reports/{id}/runs");
+    let run = assert_created(
+        server
+            .post(&carol, &runs, json!({"parameters": {"place": XIASHAN}}))
+            .await,
+    )
+    .await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["row_count"], 2);
+    assert_eq!(run["principal"], "carol");
+    assert_eq!(run["report_version"], 1);
+    // the values it used, defaults included
+    assert_eq!(run["parameters"], json!({"min_id": 1, "place": XIASHAN}));
+    let run_id = run["id"].as_str().unwrap();
+
+    let result = |token: &str, format: &str| {
+        server
+            .client
+            .get(format!(
+                "{}/v1/runs/{run_id}/result?format={format}",
+                server.url
+            ))
+            .bearer_auth(token.to_owned())
+            .send()
+    };
+    let body: Value = result(&carol, "json").await.unwrap().json().await.unwrap();
+    assert_eq!(body["rows"], json!([[1, "张三"], [3, "王五"]]));
+    let parquet = result(&carol, "parquet")
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let stored = std::fs::read(
+        server
+            .data_dir()
+            .join("runs")
+            .join(format!("{run_id}.parquet")),
+    )
+    .unwrap();
+    let hex = |bytes: &[u8]| {
+        sha2::Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    assert_eq!(run["sha256"], hex(&stored));
+    assert!(!parquet.is_empty());
+
+    // another official, even one who may run the report, learns nothing of carol's run
+    for path in [
+        format!("/v1/runs/{run_id}"),
+        format!("/v1/runs/{run_id}/result"),
+    ] {
+        assert_error(
+            server.get(&frank, &path).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
+    }
+    let franks: Value = server.get(&frank, &runs).await.json().await.unwrap();
+    assert_eq!(franks, json!([]));
+    let admins: Value = server.get(ADMIN_TOKEN, &runs).await.json().await.unwrap();
+    assert_eq!(admins.as_array().unwrap().len(), 1);
+    assert_eq!(
+        server
+            .get(ADMIN_TOKEN, &format!("/v1/runs/{run_id}"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    // a run that fails is recorded as failed, with what its caller was told
+    let response = server
+        .post(&carol, &runs, json!({"parameters": {"place": COUNTY}}))
+        .await;
+    assert_error(response, StatusCode::FORBIDDEN, "permission_denied").await;
+    let listed: Value = server.get(&carol, &runs).await.json().await.unwrap();
+    let failed = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["status"] == "failed")
+        .expect("the failed run");
+    assert!(
+        failed["error"].as_str().unwrap().contains("outside"),
+        "{failed}"
+    );
+    let failed_id = failed["id"].as_str().unwrap();
+    assert_error(
+        server
+            .get(&carol, &format!("/v1/runs/{failed_id}/result"))
+            .await,
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
+
+    // the stored result survives a restart unchanged, and no run is left running
+    let catalog = SqliteCatalog::open(&server.data_dir().join("catalog.db")).unwrap();
+    catalog
+        .insert_run(tiaokuai_catalog::NewRun {
+            id: "run_interrupted".into(),
+            report_id: id.to_owned(),
+            report_version: 1,
+            parameters: Default::default(),
+            principal: "carol".into(),
+            policy_version: 0,
+        })
+        .await
+        .unwrap();
+    drop(catalog);
+    let server = server.restart().await;
+    let body: Value = server
+        .get(&carol, &format!("/v1/runs/{run_id}/result"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["rows"], json!([[1, "张三"], [3, "王五"]]));
+    let interrupted: Value = server
+        .get(&carol, "/v1/runs/run_interrupted")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(interrupted["status"], "failed", "{interrupted}");
+    assert!(
+        interrupted["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("interrupted")
+    );
+}

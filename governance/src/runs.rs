@@ -1,0 +1,261 @@
+//! Stored runs: a report run whose result is kept, as Parquet in the server's runs folder with
+//! its SHA-256, to be fetched later in any format. A run is recorded when it starts and when
+//! it ends, and never changes after; a run that a stopping server interrupts is marked failed
+//! when the server starts again. Only the principal who ran it (and admin) may see a run or
+//! its result: its rows are what that principal's policy gave.
+
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::parquet::arrow::{AsyncArrowWriter, ParquetRecordBatchStreamBuilder};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use futures::{StreamExt, TryStreamExt};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tiaokuai_catalog::{Catalog, NewRun, ReportParameter, RunOutcome, RunRecord, RunStatus, token};
+use tiaokuai_engine::audit::QueryTrace;
+use tiaokuai_engine::{Caller, EngineError, Message, QueryOutput, Result};
+use tokio::io::AsyncReadExt;
+
+use crate::reports::{Reports, RunRequest};
+
+/// The largest result a run may store; a larger one fails the run.
+pub const MAX_RESULT_BYTES: u64 = 256 << 20;
+
+/// The error a run interrupted by a stopping server is marked with.
+const INTERRUPTED: &str = "interrupted: the server stopped while the run was in progress";
+
+/// The runs folder: one `<run id>.parquet` a finished run, `.partial` while it is written.
+#[derive(Debug, Clone)]
+pub struct RunStore {
+    dir: PathBuf,
+}
+
+fn io(what: &str, error: std::io::Error) -> EngineError {
+    EngineError::Internal(Message::caused_by(format!("runs: {what}"), error))
+}
+
+impl RunStore {
+    /// Opens the folder, and marks failed every run a stop interrupted, removing its partial
+    /// result.
+    pub async fn open(dir: PathBuf, catalog: &dyn Catalog) -> Result<Self> {
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| io("creating the runs folder", e))?;
+        let interrupted = catalog.fail_running_runs(INTERRUPTED).await?;
+        if interrupted > 0 {
+            tracing::warn!(
+                interrupted,
+                "runs interrupted by the last stop are marked failed"
+            );
+        }
+        let mut entries = tokio::fs::read_dir(&dir)
+            .await
+            .map_err(|e| io("listing the runs folder", e))?;
+        while let Some(entry) = entries
+            .next_entry()
+            .await
+            .map_err(|e| io("listing the runs folder", e))?
+        {
+            if entry.path().extension().is_some_and(|e| e == "partial") {
+                let _ = tokio::fs::remove_file(entry.path()).await;
+            }
+        }
+        Ok(Self { dir })
+    }
+
+    fn path(&self, file: &str) -> PathBuf {
+        self.dir.join(file)
+    }
+}
+
+/// The values a run used: each given one, and the default of each left out.
+fn effective(
+    parameters: &[ReportParameter],
+    given: &serde_json::Map<String, Value>,
+) -> serde_json::Map<String, Value> {
+    parameters
+        .iter()
+        .filter_map(|p| {
+            let value = given.get(&p.name).or(p.default.as_ref())?;
+            Some((p.name.clone(), value.clone()))
+        })
+        .collect()
+}
+
+/// Writes a query's answer as Parquet to `path`, up to `MAX_RESULT_BYTES`: its rows and
+/// bytes.
+async fn write(output: QueryOutput, path: &Path) -> Result<(u64, u64)> {
+    let file = tokio::fs::File::create(path)
+        .await
+        .map_err(|e| io("creating a result file", e))?;
+    let failed = |e: datafusion::parquet::errors::ParquetError| {
+        EngineError::Internal(Message::caused_by("runs: writing a result", e))
+    };
+    let mut writer =
+        AsyncArrowWriter::try_new(file, output.schema.clone(), None).map_err(failed)?;
+    let mut rows = 0u64;
+    let mut stream = output.stream;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(EngineError::from)?;
+        rows += batch.num_rows() as u64;
+        writer.write(&batch).await.map_err(failed)?;
+        if writer.bytes_written() as u64 + writer.in_progress_size() as u64 > MAX_RESULT_BYTES {
+            return Err(EngineError::ResourcesExhausted(
+                format!("the run's result is over {MAX_RESULT_BYTES} bytes, the most a run stores")
+                    .into(),
+            ));
+        }
+    }
+    writer.close().await.map_err(failed)?;
+    let bytes = tokio::fs::metadata(path)
+        .await
+        .map_err(|e| io("reading a result's size", e))?
+        .len();
+    Ok((rows, bytes))
+}
+
+async fn sha256(path: &Path) -> Result<String> {
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| io("opening a result", e))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let read = file
+            .read(&mut buffer)
+            .await
+            .map_err(|e| io("reading a result", e))?;
+        if read == 0 {
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        hasher.update(&buffer[..read]);
+    }
+}
+
+impl Reports {
+    /// Runs a report as the caller and stores its result: the finished run.
+    pub async fn store_run(
+        &self,
+        caller: &Caller,
+        id: &str,
+        request: RunRequest,
+    ) -> Result<RunRecord> {
+        let store = self.run_store()?;
+        let report = self.visible(caller, id, request.version).await?;
+        let run_id = token::new_id("run");
+        let trace = QueryTrace {
+            query_id: &run_id,
+            format: "parquet",
+        };
+        let parameters = effective(&report.parameters, &request.parameters);
+        let policy_version = self.engine().policy_version();
+        let catalog = self.engine().catalog();
+        catalog
+            .insert_run(NewRun {
+                id: run_id.clone(),
+                report_id: report.id.clone(),
+                report_version: report.version,
+                parameters,
+                principal: caller.name().to_owned(),
+                policy_version,
+            })
+            .await?;
+        let output = match self.run(caller, trace, id, request).await {
+            Ok(output) => output,
+            Err(error) => return Err(self.failed(&run_id, error).await),
+        };
+        let partial = store.path(&format!("{run_id}.partial"));
+        let file = format!("{run_id}.parquet");
+        let written = match write(output, &partial).await {
+            Ok((rows, bytes)) => tokio::fs::rename(&partial, store.path(&file))
+                .await
+                .map_err(|e| io("keeping a result", e))
+                .map(|()| (rows, bytes)),
+            Err(error) => Err(error),
+        };
+        let outcome = match written {
+            Ok((row_count, bytes)) => match sha256(&store.path(&file)).await {
+                Ok(sha256) => Ok(RunOutcome::Succeeded {
+                    row_count,
+                    bytes,
+                    result: file,
+                    sha256,
+                }),
+                Err(error) => Err(error),
+            },
+            Err(error) => Err(error),
+        };
+        match outcome {
+            Ok(outcome) => Ok(catalog.finish_run(&run_id, outcome).await?),
+            Err(error) => {
+                let _ = tokio::fs::remove_file(&partial).await;
+                Err(self.failed(&run_id, error).await)
+            }
+        }
+    }
+
+    /// Records a run as failed with what its caller is told; returns the error.
+    async fn failed(&self, run_id: &str, error: EngineError) -> EngineError {
+        let failed = RunOutcome::Failed {
+            error: error.public_message(),
+        };
+        if let Err(record) = self.engine().catalog().finish_run(run_id, failed).await {
+            tracing::warn!(run = %run_id, error = %record, "a failed run could not be recorded");
+        }
+        error
+    }
+
+    /// A stored run, if the caller ran it (or is admin); "not found" otherwise, alike.
+    pub async fn stored_run(&self, caller: &Caller, run_id: &str) -> Result<RunRecord> {
+        let run = self.engine().catalog().run(run_id).await?;
+        match run {
+            Some(run) if caller.is_admin() || run.principal == caller.name() => Ok(run),
+            _ => Err(EngineError::NotFound(format!("run {run_id:?}").into())),
+        }
+    }
+
+    /// The runs of a report the caller may see: its own (every run, for admin), newest first.
+    pub async fn stored_runs(&self, caller: &Caller, id: &str) -> Result<Vec<RunRecord>> {
+        self.visible(caller, id, None).await?;
+        let runs = self.engine().catalog().runs_of(id).await?;
+        Ok(runs
+            .into_iter()
+            .filter(|run| caller.is_admin() || run.principal == caller.name())
+            .collect())
+    }
+
+    /// A finished run's stored result, as a stream of its rows.
+    pub async fn run_result(&self, caller: &Caller, run_id: &str) -> Result<QueryOutput> {
+        let store = self.run_store()?;
+        let run = self.stored_run(caller, run_id).await?;
+        let file = match (run.status, &run.result) {
+            (RunStatus::Succeeded, Some(file)) => file.clone(),
+            (RunStatus::Running, _) => {
+                return Err(EngineError::Conflict(
+                    format!("run {run_id:?} has not finished").into(),
+                ));
+            }
+            _ => {
+                return Err(EngineError::Conflict(
+                    format!("run {run_id:?} failed and has no result").into(),
+                ));
+            }
+        };
+        let opened = tokio::fs::File::open(store.path(&file))
+            .await
+            .map_err(|e| io("opening a result", e))?;
+        let builder = ParquetRecordBatchStreamBuilder::new(opened)
+            .await
+            .map_err(|e| EngineError::Internal(Message::caused_by("runs: reading a result", e)))?;
+        let schema: SchemaRef = builder.schema().clone();
+        let stream = builder
+            .build()
+            .map_err(|e| EngineError::Internal(Message::caused_by("runs: reading a result", e)))?
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)));
+        Ok(QueryOutput {
+            schema: schema.clone(),
+            stream: Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
+        })
+    }
+}
