@@ -197,6 +197,10 @@ pub trait Catalog: std::fmt::Debug + Send + Sync {
     /// A report's runs, newest first.
     async fn runs_of(&self, report_id: &str) -> Result<Vec<RunRecord>>;
 
+    /// Deletes the runs that finished before `before` (RFC 3339); returns the result files
+    /// they named, for the caller to remove.
+    async fn expire_runs(&self, before: &str) -> Result<Vec<String>>;
+
     /// Marks every run still "running" failed: a server that starts has none running.
     async fn fail_running_runs(&self, reason: &str) -> Result<usize>;
 }

@@ -109,9 +109,14 @@ impl Reports {
         Self { engine, runs: None }
     }
 
-    /// Reports whose runs are stored in `runs_dir`; runs a stop interrupted are marked failed.
-    pub async fn open(engine: Arc<Engine>, runs_dir: PathBuf) -> Result<Self> {
-        let store = RunStore::open(runs_dir, &**engine.catalog()).await?;
+    /// Reports whose runs are stored in `runs_dir` and kept for `retention` after they end;
+    /// runs a stop interrupted are marked failed.
+    pub async fn open(
+        engine: Arc<Engine>,
+        runs_dir: PathBuf,
+        retention: std::time::Duration,
+    ) -> Result<Self> {
+        let store = RunStore::open(runs_dir, retention, &**engine.catalog()).await?;
         Ok(Self {
             engine,
             runs: Some(Arc::new(store)),

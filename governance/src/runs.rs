@@ -29,6 +29,8 @@ const INTERRUPTED: &str = "interrupted: the server stopped while the run was in 
 #[derive(Debug, Clone)]
 pub struct RunStore {
     dir: PathBuf,
+    /// How long a finished run is kept.
+    retention: std::time::Duration,
 }
 
 fn io(what: &str, error: std::io::Error) -> EngineError {
@@ -38,7 +40,11 @@ fn io(what: &str, error: std::io::Error) -> EngineError {
 impl RunStore {
     /// Opens the folder, and marks failed every run a stop interrupted, removing its partial
     /// result.
-    pub async fn open(dir: PathBuf, catalog: &dyn Catalog) -> Result<Self> {
+    pub async fn open(
+        dir: PathBuf,
+        retention: std::time::Duration,
+        catalog: &dyn Catalog,
+    ) -> Result<Self> {
         tokio::fs::create_dir_all(&dir)
             .await
             .map_err(|e| io("creating the runs folder", e))?;
@@ -61,7 +67,33 @@ impl RunStore {
                 let _ = tokio::fs::remove_file(entry.path()).await;
             }
         }
-        Ok(Self { dir })
+        let store = Self { dir, retention };
+        store.expire(catalog).await?;
+        Ok(store)
+    }
+
+    /// Deletes the runs that finished longer than the retention ago, with their results.
+    pub async fn expire(&self, catalog: &dyn Catalog) -> Result<usize> {
+        let kept = chrono::Duration::from_std(self.retention).unwrap_or(chrono::Duration::MAX);
+        let before = chrono::Utc::now()
+            .checked_sub_signed(kept)
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        let before = before.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let files = catalog.expire_runs(&before).await?;
+        for file in &files {
+            if let Err(error) = tokio::fs::remove_file(self.path(file)).await
+                && error.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(%file, %error, "an expired run's result could not be removed");
+            }
+        }
+        if !files.is_empty() {
+            tracing::info!(
+                expired = files.len(),
+                "runs past their retention are deleted"
+            );
+        }
+        Ok(files.len())
     }
 
     fn path(&self, file: &str) -> PathBuf {
@@ -187,7 +219,13 @@ impl Reports {
             Err(error) => Err(error),
         };
         match outcome {
-            Ok(outcome) => Ok(catalog.finish_run(&run_id, outcome).await?),
+            Ok(outcome) => {
+                let finished = catalog.finish_run(&run_id, outcome).await?;
+                if let Err(error) = store.expire(&**catalog).await {
+                    tracing::warn!(%error, "expired runs could not be deleted");
+                }
+                Ok(finished)
+            }
             Err(error) => {
                 let _ = tokio::fs::remove_file(&partial).await;
                 Err(self.failed(&run_id, error).await)

@@ -91,6 +91,9 @@ enum Command {
         /// refused with a 400.
         #[arg(long, env = "TIAOKUAI_MAX_VALUE_BYTES", default_value_t = DEFAULT_MAX_VALUE_BYTES)]
         max_value_bytes: usize,
+        /// Days a stored run of a report (its record and its result) is kept after it ends.
+        #[arg(long, env = "TIAOKUAI_RUN_RETENTION_DAYS", default_value_t = 90)]
+        run_retention_days: u64,
     },
     /// Fill an empty data directory with the 开化县 demo and print the demo tokens' file.
     Demo {
@@ -264,6 +267,7 @@ async fn run(command: Command) -> Result<(), String> {
             max_queries_per_principal,
             max_expression_depth,
             max_value_bytes,
+            run_retention_days,
         } => {
             let mut config = store.config();
             config.admin_token = admin_token;
@@ -277,6 +281,7 @@ async fn run(command: Command) -> Result<(), String> {
                 usize::try_from(max_queries_per_principal).unwrap_or(usize::MAX);
             config.engine.max_expression_depth = max_expression_depth;
             config.engine.max_value_bytes = max_value_bytes;
+            config.run_retention = Duration::from_secs(run_retention_days.saturating_mul(86_400));
             let config = config.resolved().map_err(|e| e.to_string())?;
             if demo && !demo::exists(&config.data_dir) {
                 demo::install(&config).await.map_err(|e| e.to_string())?;

@@ -20,7 +20,12 @@ pub struct ServerConfig {
     pub admin_token: Option<String>,
     pub engine: EngineConfig,
     pub limits: Limits,
+    /// How long a stored run of a report is kept after it ends.
+    pub run_retention: std::time::Duration,
 }
+
+/// Stored runs are kept this long by default: 90 days.
+pub const DEFAULT_RUN_RETENTION: std::time::Duration = std::time::Duration::from_secs(90 * 86_400);
 
 impl ServerConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
@@ -35,6 +40,7 @@ impl ServerConfig {
             admin_token: None,
             engine,
             limits: Limits::default(),
+            run_retention: DEFAULT_RUN_RETENTION,
         }
     }
 
@@ -197,7 +203,8 @@ pub const RUNS_DIR: &str = "runs";
 pub async fn open(config: &ServerConfig) -> Result<AppState, StartError> {
     let engine = open_engine(config).await?;
     let runs = config.resolved()?.data_dir.join(RUNS_DIR);
-    let governance = Arc::new(tiaokuai_governance::Reports::open(engine.clone(), runs).await?);
+    let governance = tiaokuai_governance::Reports::open(engine.clone(), runs, config.run_retention);
+    let governance = Arc::new(governance.await?);
     Ok(AppState::new(engine, governance, config.limits.clone()))
 }
 

@@ -477,6 +477,12 @@ impl Catalog for SqliteCatalog {
         self.read(move |conn| runs::runs_of(conn, &id)).await
     }
 
+    async fn expire_runs(&self, before: &str) -> Result<Vec<String>> {
+        let before = before.to_owned();
+        self.write(move |conn| runs::expire_runs(conn, &before))
+            .await
+    }
+
     async fn fail_running_runs(&self, reason: &str) -> Result<usize> {
         let reason = reason.to_owned();
         self.write(move |conn| runs::fail_running_runs(conn, &reason))

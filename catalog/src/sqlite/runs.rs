@@ -115,3 +115,19 @@ pub(crate) fn fail_running_runs(conn: &mut Connection, reason: &str) -> Result<u
         params![now(), reason],
     )?)
 }
+
+/// Deletes the runs that finished before `before` (an RFC 3339 time): the result files they
+/// named, for the caller to remove.
+pub(crate) fn expire_runs(conn: &mut Connection, before: &str) -> Result<Vec<String>> {
+    let tx = conn.transaction()?;
+    let files: Vec<Option<String>> = tx
+        .prepare("SELECT result FROM report_runs WHERE status <> 'running' AND finished_at < ?1")?
+        .query_map([before], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    tx.execute(
+        "DELETE FROM report_runs WHERE status <> 'running' AND finished_at < ?1",
+        [before],
+    )?;
+    tx.commit()?;
+    Ok(files.into_iter().flatten().collect())
+}

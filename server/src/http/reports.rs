@@ -45,6 +45,18 @@ impl VersionParam {
     }
 }
 
+/// A report's SQL is held to the same size as a query's.
+fn check_sql_size(app: &AppState, sql: &str) -> Result<(), ApiError> {
+    if sql.len() > app.limits.max_sql_bytes {
+        return Err(ApiError::too_large(format!(
+            "the SQL text is {} bytes; the limit is {}",
+            sql.len(),
+            app.limits.max_sql_bytes
+        )));
+    }
+    Ok(())
+}
+
 /// Saves a report as its version 1, after checking that its SQL is one query that plans as
 /// the caller and that every `$name` in it is a parameter.
 #[utoipa::path(post, path = "/v1/reports", tag = "reports",
@@ -55,7 +67,7 @@ impl VersionParam {
         (status = 401, description = "no, unknown or revoked token", body = ErrorBody),
         (status = 403, description = "permission_denied: no manage_report on this name in the owner's jurisdiction", body = ErrorBody),
         (status = 409, description = "conflict: a report of this name exists", body = ErrorBody),
-        (status = 413, description = "the body is over the limit", body = ErrorBody),
+        (status = 413, description = "too_large: the body or the SQL text is over its limit", body = ErrorBody),
         (status = 429, description = "overloaded: the caller already runs its limit of queries", body = ErrorBody),
         (status = 500, description = "internal", body = ErrorBody),
         (status = 502, description = "source_unavailable: a source the SQL reads did not answer", body = ErrorBody),
@@ -66,6 +78,7 @@ pub async fn create_report(
     Extension(caller): Extension<Arc<Caller>>,
     ApiJson(request): ApiJson<ReportRequest>,
 ) -> Result<(StatusCode, Json<ReportRecord>), ApiError> {
+    check_sql_size(&app, &request.sql)?;
     let report = app.governance.create_report(&caller, request).await?;
     Ok((StatusCode::CREATED, Json(report)))
 }
@@ -133,7 +146,7 @@ pub async fn report_versions(
         (status = 403, description = "permission_denied: no manage_report on it", body = ErrorBody),
         (status = 404, description = "not_found: no such report, or one the caller may neither run nor manage", body = ErrorBody),
         (status = 409, description = "conflict: the report changed since the version the change was made from", body = ErrorBody),
-        (status = 413, description = "the body is over the limit", body = ErrorBody),
+        (status = 413, description = "too_large: the body or the SQL text is over its limit", body = ErrorBody),
         (status = 429, description = "overloaded: the caller already runs its limit of queries", body = ErrorBody),
         (status = 500, description = "internal", body = ErrorBody),
         (status = 502, description = "source_unavailable: a source the SQL reads did not answer", body = ErrorBody),
@@ -145,6 +158,7 @@ pub async fn update_report(
     ApiPath(id): ApiPath<String>,
     ApiJson(change): ApiJson<ReportChange>,
 ) -> Result<Json<ReportRecord>, ApiError> {
+    check_sql_size(&app, &change.sql)?;
     Ok(Json(
         app.governance.update_report(&caller, &id, change).await?,
     ))

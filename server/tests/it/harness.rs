@@ -40,12 +40,19 @@ impl TestServer {
     }
 
     /// Stops this server and starts a new one on the same data directory.
-    pub async fn restart(mut self) -> Self {
+    pub async fn restart(self) -> Self {
+        self.restart_with(|_| {}).await
+    }
+
+    /// Stops this server and starts a new one on the same data directory, after `adjust` has
+    /// changed its configuration.
+    pub async fn restart_with(mut self, adjust: impl FnOnce(&mut ServerConfig)) -> Self {
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
         let scratch = std::mem::replace(&mut self.scratch, tempfile::tempdir().unwrap());
         drop(self);
         let mut config = ServerConfig::new(dir.path());
         config.admin_token = Some(ADMIN_TOKEN.into());
+        adjust(&mut config);
         let mut server = Self::serve(dir, &config).await;
         server.scratch = scratch;
         server

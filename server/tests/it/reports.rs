@@ -266,6 +266,16 @@ async fn a_report_is_checked_before_it_is_stored_and_keeps_its_versions() {
         .await;
     }
 
+    // a report's SQL is held to the size of a query's
+    let mut huge = report("reports.people_huge");
+    huge["sql"] = json!(format!("{REPORT_SQL} {}", "-".repeat(300 << 10)));
+    assert_error(
+        server.post(&erin, "/v1/reports", huge).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+    )
+    .await;
+
     let mut not_a_query = report("reports.people_drop");
     not_a_query["sql"] = json!("DROP TABLE county.people");
     not_a_query["parameters"] = json!([]);
