@@ -29,6 +29,7 @@ use super::{admin, catalog, grants, health, policies, query, reports, sources};
         document,
         health::healthz, health::readyz, health::metrics,
     ),
+    components(schemas(query::QueryResult, query::ResultColumn), responses(query::StreamedRows)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]

@@ -99,6 +99,43 @@ impl utoipa::PartialSchema for Binary {
 
 impl ToSchema for Binary {}
 
+/// The `200` of every endpoint that streams rows (a query, a report run, a stored result): one
+/// content type per format, and the `X-Query-Id` header.
+#[derive(Debug)]
+pub struct StreamedRows;
+
+impl<'r> utoipa::ToResponse<'r> for StreamedRows {
+    fn response() -> (
+        &'r str,
+        utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
+    ) {
+        use utoipa::PartialSchema;
+        use utoipa::openapi::{
+            ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, RefOr, ResponseBuilder, Type,
+        };
+        let rows = |schema: RefOr<utoipa::openapi::schema::Schema>| {
+            ContentBuilder::new().schema(Some(schema)).build()
+        };
+        let text = || ObjectBuilder::new().schema_type(Type::String).into();
+        let query_id = HeaderBuilder::new()
+            .schema(ObjectBuilder::new().schema_type(Type::String))
+            .description(Some(
+                "names the answer's audit record (for a stored result, the request in the log)",
+            ))
+            .build();
+        let response = ResponseBuilder::new()
+            .description("the rows, streamed in the negotiated format; cut if the client stops reading for the send-idle time")
+            .header("x-query-id", query_id)
+            .content("application/json", rows(Ref::from_schema_name("QueryResult").into()))
+            .content("application/x-ndjson", rows(text()))
+            .content("text/csv", rows(text()))
+            .content("application/vnd.apache.arrow.stream", rows(Binary::schema()))
+            .content("application/vnd.apache.parquet", rows(Binary::schema()))
+            .build();
+        ("StreamedRows", response.into())
+    }
+}
+
 /// Runs one SQL statement and streams its result in the negotiated format. A response whose
 /// client reads nothing for the send-idle time is cut (the query is cancelled); a caller may
 /// run a limited number of queries at once. For a caller who reads through a policy, EXPLAIN
@@ -107,15 +144,7 @@ impl ToSchema for Binary {}
     request_body(content = QueryRequest, example = json!({"sql": "SELECT name, jurisdiction_code FROM village.residents WHERE jurisdiction_code = $1 LIMIT 10", "params": ["330824116224"]})),
     params(FormatParam),
     responses(
-        (status = 200, description = "the result, streamed; cut if the client stops reading for the send-idle time",
-            headers(("x-query-id" = String, description = "names the query's audit record")),
-            content(
-                (QueryResult = "application/json"),
-                (String = "application/x-ndjson"),
-                (String = "text/csv"),
-                (Binary = "application/vnd.apache.arrow.stream"),
-                (Binary = "application/vnd.apache.parquet"),
-            )),
+        (status = 200, response = StreamedRows),
         (status = 400, description = "invalid_sql: the SQL does not parse or plan; bad_request: malformed body or parameters, or a query that failed on its own terms (division by zero, a bad cast)", body = ErrorBody, headers(("x-query-id" = String))),
         (status = 401, description = "no, unknown or revoked token", body = ErrorBody),
         (status = 403, description = "permission_denied: a statement the caller may not run", body = ErrorBody, headers(("x-query-id" = String))),

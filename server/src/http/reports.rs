@@ -17,7 +17,7 @@ use utoipa::IntoParams;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
-use super::query::{self, Binary, FormatParam, QueryResult};
+use super::query::{self, FormatParam, StreamedRows};
 
 /// `?version=`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -190,15 +190,7 @@ pub async fn delete_report(
     params(("id" = String, Path, description = "the report's id"), FormatParam),
     request_body(content = RunRequest, example = json!({"parameters": {"year": 2024}})),
     responses(
-        (status = 200, description = "the result, streamed as /v1/query streams it",
-            headers(("x-query-id" = String, description = "names the run's audit record")),
-            content(
-                (QueryResult = "application/json"),
-                (String = "application/x-ndjson"),
-                (String = "text/csv"),
-                (Binary = "application/vnd.apache.arrow.stream"),
-                (Binary = "application/vnd.apache.parquet"),
-            )),
+        (status = 200, response = StreamedRows),
         (status = 400, description = "bad_request: an unknown parameter, a value that does not fit its parameter (the message names it), a missing value, or a query that failed on its own terms", body = ErrorBody, headers(("x-query-id" = String))),
         (status = 401, description = "no, unknown or revoked token", body = ErrorBody),
         (status = 403, description = "permission_denied: no run_report on it, or a jurisdiction parameter outside where the caller may run it", body = ErrorBody, headers(("x-query-id" = String))),
@@ -306,15 +298,7 @@ pub async fn get_run(
 #[utoipa::path(get, path = "/v1/runs/{id}/result", tag = "reports",
     params(("id" = String, Path, description = "the run's id"), FormatParam),
     responses(
-        (status = 200, description = "the stored result, streamed",
-            headers(("x-query-id" = String, description = "names the request in the log")),
-            content(
-                (QueryResult = "application/json"),
-                (String = "application/x-ndjson"),
-                (String = "text/csv"),
-                (Binary = "application/vnd.apache.arrow.stream"),
-                (Binary = "application/vnd.apache.parquet"),
-            )),
+        (status = 200, response = StreamedRows),
         (status = 400, description = "bad_request: an id that is not UTF-8", body = ErrorBody, headers(("x-query-id" = String))),
         (status = 401, description = "no, unknown or revoked token", body = ErrorBody),
         (status = 404, description = "not_found: no such run, or one another principal ran", body = ErrorBody, headers(("x-query-id" = String))),
