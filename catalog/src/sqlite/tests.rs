@@ -462,3 +462,91 @@ async fn a_version_4_catalog_gets_stable_column_types() {
         assert!(stored.contains(r#""type":{"name":"#), "{sql}: {stored}");
     }
 }
+
+fn content(sql: &str) -> ReportContent {
+    ReportContent {
+        description: String::new(),
+        sql: sql.into(),
+        parameters: Vec::new(),
+    }
+}
+
+/// A report keeps every version; a change from a stale version is a conflict, not a merge.
+#[tokio::test]
+async fn report_versions_are_kept_and_changes_are_ordered() {
+    let catalog = SqliteCatalog::open_in_memory().unwrap();
+    let new = NewReport {
+        name: "reports.a".into(),
+        owner: JurisdictionCode::parse("330824000000").unwrap(),
+        content: content("SELECT 1"),
+        created_by: "admin".into(),
+    };
+    let first = catalog.insert_report(new.clone()).await.unwrap();
+    assert_eq!(first.version, 1);
+    assert!(matches!(
+        catalog.insert_report(new).await,
+        Err(CatalogError::Conflict(_))
+    ));
+    let second = catalog
+        .update_report(&first.id, 1, content("SELECT 2"), "erin")
+        .await
+        .unwrap();
+    assert_eq!((second.version, second.updated_by.as_str()), (2, "erin"));
+    assert!(matches!(
+        catalog
+            .update_report(&first.id, 1, content("SELECT 3"), "erin")
+            .await,
+        Err(CatalogError::Conflict(_))
+    ));
+    let versions = catalog.report_versions(&first.id).await.unwrap();
+    let sql: Vec<&str> = versions.iter().map(|v| v.sql.as_str()).collect();
+    assert_eq!(sql, ["SELECT 1", "SELECT 2"]);
+    let old = catalog.report(&first.id, Some(1)).await.unwrap().unwrap();
+    assert_eq!(old.sql, "SELECT 1");
+    assert!(catalog.report(&first.id, Some(3)).await.unwrap().is_none());
+    catalog.delete_report(&first.id, "admin").await.unwrap();
+    assert!(catalog.report_versions(&first.id).await.unwrap().is_empty());
+}
+
+/// A run ends once; what it ended with never changes.
+#[tokio::test]
+async fn a_finished_run_never_changes() {
+    let catalog = SqliteCatalog::open_in_memory().unwrap();
+    let run = catalog
+        .insert_run(NewRun {
+            id: "run_1".into(),
+            report_id: "rep_1".into(),
+            report_version: 1,
+            parameters: Default::default(),
+            principal: "carol".into(),
+            policy_version: 7,
+        })
+        .await
+        .unwrap();
+    assert_eq!(run.status, RunStatus::Running);
+    let done = catalog
+        .finish_run(
+            "run_1",
+            RunOutcome::Succeeded {
+                row_count: 2,
+                bytes: 10,
+                result: "run_1.parquet".into(),
+                sha256: "ab".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.status, done.row_count),
+        (RunStatus::Succeeded, Some(2))
+    );
+    let again = catalog
+        .finish_run("run_1", RunOutcome::Failed { error: "x".into() })
+        .await;
+    assert!(matches!(again, Err(CatalogError::Conflict(_))));
+    assert_eq!(catalog.fail_running_runs("stopped").await.unwrap(), 0);
+    assert_eq!(
+        catalog.run("run_1").await.unwrap().unwrap().status,
+        RunStatus::Succeeded
+    );
+}
