@@ -16,3 +16,4 @@ pub mod runs;
 
 pub use api::Governance;
 pub use reports::{ReportChange, ReportRequest, Reports, RunRequest};
+pub use runs::RunLimits;

@@ -109,14 +109,31 @@ pub fn bind(
     }
     let mut bound = BTreeMap::new();
     for parameter in parameters {
-        let value = given
-            .get(&parameter.name)
-            .or(parameter.default.as_ref())
+        let value = value_of(parameter, given)
             .ok_or_else(|| bad(format!("parameter {:?} needs a value", parameter.name)))?;
         let values = typed(parameter, value, scope)?;
         bound.extend(placeholders_of(parameter).into_iter().zip(values));
     }
     Ok(bound)
+}
+
+/// The value a run uses for a parameter: the one given, or else its default.
+fn value_of<'a>(
+    parameter: &'a ReportParameter,
+    given: &'a serde_json::Map<String, Value>,
+) -> Option<&'a Value> {
+    given.get(&parameter.name).or(parameter.default.as_ref())
+}
+
+/// The values a run uses, by parameter name: each given one, the default of each left out.
+pub fn effective(
+    parameters: &[ReportParameter],
+    given: &serde_json::Map<String, Value>,
+) -> serde_json::Map<String, Value> {
+    parameters
+        .iter()
+        .filter_map(|p| Some((p.name.clone(), value_of(p, given)?.clone())))
+        .collect()
 }
 
 /// One parameter's value, typed: one scalar per placeholder.

@@ -20,7 +20,7 @@ use tiaokuai_policies::Action;
 use utoipa::ToSchema;
 
 use crate::parameters;
-use crate::runs::RunStore;
+use crate::runs::{RunLimits, RunStore};
 
 /// `POST /v1/reports`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -109,14 +109,10 @@ impl Reports {
         Self { engine, runs: None }
     }
 
-    /// Reports whose runs are stored in `runs_dir` and kept for `retention` after they end;
-    /// runs a stop interrupted are marked failed.
-    pub async fn open(
-        engine: Arc<Engine>,
-        runs_dir: PathBuf,
-        retention: std::time::Duration,
-    ) -> Result<Self> {
-        let store = RunStore::open(runs_dir, retention, &**engine.catalog()).await?;
+    /// Reports whose runs are stored in `runs_dir`, within `limits`; runs a stop interrupted
+    /// are marked failed.
+    pub async fn open(engine: Arc<Engine>, runs_dir: PathBuf, limits: RunLimits) -> Result<Self> {
+        let store = RunStore::open(runs_dir, limits, &**engine.catalog()).await?;
         Ok(Self {
             engine,
             runs: Some(Arc::new(store)),
@@ -301,13 +297,25 @@ impl Reports {
         request: RunRequest,
     ) -> Result<QueryOutput> {
         let report = self.visible(caller, id, request.version).await?;
+        self.run_version(caller, trace, &report, &request.parameters)
+            .await
+    }
+
+    /// Runs a report version the caller may see, with `given` parameter values.
+    pub(crate) async fn run_version(
+        &self,
+        caller: &Caller,
+        trace: QueryTrace<'_>,
+        report: &ReportRecord,
+        given: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<QueryOutput> {
         let scope = self.engine.scope(caller, &report.name, Action::RunReport)?;
         if scope.is_empty() {
             return Err(EngineError::PermissionDenied(
                 format!("{} may not run report {}", caller.name(), report.name).into(),
             ));
         }
-        let values = parameters::bind(&report.parameters, &request.parameters, &scope)?;
+        let values = parameters::bind(&report.parameters, given, &scope)?;
         let context = json!({"report": report.id, "report_version": report.version});
         self.engine
             .audited_query_bound(caller, trace, &report.sql, Bindings::Named(values), context)

@@ -10,17 +10,32 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::parquet::arrow::{AsyncArrowWriter, ParquetRecordBatchStreamBuilder};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::{StreamExt, TryStreamExt};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tiaokuai_catalog::{Catalog, NewRun, ReportParameter, RunOutcome, RunRecord, RunStatus, token};
+use tiaokuai_catalog::{Catalog, NewRun, RunOutcome, RunRecord, RunStatus, token};
 use tiaokuai_engine::audit::QueryTrace;
 use tiaokuai_engine::{Caller, EngineError, Message, QueryOutput, Result};
 use tokio::io::AsyncReadExt;
 
 use crate::reports::{Reports, RunRequest};
 
-/// The largest result a run may store; a larger one fails the run.
-pub const MAX_RESULT_BYTES: u64 = 256 << 20;
+/// What stored runs may take.
+#[derive(Debug, Clone, Copy)]
+pub struct RunLimits {
+    /// How long a finished run is kept.
+    pub retention: std::time::Duration,
+    /// The largest result a run may store; a larger one fails the run.
+    pub max_result_bytes: u64,
+}
+
+impl Default for RunLimits {
+    /// 90 days, 256 MiB.
+    fn default() -> Self {
+        Self {
+            retention: std::time::Duration::from_secs(90 * 86_400),
+            max_result_bytes: 256 << 20,
+        }
+    }
+}
 
 /// The error a run interrupted by a stopping server is marked with.
 const INTERRUPTED: &str = "interrupted: the server stopped while the run was in progress";
@@ -29,8 +44,7 @@ const INTERRUPTED: &str = "interrupted: the server stopped while the run was in 
 #[derive(Debug, Clone)]
 pub struct RunStore {
     dir: PathBuf,
-    /// How long a finished run is kept.
-    retention: std::time::Duration,
+    limits: RunLimits,
 }
 
 fn io(what: &str, error: std::io::Error) -> EngineError {
@@ -40,11 +54,7 @@ fn io(what: &str, error: std::io::Error) -> EngineError {
 impl RunStore {
     /// Opens the folder, and marks failed every run a stop interrupted, removing its partial
     /// result.
-    pub async fn open(
-        dir: PathBuf,
-        retention: std::time::Duration,
-        catalog: &dyn Catalog,
-    ) -> Result<Self> {
+    pub async fn open(dir: PathBuf, limits: RunLimits, catalog: &dyn Catalog) -> Result<Self> {
         tokio::fs::create_dir_all(&dir)
             .await
             .map_err(|e| io("creating the runs folder", e))?;
@@ -67,14 +77,15 @@ impl RunStore {
                 let _ = tokio::fs::remove_file(entry.path()).await;
             }
         }
-        let store = Self { dir, retention };
+        let store = Self { dir, limits };
         store.expire(catalog).await?;
         Ok(store)
     }
 
     /// Deletes the runs that finished longer than the retention ago, with their results.
     pub async fn expire(&self, catalog: &dyn Catalog) -> Result<usize> {
-        let kept = chrono::Duration::from_std(self.retention).unwrap_or(chrono::Duration::MAX);
+        let kept =
+            chrono::Duration::from_std(self.limits.retention).unwrap_or(chrono::Duration::MAX);
         let before = chrono::Utc::now()
             .checked_sub_signed(kept)
             .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
@@ -101,23 +112,8 @@ impl RunStore {
     }
 }
 
-/// The values a run used: each given one, and the default of each left out.
-fn effective(
-    parameters: &[ReportParameter],
-    given: &serde_json::Map<String, Value>,
-) -> serde_json::Map<String, Value> {
-    parameters
-        .iter()
-        .filter_map(|p| {
-            let value = given.get(&p.name).or(p.default.as_ref())?;
-            Some((p.name.clone(), value.clone()))
-        })
-        .collect()
-}
-
-/// Writes a query's answer as Parquet to `path`, up to `MAX_RESULT_BYTES`: its rows and
-/// bytes.
-async fn write(output: QueryOutput, path: &Path) -> Result<(u64, u64)> {
+/// Writes a query's answer as Parquet to `path`, up to `max_bytes`: its rows and bytes.
+async fn write(output: QueryOutput, path: &Path, max_bytes: u64) -> Result<(u64, u64)> {
     let file = tokio::fs::File::create(path)
         .await
         .map_err(|e| io("creating a result file", e))?;
@@ -132,10 +128,9 @@ async fn write(output: QueryOutput, path: &Path) -> Result<(u64, u64)> {
         let batch = batch.map_err(EngineError::from)?;
         rows += batch.num_rows() as u64;
         writer.write(&batch).await.map_err(failed)?;
-        if writer.bytes_written() as u64 + writer.in_progress_size() as u64 > MAX_RESULT_BYTES {
+        if writer.bytes_written() as u64 + writer.in_progress_size() as u64 > max_bytes {
             return Err(EngineError::ResourcesExhausted(
-                format!("the run's result is over {MAX_RESULT_BYTES} bytes, the most a run stores")
-                    .into(),
+                format!("the run's result is over {max_bytes} bytes, the most a run stores").into(),
             ));
         }
     }
@@ -180,7 +175,7 @@ impl Reports {
             query_id: &run_id,
             format: "parquet",
         };
-        let parameters = effective(&report.parameters, &request.parameters);
+        let parameters = crate::parameters::effective(&report.parameters, &request.parameters);
         let policy_version = self.engine().policy_version();
         let catalog = self.engine().catalog();
         catalog
@@ -193,13 +188,14 @@ impl Reports {
                 policy_version,
             })
             .await?;
-        let output = match self.run(caller, trace, id, request).await {
+        let given = &request.parameters;
+        let output = match self.run_version(caller, trace, &report, given).await {
             Ok(output) => output,
             Err(error) => return Err(self.failed(&run_id, error).await),
         };
         let partial = store.path(&format!("{run_id}.partial"));
         let file = format!("{run_id}.parquet");
-        let written = match write(output, &partial).await {
+        let written = match write(output, &partial, store.limits.max_result_bytes).await {
             Ok((rows, bytes)) => tokio::fs::rename(&partial, store.path(&file))
                 .await
                 .map_err(|e| io("keeping a result", e))

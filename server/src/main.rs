@@ -94,6 +94,10 @@ enum Command {
         /// Days a stored run of a report (its record and its result) is kept after it ends.
         #[arg(long, env = "TIAOKUAI_RUN_RETENTION_DAYS", default_value_t = 90)]
         run_retention_days: u64,
+        /// Largest result a stored run of a report may keep, in MiB; a larger one fails the
+        /// run.
+        #[arg(long, env = "TIAOKUAI_MAX_RUN_RESULT_MB", default_value_t = 256)]
+        max_run_result_mb: u64,
     },
     /// Fill an empty data directory with the 开化县 demo and print the demo tokens' file.
     Demo {
@@ -268,6 +272,7 @@ async fn run(command: Command) -> Result<(), String> {
             max_expression_depth,
             max_value_bytes,
             run_retention_days,
+            max_run_result_mb,
         } => {
             let mut config = store.config();
             config.admin_token = admin_token;
@@ -281,7 +286,8 @@ async fn run(command: Command) -> Result<(), String> {
                 usize::try_from(max_queries_per_principal).unwrap_or(usize::MAX);
             config.engine.max_expression_depth = max_expression_depth;
             config.engine.max_value_bytes = max_value_bytes;
-            config.run_retention = Duration::from_secs(run_retention_days.saturating_mul(86_400));
+            config.runs.retention = Duration::from_secs(run_retention_days.saturating_mul(86_400));
+            config.runs.max_result_bytes = max_run_result_mb.saturating_mul(1 << 20);
             let config = config.resolved().map_err(|e| e.to_string())?;
             if demo && !demo::exists(&config.data_dir) {
                 demo::install(&config).await.map_err(|e| e.to_string())?;

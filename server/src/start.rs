@@ -20,12 +20,9 @@ pub struct ServerConfig {
     pub admin_token: Option<String>,
     pub engine: EngineConfig,
     pub limits: Limits,
-    /// How long a stored run of a report is kept after it ends.
-    pub run_retention: std::time::Duration,
+    /// How long a stored run of a report is kept, and how large its result may be.
+    pub runs: tiaokuai_governance::RunLimits,
 }
-
-/// Stored runs are kept this long by default: 90 days.
-pub const DEFAULT_RUN_RETENTION: std::time::Duration = std::time::Duration::from_secs(90 * 86_400);
 
 impl ServerConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
@@ -40,7 +37,7 @@ impl ServerConfig {
             admin_token: None,
             engine,
             limits: Limits::default(),
-            run_retention: DEFAULT_RUN_RETENTION,
+            runs: tiaokuai_governance::RunLimits::default(),
         }
     }
 
@@ -203,7 +200,7 @@ pub const RUNS_DIR: &str = "runs";
 pub async fn open(config: &ServerConfig) -> Result<AppState, StartError> {
     let engine = open_engine(config).await?;
     let runs = config.resolved()?.data_dir.join(RUNS_DIR);
-    let governance = tiaokuai_governance::Reports::open(engine.clone(), runs, config.run_retention);
+    let governance = tiaokuai_governance::Reports::open(engine.clone(), runs, config.runs);
     let governance = Arc::new(governance.await?);
     Ok(AppState::new(engine, governance, config.limits.clone()))
 }

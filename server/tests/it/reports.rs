@@ -634,3 +634,51 @@ async fn a_stored_run_keeps_its_result_for_its_principal() {
             .starts_with("interrupted")
     );
 }
+
+/// A stored result is held to its limit: a larger one fails the run, and leaves no file.
+#[tokio::test]
+async fn a_stored_result_over_its_limit_fails_the_run() {
+    let server = TestServer::start_with(|config| config.runs.max_result_bytes = 64 << 10).await;
+    server.load_tree().await;
+    let big = json!({
+        "name": "reports.big",
+        "owner": COUNTY,
+        "sql": "SELECT value, md5(CAST(value AS VARCHAR)) AS filler FROM generate_series(1, 100000) WHERE value <= $rows",
+        "parameters": [{"name": "rows", "kind": "integer"}],
+    });
+    let created = assert_created(server.post(ADMIN_TOKEN, "/v1/reports", big).await).await;
+    let runs = format!("/v1/reports/{}/runs", created["id"].as_str().unwrap());
+    let small = assert_created(
+        server
+            .post(ADMIN_TOKEN, &runs, json!({"parameters": {"rows": 10}}))
+            .await,
+    )
+    .await;
+    assert_eq!(small["status"], "succeeded");
+    let message = assert_error(
+        server
+            .post(ADMIN_TOKEN, &runs, json!({"parameters": {"rows": 50000}}))
+            .await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "resources_exhausted",
+    )
+    .await;
+    assert!(message.contains("65536 bytes"), "{message}");
+    let listed: Value = server.get(ADMIN_TOKEN, &runs).await.json().await.unwrap();
+    let failed = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["status"] == "failed")
+        .expect("the failed run");
+    let files: Vec<_> = std::fs::read_dir(server.data_dir().join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(files.len(), 1, "only the small run's result: {files:?}");
+    assert!(
+        !files[0]
+            .to_string_lossy()
+            .contains(failed["id"].as_str().unwrap())
+    );
+}
