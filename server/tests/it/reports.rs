@@ -235,22 +235,69 @@ async fn parameters_are_typed_and_bound_never_spliced() {
 #[tokio::test]
 async fn a_report_is_checked_before_it_is_stored_and_keeps_its_versions() {
     let (server, carol, _, erin) = server().await;
-    let mut bad = report("reports.people_bad");
-    bad["sql"] = json!("SELECT nothing FROM county.people WHERE id > $min_id");
-    bad["parameters"] = json!([{"name": "min_id", "kind": "integer"}]);
-    let response = server.post(&erin, "/v1/reports", bad).await;
-    assert_error(response, StatusCode::BAD_REQUEST, "invalid_sql").await;
-
-    let mut undeclared = report("reports.people_undeclared");
-    undeclared["parameters"] = json!([{"name": "min_id", "kind": "integer"}]);
-    let message = assert_error(
-        server.post(&erin, "/v1/reports", undeclared).await,
-        StatusCode::BAD_REQUEST,
-        "bad_request",
-    )
-    .await;
-    assert!(message.contains("$place"), "{message}");
-
+    let with = |name: &str, sql: &str, parameters: Value| {
+        let mut body = report(name);
+        body["sql"] = json!(sql);
+        body["parameters"] = parameters;
+        body
+    };
+    let min_id = json!([{"name": "min_id", "kind": "integer"}]);
+    let mut refused = vec![
+        // SQL that does not plan
+        (
+            &erin,
+            with(
+                "reports.people_bad",
+                "SELECT nothing FROM county.people WHERE id > $min_id",
+                min_id.clone(),
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_sql",
+            "does not plan",
+        ),
+        // a placeholder that is no parameter
+        (
+            &erin,
+            with("reports.people_undeclared", REPORT_SQL, min_id),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "$place",
+        ),
+        // a report's SQL is held to the size of a query's
+        (
+            &erin,
+            with(
+                "reports.people_huge",
+                &format!("{REPORT_SQL} {}", "-".repeat(300 << 10)),
+                json!([]),
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "the limit is",
+        ),
+        (
+            &erin,
+            with("reports.people_drop", "DROP TABLE county.people", json!([])),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "one query",
+        ),
+        // carol may run reports.* but not manage them; erin may not manage other names
+        (
+            &carol,
+            report("reports.people_mine"),
+            StatusCode::FORBIDDEN,
+            "permission_denied",
+            "manage",
+        ),
+        (
+            &erin,
+            report("reports_budget.by_place"),
+            StatusCode::FORBIDDEN,
+            "permission_denied",
+            "manage",
+        ),
+    ];
     for name in [
         "people",
         "reports.People",
@@ -258,51 +305,19 @@ async fn a_report_is_checked_before_it_is_stored_and_keeps_its_versions() {
         "reports.x; DROP",
         "报表.收入",
     ] {
-        assert_error(
-            server.post(&erin, "/v1/reports", report(name)).await,
+        refused.push((
+            &erin,
+            report(name),
             StatusCode::BAD_REQUEST,
             "bad_request",
-        )
-        .await;
+            "schema.name",
+        ));
     }
-
-    // a report's SQL is held to the size of a query's
-    let mut huge = report("reports.people_huge");
-    huge["sql"] = json!(format!("{REPORT_SQL} {}", "-".repeat(300 << 10)));
-    assert_error(
-        server.post(&erin, "/v1/reports", huge).await,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "too_large",
-    )
-    .await;
-
-    let mut not_a_query = report("reports.people_drop");
-    not_a_query["sql"] = json!("DROP TABLE county.people");
-    not_a_query["parameters"] = json!([]);
-    assert_error(
-        server.post(&erin, "/v1/reports", not_a_query).await,
-        StatusCode::BAD_REQUEST,
-        "bad_request",
-    )
-    .await;
-
-    // carol may run reports.* but not manage them; erin may not manage other names
-    assert_error(
-        server
-            .post(&carol, "/v1/reports", report("reports.people_mine"))
-            .await,
-        StatusCode::FORBIDDEN,
-        "permission_denied",
-    )
-    .await;
-    assert_error(
-        server
-            .post(&erin, "/v1/reports", report("reports_budget.by_place"))
-            .await,
-        StatusCode::FORBIDDEN,
-        "permission_denied",
-    )
-    .await;
+    for (token, body, status, code, needle) in refused {
+        let message =
+            assert_error(server.post(token, "/v1/reports", body).await, status, code).await;
+        assert!(message.contains(needle), "{message}");
+    }
 
     let created = assert_created(
         server
