@@ -25,7 +25,8 @@ pub use model::{
     DatasetMember, DatasetRecord, FileFormat, GrantRecord, NewDataset, NewReport, NewRun,
     NewSource, ParameterKind, PolicyRecord, Principal, RemoteTableDef, ReportContent,
     ReportParameter, ReportRecord, RoleAssignment, RunOutcome, RunRecord, RunStatus, SkippedColumn,
-    SourceContent, SourceKind, SourceRecord, TableDef, TokenInfo,
+    SourceContent, SourceKind, SourceRecord, Supervision, TableDef, TaskClocks, TaskEscalation,
+    TaskEvent, TaskOrigin, TaskRecord, TaskStatus, TaskTransition, TokenInfo, NewTask, Urgency,
 };
 pub use sqlite::SqliteCatalog;
 pub use store::Catalog;

@@ -203,6 +203,35 @@ pub trait Catalog: std::fmt::Debug + Send + Sync {
 
     /// Marks every run still "running" failed: a server that starts has none running.
     async fn fail_running_runs(&self, reason: &str) -> Result<usize>;
+
+    // ---- dispatch tasks ----------------------------------------------------------------
+
+    /// Stores tasks as dispatched, all or none, each with its first history event; a task
+    /// whose origin key is taken is left out. Returns the tasks stored.
+    async fn insert_tasks(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskRecord>>;
+
+    async fn task(&self, id: &str) -> Result<Option<TaskRecord>>;
+
+    /// Every task, newest first.
+    async fn tasks(&self) -> Result<Vec<TaskRecord>>;
+
+    /// A task's history, oldest first.
+    async fn task_events(&self, id: &str) -> Result<Vec<TaskEvent>>;
+
+    /// Changes a task's status, if it is still in one of `change.from` (else a conflict),
+    /// and records the change in its history.
+    async fn transition_task(&self, id: &str, change: TaskTransition) -> Result<TaskRecord>;
+
+    /// Escalates a task still dispatched at the level below; `None` if it was accepted or
+    /// escalated meanwhile, so an escalation is never made twice.
+    async fn escalate_task(
+        &self,
+        id: &str,
+        escalation: TaskEscalation,
+    ) -> Result<Option<TaskRecord>>;
+
+    /// The dispatched tasks whose next escalation is due at `now` (RFC 3339).
+    async fn due_escalations(&self, now: &str) -> Result<Vec<TaskRecord>>;
 }
 
 /// Checks a `schema.table` name: two lowercase identifiers; `system` is reserved.

@@ -16,12 +16,17 @@ use crate::jurisdiction::JurisdictionCode;
 mod column;
 mod report;
 mod source;
+mod task;
 pub use column::{
     ColumnDef, ColumnField, ColumnType, DataTypeText, IntervalResolution, TimeResolution,
 };
 pub use report::{
     NewReport, NewRun, ParameterKind, ReportContent, ReportParameter, ReportRecord, RunOutcome,
     RunRecord, RunStatus,
+};
+pub use task::{
+    NewTask, Supervision, TaskClocks, TaskEscalation, TaskEvent, TaskOrigin, TaskRecord,
+    TaskStatus, TaskTransition, Urgency,
 };
 pub use source::{
     DatabaseEngine, FileFormat, NewSource, RemoteTableDef, SkippedColumn, SourceContent,

@@ -190,6 +190,49 @@ const MIGRATIONS: &[Migration] = &[
     );
     CREATE INDEX report_runs_by_report ON report_runs (report_id, started_at);
     "#),
+    // 8: dispatch tasks and their history
+    Sql(r#"
+    CREATE TABLE tasks (
+        id            TEXT PRIMARY KEY,
+        title         TEXT NOT NULL,
+        detail        TEXT NOT NULL,
+        category      TEXT NOT NULL,
+        jurisdiction  TEXT NOT NULL,
+        department    TEXT,
+        urgency       TEXT NOT NULL,
+        status        TEXT NOT NULL,
+        clocks        TEXT NOT NULL,
+        origin        TEXT NOT NULL,
+        run_id        TEXT,
+        row           TEXT,
+        origin_key    TEXT UNIQUE,
+        created_by    TEXT NOT NULL,
+        created_at    TEXT NOT NULL,
+        accept_due_at TEXT NOT NULL,
+        red_at        TEXT NOT NULL,
+        accepted_at   TEXT,
+        handle_due_at TEXT,
+        resolved_at   TEXT,
+        verify_due_at TEXT,
+        verified_at   TEXT,
+        supervision   INTEGER NOT NULL DEFAULT 0,
+        escalated_to  TEXT,
+        updated_at    TEXT NOT NULL
+    );
+    CREATE INDEX tasks_waiting ON tasks (status, supervision, accept_due_at);
+    CREATE TABLE task_events (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        task_id      TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+        at           TEXT NOT NULL,
+        by           TEXT NOT NULL,
+        action       TEXT NOT NULL,
+        from_status  TEXT,
+        to_status    TEXT NOT NULL,
+        note         TEXT,
+        escalated_to TEXT
+    );
+    CREATE INDEX task_events_by_task ON task_events (task_id, seq);
+    "#),
 ];
 
 /// Refuses a catalog made by a newer build, before anything touches it.

@@ -16,6 +16,7 @@ mod principals;
 mod reports;
 mod runs;
 mod sources;
+mod tasks;
 #[cfg(test)]
 mod tests;
 
@@ -486,6 +487,46 @@ impl Catalog for SqliteCatalog {
     async fn fail_running_runs(&self, reason: &str) -> Result<usize> {
         let reason = reason.to_owned();
         self.write(move |conn| runs::fail_running_runs(conn, &reason))
+            .await
+    }
+
+    async fn insert_tasks(&self, new: Vec<NewTask>) -> Result<Vec<TaskRecord>> {
+        self.write(move |conn| tasks::insert_tasks(conn, new)).await
+    }
+
+    async fn task(&self, id: &str) -> Result<Option<TaskRecord>> {
+        let id = id.to_owned();
+        self.read(move |conn| tasks::task(conn, &id)).await
+    }
+
+    async fn tasks(&self) -> Result<Vec<TaskRecord>> {
+        self.read(tasks::tasks).await
+    }
+
+    async fn task_events(&self, id: &str) -> Result<Vec<TaskEvent>> {
+        let id = id.to_owned();
+        self.read(move |conn| tasks::task_events(conn, &id)).await
+    }
+
+    async fn transition_task(&self, id: &str, change: TaskTransition) -> Result<TaskRecord> {
+        let id = id.to_owned();
+        self.write(move |conn| tasks::transition_task(conn, &id, change))
+            .await
+    }
+
+    async fn escalate_task(
+        &self,
+        id: &str,
+        escalation: TaskEscalation,
+    ) -> Result<Option<TaskRecord>> {
+        let id = id.to_owned();
+        self.write(move |conn| tasks::escalate_task(conn, &id, escalation))
+            .await
+    }
+
+    async fn due_escalations(&self, now: &str) -> Result<Vec<TaskRecord>> {
+        let now = now.to_owned();
+        self.read(move |conn| tasks::due_escalations(conn, &now))
             .await
     }
 

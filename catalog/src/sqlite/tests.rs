@@ -550,3 +550,92 @@ async fn a_finished_run_never_changes() {
         RunStatus::Succeeded
     );
 }
+
+fn new_task(id: &str, origin_key: Option<&str>) -> NewTask {
+    NewTask {
+        id: id.into(),
+        title: "走访独居老人".into(),
+        detail: String::new(),
+        category: "visit".into(),
+        jurisdiction: JurisdictionCode::parse("330824116224").unwrap(),
+        department: None,
+        urgency: Urgency::Normal,
+        clocks: TaskClocks::default(),
+        origin: TaskOrigin::Manual,
+        run_id: None,
+        row: None,
+        origin_key: origin_key.map(Into::into),
+        created_by: "carol".into(),
+        created_at: "2026-12-01T08:00:00.000Z".into(),
+        accept_due_at: "2026-12-01T08:30:00.000Z".into(),
+        red_at: "2026-12-01T09:00:00.000Z".into(),
+    }
+}
+
+fn change(action: &'static str, from: &[TaskStatus], to: TaskStatus) -> TaskTransition {
+    TaskTransition {
+        action,
+        from: from.to_vec(),
+        to,
+        at: "2026-12-01T08:10:00.000Z".into(),
+        by: "alice".into(),
+        note: Some("on my way".into()),
+        due_at: Some("2026-12-02T08:10:00.000Z".into()),
+    }
+}
+
+#[tokio::test]
+async fn a_task_changes_only_from_where_it_stands_and_keeps_its_history() {
+    let catalog = SqliteCatalog::open_in_memory().unwrap();
+    let stored = catalog
+        .insert_tasks(vec![new_task("task_1", Some("alert_1/run_1/330824116224"))])
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    // the same origin key again creates nothing, and the batch around it still lands
+    let again = catalog
+        .insert_tasks(vec![
+            new_task("task_2", Some("alert_1/run_1/330824116224")),
+            new_task("task_3", None),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(again.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["task_3"]);
+
+    let accept = || change("accept", &[TaskStatus::Dispatched], TaskStatus::Accepted);
+    let accepted = catalog.transition_task("task_1", accept()).await.unwrap();
+    assert_eq!(accepted.status, TaskStatus::Accepted);
+    assert_eq!(accepted.accepted_at.as_deref(), Some("2026-12-01T08:10:00.000Z"));
+    assert_eq!(accepted.handle_due_at.as_deref(), Some("2026-12-02T08:10:00.000Z"));
+    let twice = catalog.transition_task("task_1", accept()).await.unwrap_err();
+    assert!(
+        matches!(&twice, CatalogError::Conflict(m) if m.contains("is accepted")),
+        "{twice}"
+    );
+    let missing = catalog.transition_task("task_9", accept()).await.unwrap_err();
+    assert!(matches!(missing, CatalogError::NotFound(_)), "{missing}");
+
+    // an accepted task is never escalated, a dispatched one once per level
+    let yellow = TaskEscalation {
+        to: Supervision::Yellow,
+        escalated_to: Some(JurisdictionCode::parse("330824116000").unwrap()),
+        at: "2026-12-01T08:31:00.000Z".into(),
+    };
+    assert!(catalog.escalate_task("task_1", yellow.clone()).await.unwrap().is_none());
+    let due = catalog.due_escalations("2026-12-01T08:31:00.000Z").await.unwrap();
+    assert_eq!(due.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["task_3"]);
+    let escalated = catalog.escalate_task("task_3", yellow.clone()).await.unwrap().unwrap();
+    assert_eq!(escalated.supervision, Supervision::Yellow);
+    assert!(catalog.escalate_task("task_3", yellow).await.unwrap().is_none());
+    assert!(catalog.due_escalations("2026-12-01T08:59:00.000Z").await.unwrap().is_empty());
+    assert_eq!(catalog.due_escalations("2026-12-01T09:00:00.000Z").await.unwrap().len(), 1);
+
+    let history = catalog.task_events("task_1").await.unwrap();
+    let actions: Vec<_> = history.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["dispatch", "accept"]);
+    assert_eq!(history[1].by, "alice");
+    assert_eq!(history[1].note.as_deref(), Some("on my way"));
+    let escalations = catalog.task_events("task_3").await.unwrap();
+    assert_eq!(escalations.len(), 2);
+    assert_eq!(escalations[1].escalated_to.as_ref().unwrap().as_str(), "330824116000");
+}
