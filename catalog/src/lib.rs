@@ -23,10 +23,10 @@ pub use jurisdiction::{Jurisdiction, JurisdictionCode, Level};
 pub use model::{
     AuditEvent, Binding, Classification, ColumnDef, ColumnField, ColumnType, DatabaseEngine,
     DatasetMember, DatasetRecord, FileFormat, GrantRecord, NewDataset, NewReport, NewRun,
-    NewSource, ParameterKind, PolicyRecord, Principal, RemoteTableDef, ReportContent,
+    NewSource, NewTask, ParameterKind, PolicyRecord, Principal, RemoteTableDef, ReportContent,
     ReportParameter, ReportRecord, RoleAssignment, RunOutcome, RunRecord, RunStatus, SkippedColumn,
     SourceContent, SourceKind, SourceRecord, Supervision, TableDef, TaskClocks, TaskEscalation,
-    TaskEvent, TaskOrigin, TaskRecord, TaskStatus, TaskTransition, TokenInfo, NewTask, Urgency,
+    TaskEvent, TaskOrigin, TaskRecord, TaskStatus, TaskTransition, TokenInfo, Urgency,
 };
 pub use sqlite::SqliteCatalog;
 pub use store::Catalog;

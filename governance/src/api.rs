@@ -1,12 +1,18 @@
 //! [`Governance`]: what the server's handlers ask of governance, as one interface, so that
 //! a server holds an `Arc<dyn Governance>` and its handlers can be driven in process.
 
-use async_trait::async_trait;
-use tiaokuai_catalog::{ReportRecord, RunRecord};
-use tiaokuai_engine::audit::QueryTrace;
-use tiaokuai_engine::{Caller, QueryOutput, Result};
+use std::path::PathBuf;
+use std::sync::Arc;
 
+use async_trait::async_trait;
+use tiaokuai_catalog::{ReportRecord, RunRecord, TaskRecord};
+use tiaokuai_engine::audit::QueryTrace;
+use tiaokuai_engine::{Caller, Engine, QueryOutput, Result};
+
+use crate::clock::Clock;
 use crate::reports::{ReportChange, ReportRequest, Reports, RunRequest};
+use crate::runs::RunLimits;
+use crate::tasks::{TaskAction, TaskDetail, TaskFilter, TaskRequest, Tasks, TasksFromQuery};
 
 #[async_trait]
 pub trait Governance: std::fmt::Debug + Send + Sync {
@@ -37,16 +43,60 @@ pub trait Governance: std::fmt::Debug + Send + Sync {
     async fn stored_run(&self, caller: &Caller, run_id: &str) -> Result<RunRecord>;
     /// A finished run's stored result.
     async fn run_result(&self, caller: &Caller, run_id: &str) -> Result<QueryOutput>;
+
+    /// Dispatches one task written by hand.
+    async fn create_task(&self, caller: &Caller, request: TaskRequest) -> Result<TaskRecord>;
+    /// Dispatches one task for each row of a query run as the caller.
+    async fn create_tasks_from_query(
+        &self,
+        caller: &Caller,
+        trace: QueryTrace<'_>,
+        request: TasksFromQuery,
+    ) -> Result<Vec<TaskRecord>>;
+    /// The tasks the caller may see, newest first.
+    async fn tasks(&self, caller: &Caller, filter: TaskFilter) -> Result<Vec<TaskRecord>>;
+    async fn task(&self, caller: &Caller, id: &str) -> Result<TaskDetail>;
+    /// Accepts, resolves, verifies or returns a task.
+    async fn act_on_task(
+        &self,
+        caller: &Caller,
+        id: &str,
+        action: TaskAction,
+    ) -> Result<TaskRecord>;
+}
+
+/// Governance as a server runs it: reports with stored runs, and dispatch tasks whose
+/// escalations are watched for as long as the service lives.
+#[derive(Debug)]
+pub struct Service {
+    reports: Reports,
+    tasks: Arc<Tasks>,
+}
+
+impl Service {
+    /// Opens the runs folder (marking failed the runs a stop interrupted) and starts watching
+    /// for due escalations.
+    pub async fn open(
+        engine: Arc<Engine>,
+        runs_dir: PathBuf,
+        limits: RunLimits,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        let reports = Reports::open(engine.clone(), runs_dir, limits).await?;
+        let tasks = Arc::new(Tasks::new(engine, clock));
+        Tasks::watch(&tasks);
+        Ok(Self { reports, tasks })
+    }
 }
 
 #[async_trait]
-impl Governance for Reports {
+impl Governance for Service {
     async fn create_report(&self, caller: &Caller, request: ReportRequest) -> Result<ReportRecord> {
-        self.create(caller, request).await
+        self.reports.create(caller, request).await
     }
 
     async fn reports(&self, caller: &Caller) -> Result<Vec<ReportRecord>> {
-        self.list(caller).await
+        self.reports.list(caller).await
     }
 
     async fn report(
@@ -55,11 +105,11 @@ impl Governance for Reports {
         id: &str,
         version: Option<u32>,
     ) -> Result<ReportRecord> {
-        self.get(caller, id, version).await
+        self.reports.get(caller, id, version).await
     }
 
     async fn report_versions(&self, caller: &Caller, id: &str) -> Result<Vec<ReportRecord>> {
-        self.versions(caller, id).await
+        self.reports.versions(caller, id).await
     }
 
     async fn update_report(
@@ -68,11 +118,11 @@ impl Governance for Reports {
         id: &str,
         change: ReportChange,
     ) -> Result<ReportRecord> {
-        self.update(caller, id, change).await
+        self.reports.update(caller, id, change).await
     }
 
     async fn delete_report(&self, caller: &Caller, id: &str) -> Result<()> {
-        self.delete(caller, id).await
+        self.reports.delete(caller, id).await
     }
 
     async fn run_report(
@@ -82,22 +132,52 @@ impl Governance for Reports {
         id: &str,
         request: RunRequest,
     ) -> Result<QueryOutput> {
-        self.run(caller, trace, id, request).await
+        self.reports.run(caller, trace, id, request).await
     }
 
     async fn store_run(&self, caller: &Caller, id: &str, request: RunRequest) -> Result<RunRecord> {
-        Reports::store_run(self, caller, id, request).await
+        self.reports.store_run(caller, id, request).await
     }
 
     async fn runs(&self, caller: &Caller, id: &str) -> Result<Vec<RunRecord>> {
-        self.stored_runs(caller, id).await
+        self.reports.stored_runs(caller, id).await
     }
 
     async fn stored_run(&self, caller: &Caller, run_id: &str) -> Result<RunRecord> {
-        Reports::stored_run(self, caller, run_id).await
+        self.reports.stored_run(caller, run_id).await
     }
 
     async fn run_result(&self, caller: &Caller, run_id: &str) -> Result<QueryOutput> {
-        Reports::run_result(self, caller, run_id).await
+        self.reports.run_result(caller, run_id).await
+    }
+
+    async fn create_task(&self, caller: &Caller, request: TaskRequest) -> Result<TaskRecord> {
+        self.tasks.create(caller, request).await
+    }
+
+    async fn create_tasks_from_query(
+        &self,
+        caller: &Caller,
+        trace: QueryTrace<'_>,
+        request: TasksFromQuery,
+    ) -> Result<Vec<TaskRecord>> {
+        self.tasks.create_from_query(caller, trace, request).await
+    }
+
+    async fn tasks(&self, caller: &Caller, filter: TaskFilter) -> Result<Vec<TaskRecord>> {
+        self.tasks.list(caller, &filter).await
+    }
+
+    async fn task(&self, caller: &Caller, id: &str) -> Result<TaskDetail> {
+        self.tasks.get(caller, id).await
+    }
+
+    async fn act_on_task(
+        &self,
+        caller: &Caller,
+        id: &str,
+        action: TaskAction,
+    ) -> Result<TaskRecord> {
+        self.tasks.act(caller, id, action).await
     }
 }

@@ -1,4 +1,5 @@
-//! Governance over the shared data: saved reports that officials run without writing SQL.
+//! Governance over the shared data: saved reports that officials run without writing SQL, and
+//! the dispatch tasks that send work to the jurisdictions that must act.
 //!
 //! - [`reports`]: [`Reports`], the service behind `/v1/reports`: definitions kept in versions,
 //!   who may change or run them, and runs that execute **as the caller**, through the same
@@ -7,13 +8,23 @@
 //!   the principal who ran them (and admin).
 //! - [`parameters`]: report parameters, their kinds, and how a run's values are checked and
 //!   typed.
-//! - [`api`]: [`Governance`], what the server's handlers ask of this crate, as one interface.
+//! - [`tasks`]: dispatch tasks (调度任务) sent to the jurisdiction that must act, their three
+//!   clocks, the escalation of those not accepted in time, and their history.
+//! - [`clock`]: the time all of it keeps, which a test moves by hand.
+//! - [`api`]: [`Governance`], what the server's handlers ask of this crate, as one interface,
+//!   and [`Service`], the implementation a server runs.
 
 pub mod api;
+pub mod clock;
 pub mod parameters;
 pub mod reports;
 pub mod runs;
+pub mod tasks;
 
-pub use api::Governance;
+pub use api::{Governance, Service};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use reports::{ReportChange, ReportRequest, Reports, RunRequest};
 pub use runs::RunLimits;
+pub use tasks::{
+    ReturnRequest, TaskAction, TaskDetail, TaskFilter, TaskNote, TaskRequest, TasksFromQuery,
+};

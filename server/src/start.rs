@@ -22,6 +22,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// How long a stored run of a report is kept, and how large its result may be.
     pub runs: tiaokuai_governance::RunLimits,
+    /// The time deadlines and escalations keep: the system's, unless a test moves it by hand.
+    pub clock: Arc<dyn tiaokuai_governance::Clock>,
 }
 
 impl ServerConfig {
@@ -38,6 +40,7 @@ impl ServerConfig {
             engine,
             limits: Limits::default(),
             runs: tiaokuai_governance::RunLimits::default(),
+            clock: Arc::new(tiaokuai_governance::SystemClock),
         }
     }
 
@@ -200,7 +203,8 @@ pub const RUNS_DIR: &str = "runs";
 pub async fn open(config: &ServerConfig) -> Result<AppState, StartError> {
     let engine = open_engine(config).await?;
     let runs = config.resolved()?.data_dir.join(RUNS_DIR);
-    let governance = tiaokuai_governance::Reports::open(engine.clone(), runs, config.runs);
+    let clock = config.clock.clone();
+    let governance = tiaokuai_governance::Service::open(engine.clone(), runs, config.runs, clock);
     let governance = Arc::new(governance.await?);
     Ok(AppState::new(engine, governance, config.limits.clone()))
 }

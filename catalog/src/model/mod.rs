@@ -24,13 +24,13 @@ pub use report::{
     NewReport, NewRun, ParameterKind, ReportContent, ReportParameter, ReportRecord, RunOutcome,
     RunRecord, RunStatus,
 };
-pub use task::{
-    NewTask, Supervision, TaskClocks, TaskEscalation, TaskEvent, TaskOrigin, TaskRecord,
-    TaskStatus, TaskTransition, Urgency,
-};
 pub use source::{
     DatabaseEngine, FileFormat, NewSource, RemoteTableDef, SkippedColumn, SourceContent,
     SourceKind, SourceRecord, TableDef,
+};
+pub use task::{
+    NewTask, Supervision, TaskClocks, TaskEscalation, TaskEvent, TaskOrigin, TaskRecord,
+    TaskStatus, TaskTransition, Urgency,
 };
 
 /// How the rows of a table map to jurisdictions.

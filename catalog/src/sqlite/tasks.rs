@@ -122,7 +122,11 @@ fn load(conn: &Connection, id: &str) -> Result<Option<TaskRecord>> {
     .transpose()
 }
 
-fn select(conn: &Connection, filter: &str, values: &[&dyn rusqlite::ToSql]) -> Result<Vec<TaskRecord>> {
+fn select(
+    conn: &Connection,
+    filter: &str,
+    values: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<TaskRecord>> {
     let mut stmt = conn.prepare(&format!("SELECT {TASK_COLUMNS} FROM tasks {filter}"))?;
     let rows = stmt.query_map(values, read)?;
     rows.map(|row| decode(row?)).collect()
@@ -189,7 +193,16 @@ pub(crate) fn insert_tasks(conn: &mut Connection, tasks: Vec<NewTask>) -> Result
         }
         let change = (None, TaskStatus::Dispatched);
         let by = &task.created_by;
-        event(&tx, &task.id, &task.created_at, by, "dispatch", change, None, None)?;
+        event(
+            &tx,
+            &task.id,
+            &task.created_at,
+            by,
+            "dispatch",
+            change,
+            None,
+            None,
+        )?;
         stored.push(
             load(&tx, &task.id)?
                 .ok_or_else(|| CatalogError::Corrupt("a task just stored is gone".into()))?,
@@ -225,7 +238,11 @@ pub(crate) fn task_events(conn: &mut Connection, id: &str) -> Result<Vec<TaskEve
             row.get(5)?,
             row.get(6)?,
         );
-        Ok((raw, row.get::<_, Option<String>>(7)?, row.get::<_, Option<String>>(8)?))
+        Ok((
+            raw,
+            row.get::<_, Option<String>>(7)?,
+            row.get::<_, Option<String>>(8)?,
+        ))
     })?;
     rows.map(|row| {
         let ((seq, task_id, at, by, action, from, to), note, escalated_to) = row?;
@@ -295,11 +312,22 @@ pub(crate) fn transition_task(
         ],
     )?;
     if changed == 0 {
-        return Err(CatalogError::Conflict(format!("task {id:?} changed meanwhile")));
+        return Err(CatalogError::Conflict(format!(
+            "task {id:?} changed meanwhile"
+        )));
     }
     let statuses = (Some(current.status), change.to);
     let note = change.note.as_deref();
-    event(&tx, id, &change.at, &change.by, change.action, statuses, note, None)?;
+    event(
+        &tx,
+        id,
+        &change.at,
+        &change.by,
+        change.action,
+        statuses,
+        note,
+        None,
+    )?;
     let task = load(&tx, id)?.ok_or_else(|| CatalogError::NotFound(format!("task {id:?}")))?;
     tx.commit()?;
     Ok(task)
@@ -330,7 +358,16 @@ pub(crate) fn escalate_task(
     let statuses = (Some(TaskStatus::Dispatched), TaskStatus::Dispatched);
     let note = format!("not accepted in time: {}", escalation.to.as_str());
     let to = escalation.escalated_to.as_ref();
-    event(&tx, id, &escalation.at, "tiaokuai", "escalate", statuses, Some(&note), to)?;
+    event(
+        &tx,
+        id,
+        &escalation.at,
+        "tiaokuai",
+        "escalate",
+        statuses,
+        Some(&note),
+        to,
+    )?;
     let task = load(&tx, id)?;
     tx.commit()?;
     Ok(task)

@@ -600,19 +600,34 @@ async fn a_task_changes_only_from_where_it_stands_and_keeps_its_history() {
         ])
         .await
         .unwrap();
-    assert_eq!(again.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["task_3"]);
+    assert_eq!(
+        again.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+        ["task_3"]
+    );
 
     let accept = || change("accept", &[TaskStatus::Dispatched], TaskStatus::Accepted);
     let accepted = catalog.transition_task("task_1", accept()).await.unwrap();
     assert_eq!(accepted.status, TaskStatus::Accepted);
-    assert_eq!(accepted.accepted_at.as_deref(), Some("2026-12-01T08:10:00.000Z"));
-    assert_eq!(accepted.handle_due_at.as_deref(), Some("2026-12-02T08:10:00.000Z"));
-    let twice = catalog.transition_task("task_1", accept()).await.unwrap_err();
+    assert_eq!(
+        accepted.accepted_at.as_deref(),
+        Some("2026-12-01T08:10:00.000Z")
+    );
+    assert_eq!(
+        accepted.handle_due_at.as_deref(),
+        Some("2026-12-02T08:10:00.000Z")
+    );
+    let twice = catalog
+        .transition_task("task_1", accept())
+        .await
+        .unwrap_err();
     assert!(
         matches!(&twice, CatalogError::Conflict(m) if m.contains("is accepted")),
         "{twice}"
     );
-    let missing = catalog.transition_task("task_9", accept()).await.unwrap_err();
+    let missing = catalog
+        .transition_task("task_9", accept())
+        .await
+        .unwrap_err();
     assert!(matches!(missing, CatalogError::NotFound(_)), "{missing}");
 
     // an accepted task is never escalated, a dispatched one once per level
@@ -621,14 +636,49 @@ async fn a_task_changes_only_from_where_it_stands_and_keeps_its_history() {
         escalated_to: Some(JurisdictionCode::parse("330824116000").unwrap()),
         at: "2026-12-01T08:31:00.000Z".into(),
     };
-    assert!(catalog.escalate_task("task_1", yellow.clone()).await.unwrap().is_none());
-    let due = catalog.due_escalations("2026-12-01T08:31:00.000Z").await.unwrap();
-    assert_eq!(due.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["task_3"]);
-    let escalated = catalog.escalate_task("task_3", yellow.clone()).await.unwrap().unwrap();
+    assert!(
+        catalog
+            .escalate_task("task_1", yellow.clone())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let due = catalog
+        .due_escalations("2026-12-01T08:31:00.000Z")
+        .await
+        .unwrap();
+    assert_eq!(
+        due.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+        ["task_3"]
+    );
+    let escalated = catalog
+        .escalate_task("task_3", yellow.clone())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(escalated.supervision, Supervision::Yellow);
-    assert!(catalog.escalate_task("task_3", yellow).await.unwrap().is_none());
-    assert!(catalog.due_escalations("2026-12-01T08:59:00.000Z").await.unwrap().is_empty());
-    assert_eq!(catalog.due_escalations("2026-12-01T09:00:00.000Z").await.unwrap().len(), 1);
+    assert!(
+        catalog
+            .escalate_task("task_3", yellow)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        catalog
+            .due_escalations("2026-12-01T08:59:00.000Z")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        catalog
+            .due_escalations("2026-12-01T09:00:00.000Z")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     let history = catalog.task_events("task_1").await.unwrap();
     let actions: Vec<_> = history.iter().map(|e| e.action.as_str()).collect();
@@ -637,5 +687,8 @@ async fn a_task_changes_only_from_where_it_stands_and_keeps_its_history() {
     assert_eq!(history[1].note.as_deref(), Some("on my way"));
     let escalations = catalog.task_events("task_3").await.unwrap();
     assert_eq!(escalations.len(), 2);
-    assert_eq!(escalations[1].escalated_to.as_ref().unwrap().as_str(), "330824116000");
+    assert_eq!(
+        escalations[1].escalated_to.as_ref().unwrap().as_str(),
+        "330824116000"
+    );
 }

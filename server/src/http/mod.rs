@@ -13,6 +13,7 @@ mod query;
 mod relay;
 mod reports;
 mod sources;
+mod tasks;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -148,6 +149,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/runs/{id}", get(reports::get_run))
         .route("/v1/runs/{id}/result", get(reports::run_result))
+        .route("/v1/tasks", get(tasks::list_tasks).post(tasks::create_task))
+        .route("/v1/tasks/from-query", post(tasks::create_tasks_from_query))
+        .route("/v1/tasks/{id}", get(tasks::get_task))
+        .route("/v1/tasks/{id}/accept", post(tasks::accept_task))
+        .route("/v1/tasks/{id}/resolve", post(tasks::resolve_task))
+        .route("/v1/tasks/{id}/verify", post(tasks::verify_task))
+        .route("/v1/tasks/{id}/return", post(tasks::return_task))
         .route("/v1/openapi.json", get(openapi::document))
         .route("/metrics", get(health::metrics))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));

@@ -15,7 +15,7 @@ use tiaokuai_catalog::jurisdiction::{Jurisdiction, RawJurisdiction};
 use tiaokuai_catalog::{
     DatasetRecord, GrantRecord, PolicyRecord, Principal, RoleAssignment, SourceRecord, TokenInfo,
 };
-use tiaokuai_catalog::{ReportRecord, RunRecord};
+use tiaokuai_catalog::{ReportRecord, RunRecord, TaskRecord};
 use tiaokuai_connectors::database::SourceState;
 use tiaokuai_engine::audit::QueryTrace;
 use tiaokuai_engine::registry::TableInfo;
@@ -23,7 +23,10 @@ use tiaokuai_engine::{
     Api, CheckReport, DatasetRequest, EngineError, GrantRequest, PolicyRequest, QueryOutput,
     RoleAssignmentRequest, SourceRequest,
 };
-use tiaokuai_governance::{Governance, ReportChange, ReportRequest, RunRequest};
+use tiaokuai_governance::{
+    Governance, ReportChange, ReportRequest, RunRequest, TaskAction, TaskDetail, TaskFilter,
+    TaskRequest, TasksFromQuery,
+};
 use tiaokuai_policies::Caller;
 use tower::ServiceExt;
 
@@ -150,6 +153,31 @@ impl Governance for Failing {
         Err(self.error.clone())
     }
     async fn run_result(&self, _: &Caller, _: &str) -> tiaokuai_engine::Result<QueryOutput> {
+        Err(self.error.clone())
+    }
+    async fn create_task(&self, _: &Caller, _: TaskRequest) -> tiaokuai_engine::Result<TaskRecord> {
+        Err(self.error.clone())
+    }
+    async fn create_tasks_from_query(
+        &self,
+        _: &Caller,
+        _: QueryTrace<'_>,
+        _: TasksFromQuery,
+    ) -> tiaokuai_engine::Result<Vec<TaskRecord>> {
+        Err(self.error.clone())
+    }
+    async fn tasks(&self, _: &Caller, _: TaskFilter) -> tiaokuai_engine::Result<Vec<TaskRecord>> {
+        Err(self.error.clone())
+    }
+    async fn task(&self, _: &Caller, _: &str) -> tiaokuai_engine::Result<TaskDetail> {
+        Err(self.error.clone())
+    }
+    async fn act_on_task(
+        &self,
+        _: &Caller,
+        _: &str,
+        _: TaskAction,
+    ) -> tiaokuai_engine::Result<TaskRecord> {
         Err(self.error.clone())
     }
 }
@@ -376,6 +404,31 @@ async fn every_handler_maps_every_engine_error_in_one_place() {
         (Method::GET, "/v1/reports/rep_1/runs", None),
         (Method::GET, "/v1/runs/run_1", None),
         (Method::GET, "/v1/runs/run_1/result", None),
+        (Method::GET, "/v1/tasks", None),
+        (Method::GET, "/v1/tasks?status=accepted&overdue=true", None),
+        (
+            Method::POST,
+            "/v1/tasks",
+            Some(json!({"title": "t", "jurisdiction": "330824116224"})),
+        ),
+        (
+            Method::POST,
+            "/v1/tasks/from-query",
+            Some(json!({"sql": "SELECT 1", "title": "t"})),
+        ),
+        (Method::GET, "/v1/tasks/task_1", None),
+        (Method::POST, "/v1/tasks/task_1/accept", None),
+        (
+            Method::POST,
+            "/v1/tasks/task_1/resolve",
+            Some(json!({"note": "n"})),
+        ),
+        (Method::POST, "/v1/tasks/task_1/verify", Some(json!({}))),
+        (
+            Method::POST,
+            "/v1/tasks/task_1/return",
+            Some(json!({"reason": "r"})),
+        ),
     ];
     for (error, status, code) in cases {
         let failing = Arc::new(Failing {

@@ -25,4 +25,5 @@ mod reports;
 mod s3;
 mod slow_clients;
 mod sources;
+mod tasks;
 mod tls_modes;
