@@ -1,4 +1,4 @@
-//! `tiaokuai query` and `tiaokuai report`: the server's answers, as a person reads them.
+//! `tiaokuai query`, `tiaokuai report` and `tiaokuai task`: the server's answers, as a person reads them.
 
 use datafusion::arrow::ipc::reader::StreamReader;
 use datafusion::arrow::util::pretty::pretty_format_batches;
@@ -178,4 +178,117 @@ pub async fn report_run(
         format,
     )
     .await
+}
+
+async fn post_json(
+    server: &str,
+    token: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let url = format!("{}{path}", base(server));
+    let request = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(token)
+        .json(body);
+    let body = send(request, &url).await?;
+    serde_json::from_slice(&body).map_err(|e| format!("reading the answer: {e}"))
+}
+
+/// One line a task: id, status, where it is assigned, its accept deadline, its title, and how
+/// late it runs.
+fn task_line(task: &serde_json::Value) -> String {
+    let text = |field: &str| task[field].as_str().unwrap_or_default().to_owned();
+    let mut line = format!(
+        "{}\t{}\t{}\t{}\t{}",
+        text("id"),
+        text("status"),
+        text("jurisdiction"),
+        text("accept_due_at"),
+        text("title")
+    );
+    if task["supervision"] != "none" {
+        line.push_str(&format!(
+            "\t[{} card, escalated to {}]",
+            text("supervision"),
+            text("escalated_to")
+        ));
+    }
+    if let Some(late) = task["overdue"].as_array().filter(|l| !l.is_empty()) {
+        let late: Vec<_> = late.iter().filter_map(|c| c.as_str()).collect();
+        line.push_str(&format!("\t[late: {}]", late.join(", ")));
+    }
+    line
+}
+
+/// Which tasks `tiaokuai task list` shows.
+#[derive(Debug, Clone, Default)]
+pub struct TaskListing {
+    pub status: Option<String>,
+    pub jurisdiction: Option<String>,
+    pub overdue: bool,
+}
+
+/// `tiaokuai task list`: one line a task.
+pub async fn task_list(server: &str, token: &str, listing: &TaskListing) -> Result<String, String> {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(status) = &listing.status {
+        query.append_pair("status", status);
+    }
+    if let Some(jurisdiction) = &listing.jurisdiction {
+        query.append_pair("jurisdiction", jurisdiction);
+    }
+    if listing.overdue {
+        query.append_pair("overdue", "true");
+    }
+    let query = query.finish();
+    let path = if query.is_empty() {
+        "/v1/tasks".to_owned()
+    } else {
+        format!("/v1/tasks?{query}")
+    };
+    let tasks = get_json(server, token, &path).await?;
+    let lines: Vec<String> = tasks
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(task_line)
+        .collect();
+    Ok(lines.join("\n"))
+}
+
+/// `tiaokuai task show`: the task and its history, as JSON.
+pub async fn task_show(server: &str, token: &str, id: &str) -> Result<String, String> {
+    let task = get_json(server, token, &format!("/v1/tasks/{}", path_segment(id))).await?;
+    Ok(serde_json::to_string_pretty(&task).expect("JSON prints"))
+}
+
+/// `tiaokuai task send`: dispatches a task written on the command line.
+pub async fn task_send(
+    server: &str,
+    token: &str,
+    task: &serde_json::Value,
+) -> Result<String, String> {
+    let created = post_json(server, token, "/v1/tasks", task).await?;
+    Ok(task_line(&created))
+}
+
+/// `tiaokuai task accept|resolve|verify|return`: the task as it stands after.
+pub async fn task_act(
+    server: &str,
+    token: &str,
+    id: &str,
+    action: &str,
+    body: &serde_json::Value,
+) -> Result<String, String> {
+    let path = format!("/v1/tasks/{}/{action}", path_segment(id));
+    let changed = post_json(server, token, &path, body).await?;
+    Ok(task_line(&changed))
+}
+
+/// `text` as one path segment, whatever it holds.
+fn path_segment(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
 }

@@ -151,6 +151,78 @@ enum Command {
         #[command(subcommand)]
         command: ReportCommand,
     },
+    /// Send, list and act on dispatch tasks on a server.
+    Task {
+        /// The server's base URL.
+        #[arg(long, env = "TIAOKUAI_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// Bearer token.
+        #[arg(long, env = "TIAOKUAI_TOKEN", hide_env_values = true)]
+        token: String,
+        #[command(subcommand)]
+        command: TaskCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TaskCommand {
+    /// The tasks you may see: id, status, jurisdiction, accept deadline, title, lateness.
+    List {
+        /// dispatched, accepted, resolved, verified or returned.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only tasks assigned inside this jurisdiction (12 digits).
+        #[arg(long)]
+        jurisdiction: Option<String>,
+        /// Only tasks with a clock running late.
+        #[arg(long)]
+        overdue: bool,
+    },
+    /// A task and its history.
+    Show { id: String },
+    /// Dispatch a task to a jurisdiction.
+    Send {
+        /// The jurisdiction that must act (12 digits).
+        #[arg(long)]
+        jurisdiction: String,
+        #[arg(long)]
+        title: String,
+        #[arg(long, default_value = "")]
+        detail: String,
+        /// Policy lines name the task `tasks.<category>`.
+        #[arg(long, default_value = "general")]
+        category: String,
+        /// normal, urgent or critical.
+        #[arg(long, default_value = "normal")]
+        urgency: String,
+        /// Minutes to accept it in.
+        #[arg(long, default_value_t = 30)]
+        accept_minutes: u32,
+    },
+    /// Accept a dispatched task (待受理 → 处理中).
+    Accept {
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Resolve a task you are handling (→ 办结待验证).
+    Resolve {
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Verify a resolved task (→ 已验证).
+    Verify {
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Return a resolution to its assignee (→ 回退), saying why.
+    Return {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -451,6 +523,62 @@ async fn run(command: Command) -> Result<(), String> {
                     params,
                     format,
                 } => client::report_run(&server, &token, &report, &params, format).await?,
+            };
+            println!("{out}");
+            Ok(())
+        }
+        Command::Task {
+            server,
+            token,
+            command,
+        } => {
+            use tiaokuai::client;
+            let note = |note: Option<String>| serde_json::json!({"note": note});
+            let out = match command {
+                TaskCommand::List {
+                    status,
+                    jurisdiction,
+                    overdue,
+                } => {
+                    let listing = client::TaskListing {
+                        status,
+                        jurisdiction,
+                        overdue,
+                    };
+                    client::task_list(&server, &token, &listing).await?
+                }
+                TaskCommand::Show { id } => client::task_show(&server, &token, &id).await?,
+                TaskCommand::Send {
+                    jurisdiction,
+                    title,
+                    detail,
+                    category,
+                    urgency,
+                    accept_minutes,
+                } => {
+                    let task = serde_json::json!({
+                        "jurisdiction": jurisdiction,
+                        "title": title,
+                        "detail": detail,
+                        "category": category,
+                        "urgency": urgency,
+                        "clocks": {"accept_minutes": accept_minutes},
+                    });
+                    client::task_send(&server, &token, &task).await?
+                }
+                TaskCommand::Accept { id, note: n } => {
+                    client::task_act(&server, &token, &id, "accept", &note(n)).await?
+                }
+                TaskCommand::Resolve { id, note: n } => {
+                    client::task_act(&server, &token, &id, "resolve", &note(n)).await?
+                }
+                TaskCommand::Verify { id, note: n } => {
+                    client::task_act(&server, &token, &id, "verify", &note(n)).await?
+                }
+                TaskCommand::Return { id, reason } => {
+                    let body = serde_json::json!({"reason": reason});
+                    client::task_act(&server, &token, &id, "return", &body).await?
+                }
             };
             println!("{out}");
             Ok(())

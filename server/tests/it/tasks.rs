@@ -451,3 +451,70 @@ async fn a_task_overdue_for_both_levels_while_the_server_was_down_takes_both_onc
     assert_eq!(actions(&red), ["dispatch", "escalate", "escalate"]);
     assert_eq!(red["escalated_to"], COUNTY);
 }
+
+/// `tiaokuai task …` as `token`: whether it succeeded, and what it printed.
+async fn cli(desk: &Desk, token: &str, args: &[&str]) -> (bool, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tiaokuai"))
+        .arg("task")
+        .args(["--server", &desk.server.url, "--token", token])
+        .args(args)
+        .env("TIAOKUAI_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let printed = if output.status.success() {
+        text(&output.stdout)
+    } else {
+        text(&output.stderr)
+    };
+    (output.status.success(), printed)
+}
+
+#[tokio::test]
+async fn the_command_line_sends_and_tracks_a_task() {
+    let desk = desk().await;
+    let (ok, sent) = cli(
+        &desk,
+        &desk.carol,
+        &[
+            "send",
+            "--jurisdiction",
+            XIASHAN,
+            "--title",
+            "清理河道垃圾",
+            "--category",
+            "river",
+        ],
+    )
+    .await;
+    assert!(ok, "{sent}");
+    let id = sent.split('\t').next().unwrap().to_owned();
+    assert!(id.starts_with("task_"), "{sent}");
+    assert!(
+        sent.contains("dispatched") && sent.contains("清理河道垃圾"),
+        "{sent}"
+    );
+
+    let (ok, listed) = cli(&desk, &desk.alice, &["list", "--status", "dispatched"]).await;
+    assert!(ok, "{listed}");
+    assert!(listed.starts_with(&id), "{listed}");
+    let (ok, accepted) = cli(&desk, &desk.alice, &["accept", &id, "--note", "收到"]).await;
+    assert!(ok && accepted.contains("accepted"), "{accepted}");
+    let (ok, refused) = cli(&desk, &desk.alice, &["accept", &id]).await;
+    assert!(!ok && refused.contains("409"), "{refused}");
+    let (ok, _) = cli(&desk, &desk.alice, &["resolve", &id]).await;
+    assert!(ok);
+    let (ok, returned) = cli(&desk, &desk.carol, &["return", &id, "--reason", "还有残留"]).await;
+    assert!(ok && returned.contains("returned"), "{returned}");
+    let (ok, _) = cli(&desk, &desk.alice, &["resolve", &id]).await;
+    assert!(ok);
+    let (ok, verified) = cli(&desk, &desk.carol, &["verify", &id]).await;
+    assert!(ok && verified.contains("verified"), "{verified}");
+    let (ok, shown) = cli(&desk, &desk.alice, &["show", &id]).await;
+    assert!(ok, "{shown}");
+    let shown: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["history"].as_array().unwrap().len(), 6);
+    let (ok, hidden) = cli(&desk, &desk.dave, &["show", &id]).await;
+    assert!(!ok && hidden.contains("404"), "{hidden}");
+}
