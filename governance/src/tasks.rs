@@ -72,7 +72,7 @@ pub struct TaskRequest {
     #[serde(default = "general")]
     pub category: String,
     /// The jurisdiction that must act.
-    #[schema(value_type = String, pattern = r"^\d{12}$")]
+    #[schema(value_type = JurisdictionCode)]
     pub jurisdiction: String,
     /// The line department expected to act, if one is.
     #[serde(default)]

@@ -24,10 +24,13 @@ use super::extract::{ApiJson, ApiPath, OptionalJson};
 #[into_params(parameter_in = Query)]
 pub struct TaskQuery {
     /// `dispatched`, `accepted`, `resolved`, `verified` or `returned`.
+    #[param(value_type = Option<TaskStatus>)]
     status: Option<String>,
     /// Tasks assigned inside this jurisdiction (12 digits).
+    #[param(value_type = Option<JurisdictionCode>)]
     jurisdiction: Option<String>,
     /// `true`: only tasks with a clock running late.
+    #[param(value_type = Option<bool>)]
     overdue: Option<String>,
 }
 

@@ -235,9 +235,16 @@ async fn the_documented_examples_are_answered_by_the_demo() {
                 continue;
             }
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let path = match path.strip_prefix("/v1/reports/{id}") {
-                Some(rest) => format!("/v1/reports/{ranking}{rest}"),
-                None => path.clone(),
+            let path = match (
+                path.strip_prefix("/v1/reports/{id}"),
+                path.strip_prefix("/v1/tasks/{id}/"),
+            ) {
+                (Some(rest), _) => format!("/v1/reports/{ranking}{rest}"),
+                (_, Some(action)) => {
+                    let task = task_ready_for(&server, action).await;
+                    format!("/v1/tasks/{task}/{action}")
+                }
+                _ => path.clone(),
             };
             let (status, answer) = server.send(method, ADMIN_TOKEN, &path, Some(example)).await;
             assert!(
@@ -248,6 +255,30 @@ async fn the_documented_examples_are_answered_by_the_demo() {
         }
     }
     assert!(sent >= 7, "only {sent} examples were found");
+}
+
+/// A new demo task, taken as admin to where `action` starts from.
+async fn task_ready_for(server: &ServerProcess, action: &str) -> String {
+    let task = json!({"title": "核实", "jurisdiction": "330824116224"});
+    let (status, created) = server
+        .send(Method::POST, ADMIN_TOKEN, "/v1/tasks", Some(&task))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let created: Value = serde_json::from_str(&created).unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let before: &[&str] = match action {
+        "accept" => &[],
+        "resolve" => &["accept"],
+        _ => &["accept", "resolve"],
+    };
+    for step in before {
+        let path = format!("/v1/tasks/{id}/{step}");
+        let (status, answer) = server
+            .send(Method::POST, ADMIN_TOKEN, &path, Some(&json!({})))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{step}: {answer}");
+    }
+    id
 }
 
 /// The command that runs schemathesis, or `None` (after saying so) when it is not installed
