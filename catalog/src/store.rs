@@ -232,6 +232,12 @@ pub trait Catalog: std::fmt::Debug + Send + Sync {
 
     /// The dispatched tasks whose next escalation is due at `now` (RFC 3339).
     async fn due_escalations(&self, now: &str) -> Result<Vec<TaskRecord>>;
+
+    /// The history of every task, in order.
+    async fn all_task_events(&self) -> Result<Vec<TaskEvent>>;
+
+    /// Every stored run, newest first.
+    async fn all_runs(&self) -> Result<Vec<RunRecord>>;
 }
 
 /// Checks a `schema.table` name: two lowercase identifiers; `system` is reserved.
@@ -243,7 +249,10 @@ pub fn validate_table_name(name: &str) -> Result<()> {
     };
     match name.split_once('.') {
         Some((schema, table)) if ident(schema) && ident(table) => {
-            if matches!(schema, "system" | "information_schema" | "pg_catalog") {
+            if matches!(
+                schema,
+                "system" | "governance" | "information_schema" | "pg_catalog"
+            ) {
                 Err(CatalogError::invalid(format!(
                     "table {name:?}: the schema {schema:?} is reserved"
                 )))

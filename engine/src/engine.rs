@@ -41,6 +41,8 @@ pub struct Engine {
     pub(crate) catalog: Arc<dyn Catalog>,
     pub(crate) base: SessionState,
     registry: RwLock<Arc<TableRegistry>>,
+    /// `governance.*`: read from the catalog at each scan, the same in every registry.
+    governance_tables: Vec<crate::registry::TableEntry>,
     /// One registry rebuild at a time, from reading the catalog to installing the result.
     registry_reloads: tokio::sync::Mutex<()>,
     pub(crate) policies: Arc<PolicyPoint>,
@@ -113,13 +115,15 @@ impl Engine {
             bytes => Some(SealKey::new(bytes)?),
         };
         let snapshot = CatalogSnapshot::load(&*catalog).await?;
+        let governance_tables = crate::governance_tables::tables(&catalog);
         let registry = TableRegistry::build(
             &snapshot,
             base.runtime_env(),
             seal_key.as_ref(),
             &config.private_paths,
             None,
-        )?;
+        )?
+        .serving(&governance_tables);
         let (rules, assignments) = policy::stored(&*catalog).await?;
         let policies = PolicyPoint::new(rules, assignments)
             .await
@@ -130,6 +134,7 @@ impl Engine {
             table_functions,
             base,
             registry: RwLock::new(Arc::new(registry)),
+            governance_tables,
             registry_reloads: tokio::sync::Mutex::new(()),
             policies: Arc::new(policies),
             mask_hash: KeyedHash::udf(&config.mask_key),
@@ -158,13 +163,16 @@ impl Engine {
         let _turn = self.registry_reloads.lock().await;
         let previous = self.registry();
         let snapshot = CatalogSnapshot::load(&*self.catalog).await?;
-        let fresh = Arc::new(TableRegistry::build(
-            &snapshot,
-            self.base.runtime_env(),
-            self.seal_key.as_ref(),
-            &self.config.private_paths,
-            Some(&previous),
-        )?);
+        let fresh = Arc::new(
+            TableRegistry::build(
+                &snapshot,
+                self.base.runtime_env(),
+                self.seal_key.as_ref(),
+                &self.config.private_paths,
+                Some(&previous),
+            )?
+            .serving(&self.governance_tables),
+        );
         *self.registry.write().unwrap_or_else(|p| p.into_inner()) = fresh;
         // cached decisions name the sensitive columns they were compiled for, so none is
         // served for a changed table; this only frees them

@@ -31,6 +31,7 @@ pub mod datasets;
 pub mod engine;
 pub mod error;
 pub mod explain;
+pub mod governance_tables;
 mod identity;
 mod jurisdictions;
 pub mod limits;

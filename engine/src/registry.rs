@@ -1,5 +1,5 @@
-//! The tables the engine serves: every source that exposes a table, every union dataset, and
-//! `system.jurisdictions`. The registry is immutable; a change builds a new one from the
+//! The tables the engine serves: every source that exposes a table, every union dataset,
+//! `system.jurisdictions`, and the governance tables the engine adds. The registry is immutable; a change builds a new one from the
 //! catalog and swaps it in, so a running query keeps the snapshot it started with.
 
 use std::collections::{BTreeMap, HashMap};
@@ -105,6 +105,14 @@ impl TableRegistry {
 
     pub fn entries(&self) -> impl Iterator<Item = &TableEntry> {
         self.tables.values()
+    }
+
+    /// The same registry, also serving `extra` (tables the engine keeps across rebuilds).
+    pub fn serving(mut self, extra: &[TableEntry]) -> Self {
+        for entry in extra {
+            self.tables.insert(entry.info.name.clone(), entry.clone());
+        }
+        self
     }
 
     /// The open database source with this id.

@@ -475,7 +475,7 @@ impl Catalog for SqliteCatalog {
 
     async fn runs_of(&self, report_id: &str) -> Result<Vec<RunRecord>> {
         let id = report_id.to_owned();
-        self.read(move |conn| runs::runs_of(conn, &id)).await
+        self.read(move |conn| runs::runs_of(conn, Some(&id))).await
     }
 
     async fn expire_runs(&self, before: &str) -> Result<Vec<String>> {
@@ -505,7 +505,8 @@ impl Catalog for SqliteCatalog {
 
     async fn task_events(&self, id: &str) -> Result<Vec<TaskEvent>> {
         let id = id.to_owned();
-        self.read(move |conn| tasks::task_events(conn, &id)).await
+        self.read(move |conn| tasks::task_events(conn, Some(&id)))
+            .await
     }
 
     async fn transition_task(&self, id: &str, change: TaskTransition) -> Result<TaskRecord> {
@@ -522,6 +523,14 @@ impl Catalog for SqliteCatalog {
         let id = id.to_owned();
         self.write(move |conn| tasks::escalate_task(conn, &id, escalation))
             .await
+    }
+
+    async fn all_task_events(&self) -> Result<Vec<TaskEvent>> {
+        self.read(|conn| tasks::task_events(conn, None)).await
+    }
+
+    async fn all_runs(&self) -> Result<Vec<RunRecord>> {
+        self.read(|conn| runs::runs_of(conn, None)).await
     }
 
     async fn due_escalations(&self, now: &str) -> Result<Vec<TaskRecord>> {

@@ -99,10 +99,10 @@ pub(crate) fn run(conn: &mut Connection, id: &str) -> Result<Option<RunRecord>> 
     .transpose()
 }
 
-/// A report's runs, newest first.
-pub(crate) fn runs_of(conn: &mut Connection, report_id: &str) -> Result<Vec<RunRecord>> {
+/// A report's runs (every run, for `None`), newest first.
+pub(crate) fn runs_of(conn: &mut Connection, report_id: Option<&str>) -> Result<Vec<RunRecord>> {
     let mut stmt = conn.prepare(&format!(
-        "SELECT {RUN_COLUMNS} FROM report_runs WHERE report_id = ?1 ORDER BY started_at DESC, id"
+        "SELECT {RUN_COLUMNS} FROM report_runs WHERE ?1 IS NULL OR report_id = ?1 ORDER BY started_at DESC, id"
     ))?;
     let rows = stmt.query_map([report_id], decode)?;
     rows.map(|row| record(row?)).collect()

@@ -221,11 +221,11 @@ pub(crate) fn tasks(conn: &mut Connection) -> Result<Vec<TaskRecord>> {
     select(conn, "ORDER BY created_at DESC, id", &[])
 }
 
-/// A task's history, oldest first.
-pub(crate) fn task_events(conn: &mut Connection, id: &str) -> Result<Vec<TaskEvent>> {
+/// A task's history (every task's, for `None`), oldest first.
+pub(crate) fn task_events(conn: &mut Connection, id: Option<&str>) -> Result<Vec<TaskEvent>> {
     let mut stmt = conn.prepare(
         "SELECT seq, task_id, at, by, action, from_status, to_status, note, escalated_to
-         FROM task_events WHERE task_id = ?1 ORDER BY seq",
+         FROM task_events WHERE ?1 IS NULL OR task_id = ?1 ORDER BY seq",
     )?;
     type Raw = (i64, String, String, String, String, Option<String>, String);
     let rows = stmt.query_map([id], |row| {

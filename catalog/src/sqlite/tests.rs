@@ -167,6 +167,12 @@ async fn sources_and_datasets_share_one_table_namespace() {
         catalog.insert_source(source("c", Some("system.x"))).await,
         Err(CatalogError::Invalid(_))
     ));
+    assert!(matches!(
+        catalog
+            .insert_source(source("g", Some("governance.tasks")))
+            .await,
+        Err(CatalogError::Invalid(_))
+    ));
     let member = catalog.insert_source(source("m", None)).await.unwrap();
     let dataset = NewDataset {
         name: "village.a".into(),

@@ -43,7 +43,11 @@ async fn desk() -> Desk {
             "carol",
             "dispatcher",
             MAJIN,
-            &[("dispatch", "tasks.*"), ("read", "county.*")],
+            &[
+                ("dispatch", "tasks.*"),
+                ("read", "county.*"),
+                ("read", "governance.*"),
+            ],
         )
         .await;
     let alice = server
@@ -51,7 +55,7 @@ async fn desk() -> Desk {
             "alice",
             "village_official",
             XIASHAN,
-            &[("read", "county.*")],
+            &[("read", "county.*"), ("read", "governance.*")],
         )
         .await;
     let dave = server
@@ -517,4 +521,60 @@ async fn the_command_line_sends_and_tracks_a_task() {
     assert_eq!(shown["history"].as_array().unwrap().len(), 6);
     let (ok, hidden) = cli(&desk, &desk.dave, &["show", &id]).await;
     assert!(!ok && hidden.contains("404"), "{hidden}");
+}
+
+#[tokio::test]
+async fn the_response_rate_is_plain_sql_under_each_callers_policy() {
+    let desk = desk().await;
+    let on_time = dispatch(&desk, visit(XIASHAN)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let late = dispatch(&desk, visit(HUASHAN)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    desk.clock.advance(chrono::Duration::minutes(20));
+    let (status, _) = act(&desk, &desk.alice, &on_time, "accept", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    desk.clock.advance(chrono::Duration::minutes(20));
+    until(&desk, &late, |t| t["supervision"] == "yellow").await;
+    let (status, _) = act(&desk, &desk.carol, &late, "accept", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let rate = "SELECT jurisdiction_code, count(*) AS tasks, \
+                sum(CASE WHEN accepted_at <= accept_due_at THEN 1 ELSE 0 END) AS on_time, \
+                bool_or(escalated) AS escalated \
+                FROM governance.tasks GROUP BY jurisdiction_code ORDER BY jurisdiction_code";
+    assert_eq!(
+        desk.server.rows(&desk.carol, rate).await,
+        [json!([HUASHAN, 1, 0, true]), json!([XIASHAN, 1, 1, false])]
+    );
+    // the village's official sees its own village only, in every governance table
+    assert_eq!(
+        desk.server.rows(&desk.alice, rate).await,
+        [json!([XIASHAN, 1, 1, false])]
+    );
+    let history = "SELECT task_id, action, by FROM governance.task_events ORDER BY seq";
+    let events = desk.server.rows(&desk.alice, history).await;
+    assert_eq!(
+        events,
+        [
+            json!([on_time, "dispatch", "carol"]),
+            json!([on_time, "accept", "alice"])
+        ]
+    );
+    assert_eq!(desk.server.rows(&desk.carol, history).await.len(), 5);
+    assert!(
+        desk.server
+            .rows(&desk.carol, "SELECT * FROM governance.runs")
+            .await
+            .is_empty()
+    );
+    // a principal without read on them does not see them at all
+    let (status, body) = desk
+        .server
+        .query(&desk.dave, "SELECT count(*) FROM governance.tasks")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 }
