@@ -238,6 +238,31 @@ pub trait Catalog: std::fmt::Debug + Send + Sync {
 
     /// Every stored run, newest first.
     async fn all_runs(&self) -> Result<Vec<RunRecord>>;
+
+    // ---- alerts ------------------------------------------------------------------------
+
+    async fn insert_alert(&self, new: NewAlert) -> Result<AlertRecord>;
+
+    async fn alert(&self, id: &str) -> Result<Option<AlertRecord>>;
+
+    /// Every alert (of one report, for `Some`), oldest first.
+    async fn alerts(&self, report_id: Option<&str>) -> Result<Vec<AlertRecord>>;
+
+    async fn delete_alert(&self, id: &str, by: &str) -> Result<()>;
+
+    /// An alert's evaluations, newest first.
+    async fn alert_evaluations(&self, alert_id: &str) -> Result<Vec<AlertEvaluation>>;
+
+    /// Whether the alert was evaluated on the run.
+    async fn alert_evaluated(&self, alert_id: &str, run_id: &str) -> Result<bool>;
+
+    /// Stores an evaluation and dispatches its tasks in one transaction, once per alert and
+    /// run: `None` if that run was evaluated already, and nothing is dispatched again.
+    async fn record_evaluation(
+        &self,
+        evaluation: AlertEvaluation,
+        tasks: Vec<NewTask>,
+    ) -> Result<Option<(AlertEvaluation, Vec<TaskRecord>)>>;
 }
 
 /// Checks a `schema.table` name: two lowercase identifiers; `system` is reserved.

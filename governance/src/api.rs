@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tiaokuai_catalog::{ReportRecord, RunRecord, TaskRecord};
+use tiaokuai_catalog::{AlertRecord, ReportRecord, RunRecord, TaskRecord};
 use tiaokuai_engine::audit::QueryTrace;
 use tiaokuai_engine::{Caller, Engine, QueryOutput, Result};
 
+use crate::alerts::{AlertDetail, AlertRequest, Alerts};
 use crate::clock::Clock;
 use crate::reports::{ReportChange, ReportRequest, Reports, RunRequest};
 use crate::runs::RunLimits;
@@ -63,6 +64,12 @@ pub trait Governance: std::fmt::Debug + Send + Sync {
         id: &str,
         action: TaskAction,
     ) -> Result<TaskRecord>;
+
+    async fn create_alert(&self, caller: &Caller, request: AlertRequest) -> Result<AlertRecord>;
+    /// The alerts the caller may manage.
+    async fn alerts(&self, caller: &Caller) -> Result<Vec<AlertRecord>>;
+    async fn alert(&self, caller: &Caller, id: &str) -> Result<AlertDetail>;
+    async fn delete_alert(&self, caller: &Caller, id: &str) -> Result<()>;
 }
 
 /// Governance as a server runs it: reports with stored runs, and dispatch tasks whose
@@ -71,11 +78,12 @@ pub trait Governance: std::fmt::Debug + Send + Sync {
 pub struct Service {
     reports: Reports,
     tasks: Arc<Tasks>,
+    alerts: Alerts,
 }
 
 impl Service {
-    /// Opens the runs folder (marking failed the runs a stop interrupted) and starts watching
-    /// for due escalations.
+    /// Opens the runs folder (marking failed the runs a stop interrupted), evaluates the
+    /// alerts a stop left unevaluated, and starts watching for due escalations.
     pub async fn open(
         engine: Arc<Engine>,
         runs_dir: PathBuf,
@@ -84,8 +92,14 @@ impl Service {
     ) -> Result<Self> {
         let reports = Reports::open(engine.clone(), runs_dir, limits).await?;
         let tasks = Arc::new(Tasks::new(engine, clock));
+        let alerts = Alerts::new(reports.clone(), tasks.clone());
+        alerts.recover().await?;
         Tasks::watch(&tasks);
-        Ok(Self { reports, tasks })
+        Ok(Self {
+            reports,
+            tasks,
+            alerts,
+        })
     }
 }
 
@@ -136,7 +150,9 @@ impl Governance for Service {
     }
 
     async fn store_run(&self, caller: &Caller, id: &str, request: RunRequest) -> Result<RunRecord> {
-        self.reports.store_run(caller, id, request).await
+        let run = self.reports.store_run(caller, id, request).await?;
+        self.alerts.evaluate(&run).await;
+        Ok(run)
     }
 
     async fn runs(&self, caller: &Caller, id: &str) -> Result<Vec<RunRecord>> {
@@ -179,5 +195,21 @@ impl Governance for Service {
         action: TaskAction,
     ) -> Result<TaskRecord> {
         self.tasks.act(caller, id, action).await
+    }
+
+    async fn create_alert(&self, caller: &Caller, request: AlertRequest) -> Result<AlertRecord> {
+        self.alerts.create(caller, request).await
+    }
+
+    async fn alerts(&self, caller: &Caller) -> Result<Vec<AlertRecord>> {
+        self.alerts.list(caller).await
+    }
+
+    async fn alert(&self, caller: &Caller, id: &str) -> Result<AlertDetail> {
+        self.alerts.get(caller, id).await
+    }
+
+    async fn delete_alert(&self, caller: &Caller, id: &str) -> Result<()> {
+        self.alerts.delete(caller, id).await
     }
 }

@@ -10,10 +10,12 @@
 //!   typed.
 //! - [`tasks`]: dispatch tasks (调度任务) sent to the jurisdiction that must act, their three
 //!   clocks, the escalation of those not accepted in time, and their history.
+//! - [`alerts`]: conditions on every stored run of a report that dispatch tasks when they hold.
 //! - [`clock`]: the time all of it keeps, which a test moves by hand.
 //! - [`api`]: [`Governance`], what the server's handlers ask of this crate, as one interface,
 //!   and [`Service`], the implementation a server runs.
 
+pub mod alerts;
 pub mod api;
 pub mod clock;
 pub mod parameters;
@@ -21,6 +23,7 @@ pub mod reports;
 pub mod runs;
 pub mod tasks;
 
+pub use alerts::{AlertDetail, AlertRequest};
 pub use api::{Governance, Service};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use reports::{ReportChange, ReportRequest, Reports, RunRequest};

@@ -261,8 +261,14 @@ impl Reports {
 
     /// A finished run's stored result, as a stream of its rows.
     pub async fn run_result(&self, caller: &Caller, run_id: &str) -> Result<QueryOutput> {
-        let store = self.run_store()?;
         let run = self.stored_run(caller, run_id).await?;
+        self.open_result(&run).await
+    }
+
+    /// The stored result of a run, whoever asks: for governance's own reading of it.
+    pub(crate) async fn open_result(&self, run: &RunRecord) -> Result<QueryOutput> {
+        let store = self.run_store()?;
+        let run_id = &run.id;
         let file = match (run.status, &run.result) {
             (RunStatus::Succeeded, Some(file)) => file.clone(),
             (RunStatus::Running, _) => {

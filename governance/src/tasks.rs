@@ -206,7 +206,7 @@ fn text(what: &str, value: &str, most: usize) -> Result<()> {
 }
 
 /// Checks what every new task says, whichever way it is created.
-fn check_fields(
+pub(crate) fn check_fields(
     title: &str,
     detail: &str,
     category: &str,
@@ -243,7 +243,7 @@ fn after(time: DateTime<Utc>, minutes: u32) -> DateTime<Utc> {
 }
 
 /// `template` with every `{column}` replaced by the row's value.
-fn render(what: &str, template: &str, row: &Map<String, Value>) -> Result<String> {
+pub(crate) fn render(what: &str, template: &str, row: &Map<String, Value>) -> Result<String> {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(open) = rest.find('{') {
@@ -288,7 +288,12 @@ impl Tasks {
         self.engine.catalog()
     }
 
-    fn may_dispatch(
+    /// The time the service keeps.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub(crate) fn may_dispatch(
         &self,
         caller: &Caller,
         category: &str,
@@ -336,7 +341,7 @@ impl Tasks {
 
     /// A new task for `jurisdiction`, dispatched now.
     #[allow(clippy::too_many_arguments)]
-    fn new_task(
+    pub(crate) fn new_task(
         &self,
         caller: &Caller,
         title: String,
@@ -381,7 +386,11 @@ impl Tasks {
         Ok(code)
     }
 
-    fn refuse_dispatch(caller: &Caller, category: &str, code: &JurisdictionCode) -> EngineError {
+    pub(crate) fn refuse_dispatch(
+        caller: &Caller,
+        category: &str,
+        code: &JurisdictionCode,
+    ) -> EngineError {
         EngineError::PermissionDenied(
             format!(
                 "{} may not dispatch tasks.{category} to {code}",
@@ -701,7 +710,7 @@ impl Tasks {
 }
 
 /// A query's rows as JSON objects, refusing more than `most`.
-async fn collect_rows(
+pub(crate) async fn collect_rows(
     output: tiaokuai_engine::QueryOutput,
     most: usize,
 ) -> Result<Vec<Map<String, Value>>> {

@@ -13,10 +13,12 @@ use crate::error::CatalogError;
 
 use crate::jurisdiction::JurisdictionCode;
 
+mod alert;
 mod column;
 mod report;
 mod source;
 mod task;
+pub use alert::{AlertCondition, AlertEvaluation, AlertRecord, AlertTask, NewAlert};
 pub use column::{
     ColumnDef, ColumnField, ColumnType, DataTypeText, IntervalResolution, TimeResolution,
 };

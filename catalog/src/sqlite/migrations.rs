@@ -233,6 +233,29 @@ const MIGRATIONS: &[Migration] = &[
     );
     CREATE INDEX task_events_by_task ON task_events (task_id, seq);
     "#),
+    // 9: alerts on the runs of reports, and what each run made of them
+    Sql(r#"
+    CREATE TABLE alerts (
+        id                  TEXT PRIMARY KEY,
+        report_id           TEXT NOT NULL REFERENCES reports(id) ON DELETE CASCADE,
+        name                TEXT NOT NULL,
+        condition           TEXT NOT NULL,
+        jurisdiction_column TEXT NOT NULL,
+        jurisdiction        TEXT NOT NULL,
+        task                TEXT NOT NULL,
+        created_by          TEXT NOT NULL,
+        created_at          TEXT NOT NULL
+    );
+    CREATE TABLE alert_evaluations (
+        alert_id TEXT NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+        run_id   TEXT NOT NULL,
+        at       TEXT NOT NULL,
+        fired    INTEGER NOT NULL,
+        tasks    TEXT NOT NULL,
+        error    TEXT,
+        PRIMARY KEY (alert_id, run_id)
+    );
+    "#),
 ];
 
 /// Refuses a catalog made by a newer build, before anything touches it.

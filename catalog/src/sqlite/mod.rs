@@ -6,6 +6,7 @@
 //! The statements live in one file per domain; this file holds the pool and the
 //! [`Catalog`] implementation that runs them.
 
+mod alerts;
 mod audit;
 mod datasets;
 mod grants;
@@ -531,6 +532,48 @@ impl Catalog for SqliteCatalog {
 
     async fn all_runs(&self) -> Result<Vec<RunRecord>> {
         self.read(|conn| runs::runs_of(conn, None)).await
+    }
+
+    async fn insert_alert(&self, new: NewAlert) -> Result<AlertRecord> {
+        self.write(move |conn| alerts::insert_alert(conn, new))
+            .await
+    }
+
+    async fn alert(&self, id: &str) -> Result<Option<AlertRecord>> {
+        let id = id.to_owned();
+        self.read(move |conn| alerts::alert(conn, &id)).await
+    }
+
+    async fn alerts(&self, report_id: Option<&str>) -> Result<Vec<AlertRecord>> {
+        let report_id = report_id.map(str::to_owned);
+        self.read(move |conn| alerts::alerts(conn, report_id.as_deref()))
+            .await
+    }
+
+    async fn delete_alert(&self, id: &str, by: &str) -> Result<()> {
+        let (id, by) = (id.to_owned(), by.to_owned());
+        self.write(move |conn| delete_by_id(conn, "alerts", &id, "alert", "alert.delete", &by))
+            .await
+    }
+
+    async fn alert_evaluations(&self, alert_id: &str) -> Result<Vec<AlertEvaluation>> {
+        let id = alert_id.to_owned();
+        self.read(move |conn| alerts::evaluations(conn, &id)).await
+    }
+
+    async fn alert_evaluated(&self, alert_id: &str, run_id: &str) -> Result<bool> {
+        let (alert_id, run_id) = (alert_id.to_owned(), run_id.to_owned());
+        self.read(move |conn| alerts::evaluated(conn, &alert_id, &run_id))
+            .await
+    }
+
+    async fn record_evaluation(
+        &self,
+        evaluation: AlertEvaluation,
+        tasks: Vec<NewTask>,
+    ) -> Result<Option<(AlertEvaluation, Vec<TaskRecord>)>> {
+        self.write(move |conn| alerts::record_evaluation(conn, evaluation, tasks))
+            .await
     }
 
     async fn due_escalations(&self, now: &str) -> Result<Vec<TaskRecord>> {

@@ -163,6 +163,13 @@ fn event(
 /// left out. Returns the tasks stored.
 pub(crate) fn insert_tasks(conn: &mut Connection, tasks: Vec<NewTask>) -> Result<Vec<TaskRecord>> {
     let tx = conn.transaction()?;
+    let stored = insert_in(&tx, tasks)?;
+    tx.commit()?;
+    Ok(stored)
+}
+
+/// Stores tasks inside a transaction the caller commits.
+pub(crate) fn insert_in(tx: &Transaction<'_>, tasks: Vec<NewTask>) -> Result<Vec<TaskRecord>> {
     let mut stored = Vec::with_capacity(tasks.len());
     for task in tasks {
         let inserted = tx.execute(
@@ -204,11 +211,10 @@ pub(crate) fn insert_tasks(conn: &mut Connection, tasks: Vec<NewTask>) -> Result
             None,
         )?;
         stored.push(
-            load(&tx, &task.id)?
+            load(tx, &task.id)?
                 .ok_or_else(|| CatalogError::Corrupt("a task just stored is gone".into()))?,
         );
     }
-    tx.commit()?;
     Ok(stored)
 }
 

@@ -1,6 +1,7 @@
 //! The HTTP API of API.md. Handlers are thin: extract, call the engine, encode.
 
 mod admin;
+mod alerts;
 mod auth;
 mod catalog;
 pub mod error;
@@ -149,6 +150,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/runs/{id}", get(reports::get_run))
         .route("/v1/runs/{id}/result", get(reports::run_result))
+        .route(
+            "/v1/alerts",
+            get(alerts::list_alerts).post(alerts::create_alert),
+        )
+        .route(
+            "/v1/alerts/{id}",
+            get(alerts::get_alert).delete(alerts::delete_alert),
+        )
         .route("/v1/tasks", get(tasks::list_tasks).post(tasks::create_task))
         .route("/v1/tasks/from-query", post(tasks::create_tasks_from_query))
         .route("/v1/tasks/{id}", get(tasks::get_task))

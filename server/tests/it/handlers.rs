@@ -12,10 +12,10 @@ use axum::http::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 use tiaokuai::http::{self, AppState, Limits};
 use tiaokuai_catalog::jurisdiction::{Jurisdiction, RawJurisdiction};
+use tiaokuai_catalog::{AlertRecord, ReportRecord, RunRecord, TaskRecord};
 use tiaokuai_catalog::{
     DatasetRecord, GrantRecord, PolicyRecord, Principal, RoleAssignment, SourceRecord, TokenInfo,
 };
-use tiaokuai_catalog::{ReportRecord, RunRecord, TaskRecord};
 use tiaokuai_connectors::database::SourceState;
 use tiaokuai_engine::audit::QueryTrace;
 use tiaokuai_engine::registry::TableInfo;
@@ -24,8 +24,8 @@ use tiaokuai_engine::{
     RoleAssignmentRequest, SourceRequest,
 };
 use tiaokuai_governance::{
-    Governance, ReportChange, ReportRequest, RunRequest, TaskAction, TaskDetail, TaskFilter,
-    TaskRequest, TasksFromQuery,
+    AlertDetail, AlertRequest, Governance, ReportChange, ReportRequest, RunRequest, TaskAction,
+    TaskDetail, TaskFilter, TaskRequest, TasksFromQuery,
 };
 use tiaokuai_policies::Caller;
 use tower::ServiceExt;
@@ -178,6 +178,22 @@ impl Governance for Failing {
         _: &str,
         _: TaskAction,
     ) -> tiaokuai_engine::Result<TaskRecord> {
+        Err(self.error.clone())
+    }
+    async fn create_alert(
+        &self,
+        _: &Caller,
+        _: AlertRequest,
+    ) -> tiaokuai_engine::Result<AlertRecord> {
+        Err(self.error.clone())
+    }
+    async fn alerts(&self, _: &Caller) -> tiaokuai_engine::Result<Vec<AlertRecord>> {
+        Err(self.error.clone())
+    }
+    async fn alert(&self, _: &Caller, _: &str) -> tiaokuai_engine::Result<AlertDetail> {
+        Err(self.error.clone())
+    }
+    async fn delete_alert(&self, _: &Caller, _: &str) -> tiaokuai_engine::Result<()> {
         Err(self.error.clone())
     }
 }
@@ -404,6 +420,17 @@ async fn every_handler_maps_every_engine_error_in_one_place() {
         (Method::GET, "/v1/reports/rep_1/runs", None),
         (Method::GET, "/v1/runs/run_1", None),
         (Method::GET, "/v1/runs/run_1/result", None),
+        (Method::GET, "/v1/alerts", None),
+        (Method::GET, "/v1/alerts/alert_1", None),
+        (Method::DELETE, "/v1/alerts/alert_1", None),
+        (
+            Method::POST,
+            "/v1/alerts",
+            Some(
+                json!({"report": "rep_1", "name": "n", "condition": {"kind": "any_rows"},
+                        "jurisdiction": "330824000000", "task": {"title": "t"}}),
+            ),
+        ),
         (Method::GET, "/v1/tasks", None),
         (Method::GET, "/v1/tasks?status=accepted&overdue=true", None),
         (

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real server on a loopback port, driven by a real HTTP client.
 
 mod admin;
+mod alerts;
 mod audit_trail;
 mod bad_input;
 mod cli;

@@ -12,18 +12,20 @@ use tiaokuai_governance::ManualClock;
 use crate::fixtures::{CHIHUAI_VILLAGE, COUNTY, HUASHAN, MAJIN, XIASHAN};
 use crate::harness::{ADMIN_TOKEN, TestServer, assert_created, assert_error};
 
-struct Desk {
-    server: TestServer,
-    clock: Arc<ManualClock>,
-    /// A dispatcher of 马金镇.
-    carol: String,
+pub struct Desk {
+    pub server: TestServer,
+    pub clock: Arc<ManualClock>,
+    /// A dispatcher of 马金镇, who also writes and runs reports there.
+    pub carol: String,
     /// An official of 霞山村.
-    alice: String,
+    pub alice: String,
     /// A resident of a 池淮镇 village.
-    dave: String,
+    pub dave: String,
 }
 
-async fn desk() -> Desk {
+/// A server on a clock standing at 2026-12-01 08:00 UTC, with the small tree, a county table
+/// of people in two 马金镇 villages, and three principals.
+pub async fn desk() -> Desk {
     let clock = Arc::new(ManualClock::at(
         Utc.with_ymd_and_hms(2026, 12, 1, 8, 0, 0).unwrap(),
     ));
@@ -47,6 +49,8 @@ async fn desk() -> Desk {
                 ("dispatch", "tasks.*"),
                 ("read", "county.*"),
                 ("read", "governance.*"),
+                ("run_report", "reports.*"),
+                ("manage_report", "reports.*"),
             ],
         )
         .await;
@@ -92,13 +96,13 @@ async fn act(desk: &Desk, token: &str, id: &str, action: &str, body: Value) -> (
     (response.status(), response.json().await.unwrap())
 }
 
-async fn task(desk: &Desk, token: &str, id: &str) -> Value {
+pub async fn task(desk: &Desk, token: &str, id: &str) -> Value {
     let response = desk.server.get(token, &format!("/v1/tasks/{id}")).await;
     assert_eq!(response.status(), StatusCode::OK);
     response.json().await.unwrap()
 }
 
-async fn list(desk: &Desk, token: &str, query: &str) -> Vec<Value> {
+pub async fn list(desk: &Desk, token: &str, query: &str) -> Vec<Value> {
     let response = desk.server.get(token, &format!("/v1/tasks{query}")).await;
     assert_eq!(response.status(), StatusCode::OK);
     response
