@@ -25,6 +25,7 @@ fn decisions(c: &mut Criterion) {
         loading.elapsed()
     );
     let caller = Caller {
+        within: None,
         principal: Principal {
             id: "p".into(),
             name: "official100".into(),

@@ -53,7 +53,8 @@ impl Engine {
             return Ok(Scope::all());
         }
         self.policies
-            .scope(caller.name(), object, action)
+            .snapshot()
+            .scope_of(caller, object, action)
             .map_err(|e| EngineError::Internal(Message::caused_by("a policy check failed", e)))
     }
 }

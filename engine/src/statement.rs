@@ -213,6 +213,7 @@ mod tests {
 
     fn caller(admin: bool) -> Caller {
         Caller {
+            within: None,
             principal: Principal {
                 id: "p".into(),
                 name: "alice".into(),

@@ -73,6 +73,21 @@ impl Scope {
             .is_some_and(|(_, allowed)| *allowed)
     }
 
+    /// The part of this scope inside the subtree of `prefix`.
+    pub fn narrowed(&self, prefix: &str) -> Scope {
+        let at = self
+            .entries
+            .iter()
+            .find(|(entry, _)| prefix.starts_with(entry.as_str()))
+            .is_some_and(|(_, allowed)| *allowed);
+        let deeper = self
+            .entries
+            .iter()
+            .filter(|(entry, _)| entry.len() > prefix.len() && entry.starts_with(prefix))
+            .cloned();
+        Scope::from_decisions(std::iter::once((prefix.to_owned(), at)).chain(deeper))
+    }
+
     /// Whether every code this scope allows is also allowed by `other`.
     pub fn within(&self, other: &Scope) -> bool {
         if other.is_all() {
@@ -111,6 +126,29 @@ mod tests {
         assert!(county_but_majin.allows("330824116224"));
         assert!(!county_but_majin.allows("330825116224"));
         assert!(!county_but_majin.is_empty());
+    }
+
+    #[test]
+    fn a_narrowed_scope_keeps_only_the_subtree() {
+        let county_but_majin = scope(&[
+            ("330824", true),
+            ("330824116", false),
+            ("330824116224", true),
+        ]);
+        let chihuai = county_but_majin.narrowed("330824117");
+        assert!(chihuai.allows("330824117201"));
+        assert!(!chihuai.allows("330824118201"));
+        assert_eq!(chihuai, scope(&[("330824117", true)]));
+        let majin = county_but_majin.narrowed("330824116");
+        assert!(majin.allows("330824116224"));
+        assert!(!majin.allows("330824116200"));
+        assert_eq!(majin, scope(&[("330824116224", true)]));
+        assert!(county_but_majin.narrowed("330825").is_empty());
+        assert_eq!(
+            Scope::all().narrowed("330824117"),
+            scope(&[("330824117", true)])
+        );
+        assert!(Scope::none().narrowed("330824117").is_empty());
     }
 
     #[test]

@@ -391,14 +391,50 @@ impl PolicySnapshot {
         Ok(Scope::from_decisions(decisions))
     }
 
+    /// Where the caller may do `action` on `object`: everything for admin, and only inside
+    /// its jurisdiction for a narrowed caller.
+    pub fn scope_of(
+        &self,
+        caller: &Caller,
+        object: &str,
+        action: Action,
+    ) -> Result<Scope, PolicyError> {
+        let scope = if caller.holds_admin() {
+            Scope::all()
+        } else {
+            self.scope(caller.name(), object, action)?
+        };
+        Ok(match &caller.within {
+            Some(within) => scope.narrowed(within.scope_prefix()),
+            None => scope,
+        })
+    }
+
     /// The caller's decision for a table and its sensitive columns, compiled once per policy
-    /// version. `admin` reads everything unmasked.
+    /// version. `admin` reads everything unmasked. A narrowed caller's decision is its
+    /// principal's, narrowed (and never cached: the cache is by principal).
     pub fn decide(
         &self,
         caller: &Caller,
         table: &str,
         sensitive: &[&str],
     ) -> Result<Arc<TableDecision>, PolicyError> {
+        if let Some(within) = &caller.within {
+            let whole = Caller {
+                within: None,
+                ..caller.clone()
+            };
+            let decision = self.decide(&whole, table, sensitive)?;
+            let prefix = within.scope_prefix();
+            return Ok(Arc::new(TableDecision {
+                read: decision.read.narrowed(prefix),
+                unmasked: decision
+                    .unmasked
+                    .iter()
+                    .map(|(column, scope)| (column.clone(), scope.narrowed(prefix)))
+                    .collect(),
+            }));
+        }
         if caller.is_admin() {
             return Ok(Arc::new(TableDecision {
                 read: Scope::all(),
@@ -443,7 +479,7 @@ impl PolicySnapshot {
             return Ok(true);
         }
         Ok(self
-            .scope(caller.name(), object, action)?
+            .scope_of(caller, object, action)?
             .allows(jurisdiction.as_str()))
     }
 }

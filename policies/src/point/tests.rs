@@ -4,6 +4,7 @@ use tiaokuai_catalog::{Principal, RoleAssignment};
 
 fn caller(name: &str) -> Caller {
     Caller {
+        within: None,
         principal: Principal {
             id: name.into(),
             name: name.into(),
@@ -172,6 +173,7 @@ async fn a_reload_changes_the_next_decision() {
 async fn admin_sees_everything() {
     let p = point("").await;
     let admin = Caller {
+        within: None,
         principal: Principal {
             id: "a".into(),
             name: "admin".into(),
@@ -318,4 +320,38 @@ async fn reloads_take_turns_and_versions_only_grow() {
             .unwrap()
             .visible()
     );
+}
+
+#[tokio::test]
+async fn a_narrowed_caller_decides_inside_its_jurisdiction_only() {
+    let p = point(crate::DEMO_POLICY).await;
+    let majin = JurisdictionCode::parse("330824116000").unwrap();
+    let county = caller("county_dispatcher");
+    let narrowed = county.narrowed_to(&majin);
+    let decision = p.decide(&narrowed, "village.residents", &["name"]).unwrap();
+    assert_eq!(codes(&decision.read), vec![("330824116".into(), true)]);
+    // the principal's own decision is what the cache keeps, untouched by the narrowing
+    let whole = p.decide(&county, "village.residents", &["name"]).unwrap();
+    assert_eq!(codes(&whole.read), vec![("330824".into(), true)]);
+    let again = p.decide(&narrowed, "village.residents", &["name"]).unwrap();
+    assert_eq!(codes(&again.read), vec![("330824116".into(), true)]);
+    // narrowing only takes away: outside the principal's own scope nothing appears
+    let xiashan = caller("xiashan_official").narrowed_to(&majin);
+    let decision = p.decide(&xiashan, "village.residents", &[]).unwrap();
+    assert_eq!(codes(&decision.read), vec![("330824116224".into(), true)]);
+    let chihuai = JurisdictionCode::parse("330824117000").unwrap();
+    let elsewhere = caller("xiashan_official").narrowed_to(&chihuai);
+    assert!(
+        !p.decide(&elsewhere, "village.residents", &[])
+            .unwrap()
+            .visible()
+    );
+    // and a narrowing inside a narrowing stays inside both
+    let both = narrowed.narrowed_to(&chihuai);
+    assert!(!p.decide(&both, "village.residents", &[]).unwrap().visible());
+    let snapshot = p.snapshot();
+    let dispatch = snapshot
+        .scope_of(&narrowed, "tasks.visit", Action::Dispatch)
+        .unwrap();
+    assert!(dispatch.allows("330824116224") && !dispatch.allows("330824117201"));
 }

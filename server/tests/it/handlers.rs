@@ -275,6 +275,7 @@ failing_api! {
 #[tokio::test]
 async fn every_handler_maps_every_engine_error_in_one_place() {
     let caller = Caller {
+        within: None,
         principal: Principal {
             id: "prn_1".into(),
             name: "admin".into(),

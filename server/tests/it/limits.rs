@@ -446,6 +446,7 @@ fn value(body: &Value) -> Value {
 /// `admin` as the statement guard sees it: the admin role everywhere.
 fn admin_caller() -> Caller {
     Caller {
+        within: None,
         principal: tiaokuai_catalog::Principal {
             id: "prn_admin".into(),
             name: "admin".into(),
