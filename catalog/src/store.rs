@@ -239,6 +239,27 @@ pub trait Catalog: std::fmt::Debug + Send + Sync {
     /// Every stored run, newest first.
     async fn all_runs(&self) -> Result<Vec<RunRecord>>;
 
+    // ---- schedules ---------------------------------------------------------------------
+
+    async fn insert_schedule(&self, new: NewSchedule) -> Result<ScheduleRecord>;
+
+    async fn schedule(&self, id: &str) -> Result<Option<ScheduleRecord>>;
+
+    /// Every schedule, oldest first.
+    async fn schedules(&self) -> Result<Vec<ScheduleRecord>>;
+
+    /// The schedules whose next tick is due at `now` (RFC 3339).
+    async fn due_schedules(&self, now: &str) -> Result<Vec<ScheduleRecord>>;
+
+    /// Moves a schedule's next tick from `due` to `next`, if no one did first: whoever gets
+    /// `true` runs the tick.
+    async fn claim_tick(&self, id: &str, due: &str, next: &str) -> Result<bool>;
+
+    /// Records how a tick went.
+    async fn finish_tick(&self, id: &str, outcome: ScheduleOutcome) -> Result<()>;
+
+    async fn delete_schedule(&self, id: &str, by: &str) -> Result<()>;
+
     // ---- alerts ------------------------------------------------------------------------
 
     async fn insert_alert(&self, new: NewAlert) -> Result<AlertRecord>;

@@ -104,6 +104,7 @@ fn schema_of(records: Records) -> SchemaRef {
             Field::new("report_version", DataType::Int32, false),
             text(BINDING, false),
             text("principal", false),
+            text("schedule_id", true),
             text("parameters", false),
             text("status", false),
             time("started_at", false),
@@ -240,8 +241,12 @@ impl GovernanceTable {
             Arc::new(Int32Array::from_iter_values(runs.iter().map(|(r, _)| {
                 i32::try_from(r.report_version).unwrap_or(i32::MAX)
             }))),
-            strings(runs.iter().map(|(_, (_, owner))| Some(*owner))),
+            // a fanned-out run belongs to the jurisdiction it was narrowed to
+            strings(runs.iter().map(|(r, (_, owner))| {
+                Some(r.scope.as_ref().map_or(*owner, JurisdictionCode::as_str))
+            })),
             strings(runs.iter().map(|(r, _)| Some(r.principal.as_str()))),
+            strings(runs.iter().map(|(r, _)| r.schedule_id.as_deref())),
             strings(parameters.iter().map(|p| Some(p.as_str()))),
             strings(runs.iter().map(|(r, _)| Some(r.status.as_str()))),
             times(runs.iter().map(|(r, _)| Some(r.started_at.as_str())))?,

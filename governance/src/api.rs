@@ -13,6 +13,7 @@ use crate::alerts::{AlertDetail, AlertRequest, Alerts};
 use crate::clock::Clock;
 use crate::reports::{ReportChange, ReportRequest, Reports, RunRequest};
 use crate::runs::RunLimits;
+use crate::schedules::{ScheduleRequest, ScheduleView, Schedules};
 use crate::tasks::{TaskAction, TaskDetail, TaskFilter, TaskRequest, Tasks, TasksFromQuery};
 
 #[async_trait]
@@ -70,6 +71,16 @@ pub trait Governance: std::fmt::Debug + Send + Sync {
     async fn alerts(&self, caller: &Caller) -> Result<Vec<AlertRecord>>;
     async fn alert(&self, caller: &Caller, id: &str) -> Result<AlertDetail>;
     async fn delete_alert(&self, caller: &Caller, id: &str) -> Result<()>;
+
+    async fn create_schedule(
+        &self,
+        caller: &Caller,
+        request: ScheduleRequest,
+    ) -> Result<ScheduleView>;
+    /// The schedules the caller made, runs as, or whose report it manages.
+    async fn schedules(&self, caller: &Caller) -> Result<Vec<ScheduleView>>;
+    async fn schedule(&self, caller: &Caller, id: &str) -> Result<ScheduleView>;
+    async fn delete_schedule(&self, caller: &Caller, id: &str) -> Result<()>;
 }
 
 /// Governance as a server runs it: reports with stored runs, and dispatch tasks whose
@@ -79,11 +90,12 @@ pub struct Service {
     reports: Reports,
     tasks: Arc<Tasks>,
     alerts: Alerts,
+    schedules: Arc<Schedules>,
 }
 
 impl Service {
     /// Opens the runs folder (marking failed the runs a stop interrupted), evaluates the
-    /// alerts a stop left unevaluated, and starts watching for due escalations.
+    /// alerts a stop left unevaluated, and starts watching for due escalations and ticks.
     pub async fn open(
         engine: Arc<Engine>,
         runs_dir: PathBuf,
@@ -91,14 +103,17 @@ impl Service {
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
         let reports = Reports::open(engine.clone(), runs_dir, limits).await?;
-        let tasks = Arc::new(Tasks::new(engine, clock));
+        let tasks = Arc::new(Tasks::new(engine, clock.clone()));
         let alerts = Alerts::new(reports.clone(), tasks.clone());
         alerts.recover().await?;
+        let schedules = Arc::new(Schedules::new(reports.clone(), alerts.clone(), clock));
         Tasks::watch(&tasks);
+        Schedules::watch(&schedules);
         Ok(Self {
             reports,
             tasks,
             alerts,
+            schedules,
         })
     }
 }
@@ -211,5 +226,25 @@ impl Governance for Service {
 
     async fn delete_alert(&self, caller: &Caller, id: &str) -> Result<()> {
         self.alerts.delete(caller, id).await
+    }
+
+    async fn create_schedule(
+        &self,
+        caller: &Caller,
+        request: ScheduleRequest,
+    ) -> Result<ScheduleView> {
+        self.schedules.create(caller, request).await
+    }
+
+    async fn schedules(&self, caller: &Caller) -> Result<Vec<ScheduleView>> {
+        self.schedules.list(caller).await
+    }
+
+    async fn schedule(&self, caller: &Caller, id: &str) -> Result<ScheduleView> {
+        self.schedules.get(caller, id).await
+    }
+
+    async fn delete_schedule(&self, caller: &Caller, id: &str) -> Result<()> {
+        self.schedules.delete(caller, id).await
     }
 }

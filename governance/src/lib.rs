@@ -11,6 +11,8 @@
 //! - [`tasks`]: dispatch tasks (调度任务) sent to the jurisdiction that must act, their three
 //!   clocks, the escalation of those not accepted in time, and their history.
 //! - [`alerts`]: conditions on every stored run of a report that dispatch tasks when they hold.
+//! - [`schedules`]: reports stored on a cron expression in a time zone, optionally once for
+//!   each township, each run narrowed to it.
 //! - [`clock`]: the time all of it keeps, which a test moves by hand.
 //! - [`api`]: [`Governance`], what the server's handlers ask of this crate, as one interface,
 //!   and [`Service`], the implementation a server runs.
@@ -21,6 +23,7 @@ pub mod clock;
 pub mod parameters;
 pub mod reports;
 pub mod runs;
+pub mod schedules;
 pub mod tasks;
 
 pub use alerts::{AlertDetail, AlertRequest};
@@ -28,6 +31,7 @@ pub use api::{Governance, Service};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use reports::{ReportChange, ReportRequest, Reports, RunRequest};
 pub use runs::RunLimits;
+pub use schedules::{ScheduleRequest, ScheduleView};
 pub use tasks::{
     ReturnRequest, TaskAction, TaskDetail, TaskFilter, TaskNote, TaskRequest, TasksFromQuery,
 };

@@ -276,6 +276,23 @@ impl Reports {
             parameters: change.parameters,
         };
         self.check(caller, &content).await?;
+        for schedule in self.catalog().schedules().await? {
+            if schedule.report_id != current.id {
+                continue;
+            }
+            let everywhere = tiaokuai_policies::Scope::all();
+            if let Err(error) =
+                parameters::bind(&content.parameters, &schedule.parameters, &everywhere)
+            {
+                return Err(EngineError::Conflict(
+                    format!(
+                        "schedule {} ({}) runs the report with parameters the change no longer takes: {error}",
+                        schedule.id, schedule.name
+                    )
+                    .into(),
+                ));
+            }
+        }
         Ok(self
             .catalog()
             .update_report(id, change.version, content, caller.name())

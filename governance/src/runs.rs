@@ -11,7 +11,7 @@ use datafusion::parquet::arrow::{AsyncArrowWriter, ParquetRecordBatchStreamBuild
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
-use tiaokuai_catalog::{Catalog, NewRun, RunOutcome, RunRecord, RunStatus, token};
+use tiaokuai_catalog::{Catalog, NewRun, ReportRecord, RunOutcome, RunRecord, RunStatus, token};
 use tiaokuai_engine::audit::QueryTrace;
 use tiaokuai_engine::{Caller, EngineError, Message, QueryOutput, Result};
 use tokio::io::AsyncReadExt;
@@ -168,14 +168,28 @@ impl Reports {
         id: &str,
         request: RunRequest,
     ) -> Result<RunRecord> {
-        let store = self.run_store()?;
         let report = self.visible(caller, id, request.version).await?;
         let run_id = token::new_id("run");
+        self.store_run_of(caller, &report, &request.parameters, None, run_id)
+            .await
+    }
+
+    /// Runs a report version as the caller (narrowed, for a fanned-out schedule) and stores
+    /// its result as run `run_id`; a run that fails is recorded as failed under that id.
+    pub(crate) async fn store_run_of(
+        &self,
+        caller: &Caller,
+        report: &ReportRecord,
+        given: &serde_json::Map<String, serde_json::Value>,
+        schedule_id: Option<&str>,
+        run_id: String,
+    ) -> Result<RunRecord> {
+        let store = self.run_store()?;
         let trace = QueryTrace {
             query_id: &run_id,
             format: "parquet",
         };
-        let parameters = crate::parameters::effective(&report.parameters, &request.parameters);
+        let parameters = crate::parameters::effective(&report.parameters, given);
         let policy_version = self.engine().policy_version();
         let catalog = self.engine().catalog();
         catalog
@@ -186,10 +200,11 @@ impl Reports {
                 parameters,
                 principal: caller.name().to_owned(),
                 policy_version,
+                schedule_id: schedule_id.map(str::to_owned),
+                scope: caller.within.clone(),
             })
             .await?;
-        let given = &request.parameters;
-        let output = match self.run_version(caller, trace, &report, given).await {
+        let output = match self.run_version(caller, trace, report, given).await {
             Ok(output) => output,
             Err(error) => return Err(self.failed(&run_id, error).await),
         };

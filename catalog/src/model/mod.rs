@@ -16,6 +16,7 @@ use crate::jurisdiction::JurisdictionCode;
 mod alert;
 mod column;
 mod report;
+mod schedule;
 mod source;
 mod task;
 pub use alert::{AlertCondition, AlertEvaluation, AlertRecord, AlertTask, NewAlert};
@@ -26,6 +27,7 @@ pub use report::{
     NewReport, NewRun, ParameterKind, ReportContent, ReportParameter, ReportRecord, RunOutcome,
     RunRecord, RunStatus,
 };
+pub use schedule::{FanOut, NewSchedule, ScheduleOutcome, ScheduleRecord};
 pub use source::{
     DatabaseEngine, FileFormat, NewSource, RemoteTableDef, SkippedColumn, SourceContent,
     SourceKind, SourceRecord, TableDef,

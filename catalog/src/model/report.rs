@@ -103,6 +103,10 @@ pub struct NewRun {
     pub parameters: serde_json::Map<String, serde_json::Value>,
     pub principal: String,
     pub policy_version: u64,
+    /// The schedule that started the run.
+    pub schedule_id: Option<String>,
+    /// The jurisdiction the run was narrowed to.
+    pub scope: Option<JurisdictionCode>,
 }
 
 /// How a run ended.
@@ -147,6 +151,13 @@ pub struct RunRecord {
     pub sha256: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The schedule that started the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule_id: Option<String>,
+    /// The jurisdiction the run was narrowed to (a schedule fanned out over townships): its
+    /// result holds that jurisdiction's rows only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<JurisdictionCode>,
     /// The result file's name in the runs folder; never shown.
     #[serde(skip)]
     pub result: Option<String>,

@@ -256,6 +256,29 @@ const MIGRATIONS: &[Migration] = &[
         PRIMARY KEY (alert_id, run_id)
     );
     "#),
+    // 10: schedules of reports, and the runs they start
+    Sql(r#"
+    ALTER TABLE report_runs ADD COLUMN schedule_id TEXT;
+    ALTER TABLE report_runs ADD COLUMN scope TEXT;
+    CREATE TABLE schedules (
+        id              TEXT PRIMARY KEY,
+        report_id       TEXT NOT NULL REFERENCES reports(id) ON DELETE CASCADE,
+        name            TEXT NOT NULL,
+        cron            TEXT NOT NULL,
+        time_zone       TEXT NOT NULL,
+        run_as          TEXT NOT NULL,
+        parameters      TEXT NOT NULL,
+        fan_out         TEXT,
+        created_by      TEXT NOT NULL,
+        created_at      TEXT NOT NULL,
+        next_run_at     TEXT NOT NULL,
+        last_run_at     TEXT,
+        last_success_at TEXT,
+        last_error      TEXT,
+        last_runs       TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE INDEX schedules_due ON schedules (next_run_at);
+    "#),
 ];
 
 /// Refuses a catalog made by a newer build, before anything touches it.

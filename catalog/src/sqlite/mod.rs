@@ -16,6 +16,7 @@ mod policies;
 mod principals;
 mod reports;
 mod runs;
+mod schedules;
 mod sources;
 mod tasks;
 #[cfg(test)]
@@ -532,6 +533,46 @@ impl Catalog for SqliteCatalog {
 
     async fn all_runs(&self) -> Result<Vec<RunRecord>> {
         self.read(|conn| runs::runs_of(conn, None)).await
+    }
+
+    async fn insert_schedule(&self, new: NewSchedule) -> Result<ScheduleRecord> {
+        self.write(move |conn| schedules::insert_schedule(conn, new))
+            .await
+    }
+
+    async fn schedule(&self, id: &str) -> Result<Option<ScheduleRecord>> {
+        let id = id.to_owned();
+        self.read(move |conn| schedules::schedule(conn, &id)).await
+    }
+
+    async fn schedules(&self) -> Result<Vec<ScheduleRecord>> {
+        self.read(|conn| schedules::schedules(conn, None)).await
+    }
+
+    async fn due_schedules(&self, now: &str) -> Result<Vec<ScheduleRecord>> {
+        let now = now.to_owned();
+        self.read(move |conn| schedules::schedules(conn, Some(&now)))
+            .await
+    }
+
+    async fn claim_tick(&self, id: &str, due: &str, next: &str) -> Result<bool> {
+        let (id, due, next) = (id.to_owned(), due.to_owned(), next.to_owned());
+        self.write(move |conn| schedules::claim_tick(conn, &id, &due, &next))
+            .await
+    }
+
+    async fn finish_tick(&self, id: &str, outcome: ScheduleOutcome) -> Result<()> {
+        let id = id.to_owned();
+        self.write(move |conn| schedules::finish_tick(conn, &id, outcome))
+            .await
+    }
+
+    async fn delete_schedule(&self, id: &str, by: &str) -> Result<()> {
+        let (id, by) = (id.to_owned(), by.to_owned());
+        self.write(move |conn| {
+            delete_by_id(conn, "schedules", &id, "schedule", "schedule.delete", &by)
+        })
+        .await
     }
 
     async fn insert_alert(&self, new: NewAlert) -> Result<AlertRecord> {

@@ -5,11 +5,12 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{from_json, now, to_json};
 use crate::error::{CatalogError, Result};
+use crate::jurisdiction::JurisdictionCode;
 use crate::model::{NewRun, RunOutcome, RunRecord, RunStatus};
 
-const RUN_COLUMNS: &str = "id, report_id, report_version, parameters, principal, policy_version, status, started_at, finished_at, row_count, bytes, result, sha256, error";
+const RUN_COLUMNS: &str = "id, report_id, report_version, parameters, principal, policy_version, status, started_at, finished_at, row_count, bytes, result, sha256, error, schedule_id, scope";
 
-type Stored = (RunRecord, String, String);
+type Stored = (RunRecord, String, String, Option<String>);
 
 fn decode(row: &Row<'_>) -> rusqlite::Result<Stored> {
     let record = RunRecord {
@@ -27,12 +28,21 @@ fn decode(row: &Row<'_>) -> rusqlite::Result<Stored> {
         result: row.get(11)?,
         sha256: row.get(12)?,
         error: row.get(13)?,
+        schedule_id: row.get(14)?,
+        scope: None,
     };
-    Ok((record, row.get(3)?, row.get(6)?))
+    let scope: Option<String> = row.get(15)?;
+    Ok((record, row.get(3)?, row.get(6)?, scope))
 }
 
-fn record((mut record, parameters, status): Stored) -> Result<RunRecord> {
+fn record((mut record, parameters, status, scope): Stored) -> Result<RunRecord> {
     record.parameters = from_json(&parameters)?;
+    record.scope = scope
+        .map(|code| {
+            JurisdictionCode::parse(&code)
+                .map_err(|_| CatalogError::Corrupt(format!("run scope {code:?}")))
+        })
+        .transpose()?;
     record.status = match status.as_str() {
         "running" => RunStatus::Running,
         "succeeded" => RunStatus::Succeeded,
@@ -44,8 +54,8 @@ fn record((mut record, parameters, status): Stored) -> Result<RunRecord> {
 
 pub(crate) fn insert_run(conn: &mut Connection, new: NewRun) -> Result<RunRecord> {
     conn.execute(
-        "INSERT INTO report_runs (id, report_id, report_version, parameters, principal, policy_version, status, started_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7)",
+        "INSERT INTO report_runs (id, report_id, report_version, parameters, principal, policy_version, status, started_at, schedule_id, scope)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8, ?9)",
         params![
             new.id,
             new.report_id,
@@ -53,7 +63,9 @@ pub(crate) fn insert_run(conn: &mut Connection, new: NewRun) -> Result<RunRecord
             to_json(&new.parameters),
             new.principal,
             new.policy_version as i64,
-            now()
+            now(),
+            new.schedule_id,
+            new.scope.as_ref().map(JurisdictionCode::as_str)
         ],
     )?;
     run(conn, &new.id)?.ok_or_else(|| CatalogError::Corrupt("a run just stored is gone".into()))

@@ -526,6 +526,8 @@ async fn a_finished_run_never_changes() {
             parameters: Default::default(),
             principal: "carol".into(),
             policy_version: 7,
+            schedule_id: None,
+            scope: None,
         })
         .await
         .unwrap();
@@ -697,4 +699,79 @@ async fn a_task_changes_only_from_where_it_stands_and_keeps_its_history() {
         escalations[1].escalated_to.as_ref().unwrap().as_str(),
         "330824116000"
     );
+}
+
+#[tokio::test]
+async fn a_tick_is_claimed_once() {
+    let catalog = SqliteCatalog::open_in_memory().unwrap();
+    catalog
+        .upsert_jurisdictions(&kaihua(), "admin")
+        .await
+        .unwrap();
+    let report = catalog
+        .insert_report(NewReport {
+            name: "reports.r".into(),
+            owner: JurisdictionCode::parse("330824000000").unwrap(),
+            content: content("SELECT 1"),
+            created_by: "carol".into(),
+        })
+        .await
+        .unwrap();
+    let stored = catalog
+        .insert_schedule(NewSchedule {
+            id: "sch_1".into(),
+            report_id: report.id.clone(),
+            name: "daily".into(),
+            cron: "0 8 * * *".into(),
+            time_zone: "Asia/Shanghai".into(),
+            run_as: "carol".into(),
+            parameters: Default::default(),
+            fan_out: None,
+            created_by: "carol".into(),
+            next_run_at: "2026-12-02T00:00:00.000Z".into(),
+        })
+        .await
+        .unwrap();
+    assert!(stored.last_runs.is_empty());
+    assert!(
+        catalog
+            .due_schedules("2026-12-01T23:59:59.999Z")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        catalog
+            .due_schedules("2026-12-02T00:00:00.000Z")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let due = "2026-12-02T00:00:00.000Z";
+    let next = "2026-12-03T00:00:00.000Z";
+    assert!(catalog.claim_tick("sch_1", due, next).await.unwrap());
+    assert!(!catalog.claim_tick("sch_1", due, next).await.unwrap());
+    let failed = ScheduleOutcome {
+        at: due.into(),
+        runs: vec!["run_1".into()],
+        error: Some("source down".into()),
+    };
+    catalog.finish_tick("sch_1", failed).await.unwrap();
+    let after = catalog.schedule("sch_1").await.unwrap().unwrap();
+    assert_eq!(after.next_run_at, next);
+    assert_eq!(after.last_error.as_deref(), Some("source down"));
+    assert_eq!(after.last_success_at, None);
+    let ok = ScheduleOutcome {
+        at: next.into(),
+        runs: vec!["run_2".into()],
+        error: None,
+    };
+    catalog.finish_tick("sch_1", ok).await.unwrap();
+    let after = catalog.schedule("sch_1").await.unwrap().unwrap();
+    assert_eq!(after.last_success_at.as_deref(), Some(next));
+    assert_eq!(after.last_error, None);
+    // a report's schedules go with it
+    catalog.delete_report(&report.id, "carol").await.unwrap();
+    assert!(catalog.schedules().await.unwrap().is_empty());
 }

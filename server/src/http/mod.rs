@@ -13,6 +13,7 @@ mod policies;
 mod query;
 mod relay;
 mod reports;
+mod schedules;
 mod sources;
 mod tasks;
 
@@ -157,6 +158,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/alerts/{id}",
             get(alerts::get_alert).delete(alerts::delete_alert),
+        )
+        .route(
+            "/v1/schedules",
+            get(schedules::list_schedules).post(schedules::create_schedule),
+        )
+        .route(
+            "/v1/schedules/{id}",
+            get(schedules::get_schedule).delete(schedules::delete_schedule),
         )
         .route("/v1/tasks", get(tasks::list_tasks).post(tasks::create_task))
         .route("/v1/tasks/from-query", post(tasks::create_tasks_from_query))

@@ -6,7 +6,9 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
 use super::error::ErrorBody;
-use super::{admin, alerts, catalog, grants, health, policies, query, reports, sources, tasks};
+use super::{
+    admin, alerts, catalog, grants, health, policies, query, reports, schedules, sources, tasks,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,6 +28,8 @@ use super::{admin, alerts, catalog, grants, health, policies, query, reports, so
         reports::create_report, reports::list_reports, reports::get_report, reports::report_versions,
         reports::update_report, reports::delete_report, reports::run_report,
         reports::store_run, reports::list_runs, reports::get_run, reports::run_result,
+        schedules::create_schedule, schedules::list_schedules, schedules::get_schedule,
+        schedules::delete_schedule,
         alerts::create_alert, alerts::list_alerts, alerts::get_alert, alerts::delete_alert,
         tasks::create_task, tasks::create_tasks_from_query, tasks::list_tasks, tasks::get_task,
         tasks::accept_task, tasks::resolve_task, tasks::verify_task, tasks::return_task,

@@ -199,8 +199,8 @@ async fn what_the_router_refuses_is_refused_in_the_error_body() {
 
 /// Operations whose example cannot be valid against every demo: a source's example names the
 /// department database of API.md, and a dataset's names member ids, which each demo build
-/// draws anew. A report's `{id}` (and an alert's report) is the demo's income ranking, looked
-/// up; a task's is a new task, brought to where the action starts from.
+/// draws anew. A report's `{id}` (and an alert's report) is the demo's income ranking, and a
+/// schedule's report its visit coverage, looked up; a task's is a new task, brought to where the action starts from.
 const EXAMPLES_NOT_OF_THE_DEMO: [&str; 2] = ["register_source", "create_dataset"];
 
 #[tokio::test]
@@ -219,14 +219,18 @@ async fn the_documented_examples_are_answered_by_the_demo() {
         .send(Method::GET, ADMIN_TOKEN, "/v1/reports", None)
         .await;
     let reports: Value = serde_json::from_str(&reports).unwrap();
-    let ranking = reports
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "reports.village_income_ranking")
-        .and_then(|r| r["id"].as_str())
-        .expect("the demo's ranking report")
-        .to_owned();
+    let report = |name: &str| {
+        reports
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .and_then(|r| r["id"].as_str())
+            .unwrap_or_else(|| panic!("the demo's report {name}"))
+            .to_owned()
+    };
+    let ranking = report("reports.village_income_ranking");
+    let coverage = report("reports.elderly_visit_coverage");
     let mut sent = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
@@ -249,8 +253,10 @@ async fn the_documented_examples_are_answered_by_the_demo() {
             };
             // an alert's example names a report by an id each demo build draws anew
             let mut example = example.clone();
-            if id == "create_alert" {
-                example["report"] = json!(ranking);
+            match id {
+                "create_alert" => example["report"] = json!(ranking),
+                "create_schedule" => example["report"] = json!(coverage),
+                _ => {}
             }
             let example = &example;
             let (status, answer) = server.send(method, ADMIN_TOKEN, &path, Some(example)).await;

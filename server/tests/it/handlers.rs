@@ -24,8 +24,8 @@ use tiaokuai_engine::{
     RoleAssignmentRequest, SourceRequest,
 };
 use tiaokuai_governance::{
-    AlertDetail, AlertRequest, Governance, ReportChange, ReportRequest, RunRequest, TaskAction,
-    TaskDetail, TaskFilter, TaskRequest, TasksFromQuery,
+    AlertDetail, AlertRequest, Governance, ReportChange, ReportRequest, RunRequest,
+    ScheduleRequest, ScheduleView, TaskAction, TaskDetail, TaskFilter, TaskRequest, TasksFromQuery,
 };
 use tiaokuai_policies::Caller;
 use tower::ServiceExt;
@@ -194,6 +194,22 @@ impl Governance for Failing {
         Err(self.error.clone())
     }
     async fn delete_alert(&self, _: &Caller, _: &str) -> tiaokuai_engine::Result<()> {
+        Err(self.error.clone())
+    }
+    async fn create_schedule(
+        &self,
+        _: &Caller,
+        _: ScheduleRequest,
+    ) -> tiaokuai_engine::Result<ScheduleView> {
+        Err(self.error.clone())
+    }
+    async fn schedules(&self, _: &Caller) -> tiaokuai_engine::Result<Vec<ScheduleView>> {
+        Err(self.error.clone())
+    }
+    async fn schedule(&self, _: &Caller, _: &str) -> tiaokuai_engine::Result<ScheduleView> {
+        Err(self.error.clone())
+    }
+    async fn delete_schedule(&self, _: &Caller, _: &str) -> tiaokuai_engine::Result<()> {
         Err(self.error.clone())
     }
 }
@@ -421,6 +437,14 @@ async fn every_handler_maps_every_engine_error_in_one_place() {
         (Method::GET, "/v1/reports/rep_1/runs", None),
         (Method::GET, "/v1/runs/run_1", None),
         (Method::GET, "/v1/runs/run_1/result", None),
+        (Method::GET, "/v1/schedules", None),
+        (Method::GET, "/v1/schedules/sch_1", None),
+        (Method::DELETE, "/v1/schedules/sch_1", None),
+        (
+            Method::POST,
+            "/v1/schedules",
+            Some(json!({"report": "rep_1", "name": "n", "cron": "0 8 * * *"})),
+        ),
         (Method::GET, "/v1/alerts", None),
         (Method::GET, "/v1/alerts/alert_1", None),
         (Method::DELETE, "/v1/alerts/alert_1", None),

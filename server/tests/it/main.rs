@@ -24,6 +24,7 @@ mod process;
 mod registration;
 mod reports;
 mod s3;
+mod schedules;
 mod slow_clients;
 mod sources;
 mod tasks;

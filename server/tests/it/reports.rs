@@ -623,6 +623,8 @@ async fn a_stored_run_keeps_its_result_for_its_principal() {
             parameters: Default::default(),
             principal: "carol".into(),
             policy_version: 0,
+            schedule_id: None,
+            scope: None,
         })
         .await
         .unwrap();
