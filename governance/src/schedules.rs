@@ -224,17 +224,16 @@ impl Schedules {
             ));
         }
         parameters::bind(&report.parameters, &request.parameters, &scope)?;
-        if let Some(fan_out) = &request.fan_out {
-            if self
+        if let Some(fan_out) = &request.fan_out
+            && self
                 .targets(&runner, &report.name, fan_out)
                 .await?
                 .is_empty()
-            {
-                return Err(bad(format!(
-                    "fan_out: {run_as} may run the report in no {} under {}",
-                    fan_out.level, fan_out.under
-                )));
-            }
+        {
+            return Err(bad(format!(
+                "fan_out: {run_as} may run the report in no {} under {}",
+                fan_out.level, fan_out.under
+            )));
         }
         let new = NewSchedule {
             id: token::new_id("sch"),

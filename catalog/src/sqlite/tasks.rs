@@ -132,28 +132,30 @@ fn select(
     rows.map(|row| decode(row?)).collect()
 }
 
-fn event(
-    tx: &Transaction<'_>,
-    task_id: &str,
-    at: &str,
-    by: &str,
-    action: &str,
+/// One line of a task's history.
+struct Event<'a> {
+    task_id: &'a str,
+    at: &'a str,
+    by: &'a str,
+    action: &'a str,
     change: (Option<TaskStatus>, TaskStatus),
-    note: Option<&str>,
-    escalated_to: Option<&JurisdictionCode>,
-) -> Result<()> {
+    note: Option<&'a str>,
+    escalated_to: Option<&'a JurisdictionCode>,
+}
+
+fn event(tx: &Transaction<'_>, event: Event<'_>) -> Result<()> {
     tx.execute(
         "INSERT INTO task_events (task_id, at, by, action, from_status, to_status, note, escalated_to)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
-            task_id,
-            at,
-            by,
-            action,
-            change.0.map(TaskStatus::as_str),
-            change.1.as_str(),
-            note,
-            escalated_to.map(JurisdictionCode::as_str)
+            event.task_id,
+            event.at,
+            event.by,
+            event.action,
+            event.change.0.map(TaskStatus::as_str),
+            event.change.1.as_str(),
+            event.note,
+            event.escalated_to.map(JurisdictionCode::as_str)
         ],
     )?;
     Ok(())
@@ -198,18 +200,16 @@ pub(crate) fn insert_in(tx: &Transaction<'_>, tasks: Vec<NewTask>) -> Result<Vec
         if inserted == 0 {
             continue;
         }
-        let change = (None, TaskStatus::Dispatched);
-        let by = &task.created_by;
-        event(
-            &tx,
-            &task.id,
-            &task.created_at,
-            by,
-            "dispatch",
-            change,
-            None,
-            None,
-        )?;
+        let dispatched = Event {
+            task_id: &task.id,
+            at: &task.created_at,
+            by: &task.created_by,
+            action: "dispatch",
+            change: (None, TaskStatus::Dispatched),
+            note: None,
+            escalated_to: None,
+        };
+        event(tx, dispatched)?;
         stored.push(
             load(tx, &task.id)?
                 .ok_or_else(|| CatalogError::Corrupt("a task just stored is gone".into()))?,
@@ -322,18 +322,16 @@ pub(crate) fn transition_task(
             "task {id:?} changed meanwhile"
         )));
     }
-    let statuses = (Some(current.status), change.to);
-    let note = change.note.as_deref();
-    event(
-        &tx,
-        id,
-        &change.at,
-        &change.by,
-        change.action,
-        statuses,
-        note,
-        None,
-    )?;
+    let changed = Event {
+        task_id: id,
+        at: &change.at,
+        by: &change.by,
+        action: change.action,
+        change: (Some(current.status), change.to),
+        note: change.note.as_deref(),
+        escalated_to: None,
+    };
+    event(&tx, changed)?;
     let task = load(&tx, id)?.ok_or_else(|| CatalogError::NotFound(format!("task {id:?}")))?;
     tx.commit()?;
     Ok(task)
@@ -361,19 +359,17 @@ pub(crate) fn escalate_task(
     if changed == 0 {
         return Ok(None);
     }
-    let statuses = (Some(TaskStatus::Dispatched), TaskStatus::Dispatched);
     let note = format!("not accepted in time: {}", escalation.to.as_str());
-    let to = escalation.escalated_to.as_ref();
-    event(
-        &tx,
-        id,
-        &escalation.at,
-        "tiaokuai",
-        "escalate",
-        statuses,
-        Some(&note),
-        to,
-    )?;
+    let escalated = Event {
+        task_id: id,
+        at: &escalation.at,
+        by: "tiaokuai",
+        action: "escalate",
+        change: (Some(TaskStatus::Dispatched), TaskStatus::Dispatched),
+        note: Some(&note),
+        escalated_to: escalation.escalated_to.as_ref(),
+    };
+    event(&tx, escalated)?;
     let task = load(&tx, id)?;
     tx.commit()?;
     Ok(task)
