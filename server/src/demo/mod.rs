@@ -1,8 +1,10 @@
 //! The 开化县 demo: the real division-code tree (1 county, 14 townships, 269 villages), per-village
-//! Parquet data, one union dataset per village table, and principals for the 条/块 roles.
+//! Parquet data, one union dataset per village table, principals for the 条/块 roles, saved
+//! reports, an alert, a daily schedule and a few days of dispatch tasks.
 
 pub mod civil;
 pub mod data;
+mod dispatch;
 mod install;
 mod reports;
 
@@ -135,7 +137,13 @@ pub async fn build(
     engine
         .import_policy(admin, tiaokuai_policies::DEMO_POLICY)
         .await?;
-    reports::create(engine, admin).await?;
+    let saved = reports::create(engine, admin).await?;
+    let coverage = saved
+        .iter()
+        .find(|r| r.name == "reports.elderly_visit_coverage")
+        .ok_or_else(|| StartError::Demo("the visit coverage report is missing".into()))?;
+    dispatch::watch(engine, admin, coverage).await?;
+    dispatch::history(engine).await?;
     let mut tokens = BTreeMap::new();
     for name in PRINCIPALS {
         let (_, token) = catalog.issue_token(name, admin.name()).await?;

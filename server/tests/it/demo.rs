@@ -163,6 +163,110 @@ async fn the_demo_answers_cross_village_queries() {
         (&xiashan[0][0], &xiashan[0][2]),
         (&json!(1), &json!("330824116224"))
     );
+
+    // dispatch work in every state; each principal sees its own
+    let statuses = |tasks: &Value| {
+        let mut statuses: Vec<String> = tasks
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["status"].as_str().unwrap().to_owned())
+            .collect();
+        statuses.sort();
+        statuses
+    };
+    let all: Value = served.get(admin, "/v1/tasks").await.json().await.unwrap();
+    assert_eq!(
+        statuses(&all),
+        [
+            "accepted",
+            "dispatched",
+            "dispatched",
+            "resolved",
+            "returned",
+            "verified"
+        ]
+    );
+    let red = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["supervision"] == "red")
+        .expect("a task escalated to red");
+    assert_eq!(red["escalated_to"], "330824000000");
+    let own: Value = served
+        .get(&tokens["xiashan_official"], "/v1/tasks")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(statuses(&own), ["dispatched", "returned", "verified"]);
+    let majin: Value = served
+        .get(&tokens["majin_dispatcher"], "/v1/tasks")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(majin.as_array().unwrap().len(), 5, "all but 池淮镇's");
+
+    // the response rate, as plain SQL through each principal's policy
+    let rate = served
+        .rows(
+            &tokens["majin_dispatcher"],
+            "SELECT count(*), sum(CASE WHEN accepted_at <= accept_due_at THEN 1 ELSE 0 END) FROM governance.tasks",
+        )
+        .await;
+    assert_eq!(rate, [json!([5, 2])]);
+
+    // the alert dispatches a visit to each village below 60% in the fourth quarter
+    let coverage = reports
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "reports.elderly_visit_coverage")
+        .expect("the coverage report");
+    let path = format!("/v1/reports/{}/runs", coverage["id"].as_str().unwrap());
+    let quarter = json!({"parameters": {"period": {"from": "2024-10-01", "to": "2024-12-31"}}});
+    let response = served.post(&tokens["civil_officer"], &path, quarter).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let run: Value = response.json().await.unwrap();
+    let low = served
+        .rows(
+            &tokens["civil_officer"],
+            &format!(
+                "SELECT count(*) FROM governance.tasks WHERE origin = 'alert' AND run_id = '{}'",
+                run["id"].as_str().unwrap()
+            ),
+        )
+        .await;
+    let result: Value = served
+        .get(
+            &tokens["civil_officer"],
+            &format!(
+                "/v1/runs/{}/result?format=json",
+                run["id"].as_str().unwrap()
+            ),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let below = result["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| row[3].as_f64().unwrap() < 0.6)
+        .count();
+    assert!((1..269).contains(&below), "{below} villages below target");
+    assert_eq!(low, [json!([below])]);
+    let schedules: Value = served
+        .get(admin, "/v1/schedules")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(schedules[0]["fan_out"]["level"], "township");
+    assert_eq!(schedules[0]["run_as"], "county_dispatcher");
 }
 
 /// The README's first command, as a newcomer runs it: no `--data-dir` (so `./data`, relative),
