@@ -22,13 +22,14 @@ pub use error::{CatalogError, Result};
 pub use jurisdiction::{Jurisdiction, JurisdictionCode, Level};
 pub use model::{
     AlertCondition, AlertEvaluation, AlertRecord, AlertTask, AuditEvent, Binding, Classification,
-    ColumnDef, ColumnField, ColumnType, DatabaseEngine, DatasetMember, DatasetRecord, FanOut,
-    FileFormat, GrantRecord, NewAlert, NewDataset, NewReport, NewRun, NewSchedule, NewSource,
-    NewTask, ParameterKind, PolicyRecord, Principal, RemoteTableDef, ReportContent,
-    ReportParameter, ReportRecord, RoleAssignment, RunOutcome, RunRecord, RunStatus,
-    ScheduleOutcome, ScheduleRecord, SkippedColumn, SourceContent, SourceKind, SourceRecord,
-    Supervision, TableDef, TaskClocks, TaskEscalation, TaskEvent, TaskOrigin, TaskRecord,
-    TaskStatus, TaskTransition, TokenInfo, Urgency,
+    ColumnDef, ColumnField, ColumnType, DatabaseEngine, DatasetMember, DatasetRecord,
+    DeliveryAttempt, DeliveryRecord, DeliveryStatus, FanOut, FileFormat, GrantRecord, NewAlert,
+    NewDataset, NewDelivery, NewReport, NewRun, NewSchedule, NewSource, NewTask, NewWebhook,
+    ParameterKind, PolicyRecord, Principal, RemoteTableDef, ReportContent, ReportParameter,
+    ReportRecord, RoleAssignment, RunOutcome, RunRecord, RunStatus, ScheduleOutcome,
+    ScheduleRecord, SkippedColumn, SourceContent, SourceKind, SourceRecord, Supervision, TableDef,
+    TaskClocks, TaskEscalation, TaskEvent, TaskOrigin, TaskRecord, TaskStatus, TaskTransition,
+    TokenInfo, Urgency, WebhookRecord,
 };
 pub use sqlite::SqliteCatalog;
 pub use store::Catalog;

@@ -260,6 +260,29 @@ pub trait Catalog: std::fmt::Debug + Send + Sync {
 
     async fn delete_schedule(&self, id: &str, by: &str) -> Result<()>;
 
+    // ---- webhooks ----------------------------------------------------------------------
+
+    async fn insert_webhook(&self, new: NewWebhook) -> Result<WebhookRecord>;
+
+    async fn webhook(&self, id: &str) -> Result<Option<WebhookRecord>>;
+
+    /// Every webhook, oldest first.
+    async fn webhooks(&self) -> Result<Vec<WebhookRecord>>;
+
+    async fn delete_webhook(&self, id: &str, by: &str) -> Result<()>;
+
+    /// Stores deliveries as pending, due at once.
+    async fn enqueue_deliveries(&self, deliveries: Vec<NewDelivery>) -> Result<()>;
+
+    /// The pending deliveries due at `now` (RFC 3339), oldest first, at most `limit`.
+    async fn due_deliveries(&self, now: &str, limit: usize) -> Result<Vec<DeliveryRecord>>;
+
+    /// A webhook's deliveries, newest first.
+    async fn deliveries(&self, webhook_id: &str) -> Result<Vec<DeliveryRecord>>;
+
+    /// Records an attempt on a pending delivery (a conflict if it is not pending).
+    async fn record_attempt(&self, id: &str, attempt: DeliveryAttempt) -> Result<()>;
+
     // ---- alerts ------------------------------------------------------------------------
 
     async fn insert_alert(&self, new: NewAlert) -> Result<AlertRecord>;

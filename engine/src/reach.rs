@@ -16,7 +16,7 @@ use tiaokuai_policies::Caller;
 use utoipa::ToSchema;
 
 use crate::engine::Engine;
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, Message, Result};
 
 /// `POST /v1/grants`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -126,5 +126,76 @@ impl Engine {
         self.require_admin(caller, "revoking grants")?;
         self.catalog.delete_grant(id, caller.name()).await?;
         self.reload().await
+    }
+}
+
+impl Engine {
+    /// Checks that a principal may have the server call `url` on its behalf (a webhook): admin
+    /// anywhere, anyone else only inside the hosts admin has granted to `owner`.
+    pub async fn check_outbound(
+        &self,
+        caller: &Caller,
+        owner: &JurisdictionCode,
+        url: &url::Url,
+    ) -> Result<()> {
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(EngineError::BadRequest(
+                "url: an http:// or https:// URL with a host".into(),
+            ));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(EngineError::BadRequest(
+                "url: credentials do not belong in the URL; the server signs every delivery".into(),
+            ));
+        }
+        if caller.is_admin() {
+            return Ok(());
+        }
+        let host = url.host_str().unwrap_or_default();
+        let port = url.port_or_known_default().unwrap_or(80);
+        self.confinement()
+            .await?
+            .reach(owner)
+            .host(host, port)
+            .map_err(|e| EngineError::PermissionDenied(e.to_string().into()))
+    }
+
+    /// Sends a POST the server makes on its own behalf; `confined_to` holds it to the hosts
+    /// granted to a jurisdiction (for a target a non-admin registered). Answers the status.
+    pub async fn post_outbound(
+        &self,
+        confined_to: Option<&JurisdictionCode>,
+        url: &url::Url,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+        timeout: std::time::Duration,
+    ) -> std::result::Result<u16, String> {
+        let reach = match confined_to {
+            Some(owner) => Some(
+                self.confinement()
+                    .await
+                    .map_err(|e| e.public_message())?
+                    .reach(owner),
+            ),
+            None => None,
+        };
+        tiaokuai_connectors::reach::http::post(reach, url, headers, body, timeout).await
+    }
+
+    /// Seals a secret the server keeps for itself (a webhook's signing key).
+    pub fn seal_secret(&self, plain: &str) -> Result<String> {
+        let key = self.seal_key.as_ref().ok_or_else(|| {
+            EngineError::Internal("the server has no key to seal secrets with".into())
+        })?;
+        Ok(tiaokuai_connectors::secret::seal(key, plain))
+    }
+
+    /// Unseals a secret [`Engine::seal_secret`] sealed.
+    pub fn unseal_secret(&self, sealed: &str) -> Result<String> {
+        if !sealed.starts_with(tiaokuai_connectors::secret::SEALED) {
+            return Err(EngineError::Internal("a kept secret is not sealed".into()));
+        }
+        tiaokuai_connectors::secret::resolve(sealed, self.seal_key.as_ref())
+            .map_err(|e| EngineError::Internal(Message::caused_by("unsealing a kept secret", e)))
     }
 }

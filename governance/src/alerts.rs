@@ -322,12 +322,14 @@ impl Alerts {
             .catalog()
             .record_evaluation(evaluation, dispatched)
             .await?;
-        Ok(recorded.map(|(evaluation, tasks)| {
-            if evaluation.fired {
-                tracing::warn!(alert = %alert.id, run = %run.id, tasks = tasks.len(), "an alert fired");
-            }
-            evaluation
-        }))
+        let Some((evaluation, tasks)) = recorded else {
+            return Ok(None);
+        };
+        if evaluation.fired {
+            tracing::warn!(alert = %alert.id, run = %run.id, tasks = tasks.len(), "an alert fired");
+        }
+        self.tasks.tell_dispatched(&tasks).await;
+        Ok(Some(evaluation))
     }
 
     async fn rows(&self, run: &RunRecord) -> Result<Vec<Map<String, Value>>> {

@@ -15,6 +15,8 @@ use crate::reports::{ReportChange, ReportRequest, Reports, RunRequest};
 use crate::runs::RunLimits;
 use crate::schedules::{ScheduleRequest, ScheduleView, Schedules};
 use crate::tasks::{TaskAction, TaskDetail, TaskFilter, TaskRequest, Tasks, TasksFromQuery};
+use crate::webhooks::{CreatedWebhook, Notifier, WebhookDetail, WebhookRequest};
+use tiaokuai_catalog::{DeliveryStatus, WebhookRecord};
 
 #[async_trait]
 pub trait Governance: std::fmt::Debug + Send + Sync {
@@ -81,6 +83,22 @@ pub trait Governance: std::fmt::Debug + Send + Sync {
     async fn schedules(&self, caller: &Caller) -> Result<Vec<ScheduleView>>;
     async fn schedule(&self, caller: &Caller, id: &str) -> Result<ScheduleView>;
     async fn delete_schedule(&self, caller: &Caller, id: &str) -> Result<()>;
+
+    async fn create_webhook(
+        &self,
+        caller: &Caller,
+        request: WebhookRequest,
+    ) -> Result<CreatedWebhook>;
+    /// The webhooks the caller made (every one, for admin).
+    async fn webhooks(&self, caller: &Caller) -> Result<Vec<WebhookRecord>>;
+    /// A webhook and its deliveries (only those in `status`, if given).
+    async fn webhook(
+        &self,
+        caller: &Caller,
+        id: &str,
+        status: Option<DeliveryStatus>,
+    ) -> Result<WebhookDetail>;
+    async fn delete_webhook(&self, caller: &Caller, id: &str) -> Result<()>;
 }
 
 /// Governance as a server runs it: reports with stored runs, and dispatch tasks whose
@@ -91,6 +109,7 @@ pub struct Service {
     tasks: Arc<Tasks>,
     alerts: Alerts,
     schedules: Arc<Schedules>,
+    notifier: Arc<Notifier>,
 }
 
 impl Service {
@@ -103,17 +122,22 @@ impl Service {
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
         let reports = Reports::open(engine.clone(), runs_dir, limits).await?;
-        let tasks = Arc::new(Tasks::new(engine, clock.clone()));
+        let notifier = Arc::new(Notifier::new(engine.clone(), clock.clone()));
+        let tasks = Tasks::new(engine, clock.clone()).notifying(notifier.clone());
+        let tasks = Arc::new(tasks);
         let alerts = Alerts::new(reports.clone(), tasks.clone());
         alerts.recover().await?;
-        let schedules = Arc::new(Schedules::new(reports.clone(), alerts.clone(), clock));
+        let schedules = Schedules::new(reports.clone(), alerts.clone(), clock);
+        let schedules = Arc::new(schedules.notifying(notifier.clone()));
         Tasks::watch(&tasks);
         Schedules::watch(&schedules);
+        Notifier::watch(&notifier);
         Ok(Self {
             reports,
             tasks,
             alerts,
             schedules,
+            notifier,
         })
     }
 }
@@ -246,5 +270,30 @@ impl Governance for Service {
 
     async fn delete_schedule(&self, caller: &Caller, id: &str) -> Result<()> {
         self.schedules.delete(caller, id).await
+    }
+
+    async fn create_webhook(
+        &self,
+        caller: &Caller,
+        request: WebhookRequest,
+    ) -> Result<CreatedWebhook> {
+        self.notifier.create(caller, request).await
+    }
+
+    async fn webhooks(&self, caller: &Caller) -> Result<Vec<WebhookRecord>> {
+        self.notifier.list(caller).await
+    }
+
+    async fn webhook(
+        &self,
+        caller: &Caller,
+        id: &str,
+        status: Option<DeliveryStatus>,
+    ) -> Result<WebhookDetail> {
+        self.notifier.get(caller, id, status).await
+    }
+
+    async fn delete_webhook(&self, caller: &Caller, id: &str) -> Result<()> {
+        self.notifier.delete(caller, id).await
     }
 }

@@ -13,6 +13,8 @@
 //! - [`alerts`]: conditions on every stored run of a report that dispatch tasks when they hold.
 //! - [`schedules`]: reports stored on a cron expression in a time zone, optionally once for
 //!   each township, each run narrowed to it.
+//! - [`webhooks`]: notifications of dispatch, escalation and failed runs, signed, retried,
+//!   and held to the hosts admin allows.
 //! - [`clock`]: the time all of it keeps, which a test moves by hand.
 //! - [`api`]: [`Governance`], what the server's handlers ask of this crate, as one interface,
 //!   and [`Service`], the implementation a server runs.
@@ -25,6 +27,7 @@ pub mod reports;
 pub mod runs;
 pub mod schedules;
 pub mod tasks;
+pub mod webhooks;
 
 pub use alerts::{AlertDetail, AlertRequest};
 pub use api::{Governance, Service};
@@ -35,3 +38,4 @@ pub use schedules::{ScheduleRequest, ScheduleView};
 pub use tasks::{
     ReturnRequest, TaskAction, TaskDetail, TaskFilter, TaskNote, TaskRequest, TasksFromQuery,
 };
+pub use webhooks::{CreatedWebhook, WebhookDetail, WebhookRequest};

@@ -25,6 +25,7 @@ use crate::alerts::Alerts;
 use crate::clock::{self, Clock, parse_stamp, stamp};
 use crate::parameters;
 use crate::reports::Reports;
+use crate::webhooks::Notifier;
 
 /// The time zone of a schedule that names none: the county's.
 pub const DEFAULT_TIME_ZONE: &str = "Asia/Shanghai";
@@ -93,6 +94,7 @@ pub struct Schedules {
     reports: Reports,
     alerts: Alerts,
     clock: Arc<dyn Clock>,
+    notifier: Option<Arc<Notifier>>,
 }
 
 fn bad(text: String) -> EngineError {
@@ -124,7 +126,44 @@ impl Schedules {
             reports,
             alerts,
             clock,
+            notifier: None,
         }
+    }
+
+    /// The same service, telling `notifier` of failed ticks.
+    pub fn notifying(self, notifier: Arc<Notifier>) -> Self {
+        Self {
+            notifier: Some(notifier),
+            ..self
+        }
+    }
+
+    /// Tells the webhooks, and so the schedule's owner, that a tick failed.
+    async fn tell_failed(&self, schedule: &ScheduleRecord, outcome: &ScheduleOutcome) {
+        let (Some(notifier), Some(error)) = (&self.notifier, &outcome.error) else {
+            return;
+        };
+        let owner = match self.catalog().report(&schedule.report_id, None).await {
+            Ok(Some(report)) => report.owner,
+            _ => return,
+        };
+        let text = format!("【定时报表失败】{}：{error}", schedule.name);
+        let payload = serde_json::json!({
+            "event": "run.failed",
+            "msgtype": "text",
+            "text": {"content": text},
+            "schedule": {
+                "id": schedule.id,
+                "name": schedule.name,
+                "report_id": schedule.report_id,
+                "owner": schedule.created_by,
+                "run_as": schedule.run_as,
+            },
+            "error": error,
+            "runs": outcome.runs,
+            "at": outcome.at,
+        });
+        notifier.notify("run.failed", &[&owner], payload).await;
     }
 
     fn catalog(&self) -> &Arc<dyn Catalog> {
@@ -335,6 +374,7 @@ impl Schedules {
                     %error,
                     "a scheduled run failed"
                 );
+                self.tell_failed(&schedule, &outcome).await;
             }
             self.catalog().finish_tick(&schedule.id, outcome).await?;
             ran += 1;

@@ -34,6 +34,7 @@ use tiaokuai_policies::Action;
 use utoipa::ToSchema;
 
 use crate::clock::{self, Clock, stamp};
+use crate::webhooks::Notifier;
 
 /// The most tasks one request creates.
 pub const MAX_TASKS_PER_REQUEST: usize = 1000;
@@ -180,6 +181,7 @@ pub struct TaskDetail {
 pub struct Tasks {
     engine: Arc<Engine>,
     clock: Arc<dyn Clock>,
+    notifier: Option<Arc<Notifier>>,
 }
 
 fn bad(text: String) -> EngineError {
@@ -281,7 +283,26 @@ pub(crate) fn render(what: &str, template: &str, row: &Map<String, Value>) -> Re
 
 impl Tasks {
     pub fn new(engine: Arc<Engine>, clock: Arc<dyn Clock>) -> Self {
-        Self { engine, clock }
+        Self {
+            engine,
+            clock,
+            notifier: None,
+        }
+    }
+
+    /// The same service, telling `notifier` of what it dispatches and escalates.
+    pub fn notifying(self, notifier: Arc<Notifier>) -> Self {
+        Self {
+            notifier: Some(notifier),
+            ..self
+        }
+    }
+
+    /// Tells the webhooks of tasks just dispatched.
+    pub(crate) async fn tell_dispatched(&self, tasks: &[TaskRecord]) {
+        if let Some(notifier) = &self.notifier {
+            notifier.dispatched(tasks).await;
+        }
     }
 
     fn catalog(&self) -> &Arc<dyn Catalog> {
@@ -431,6 +452,7 @@ impl Tasks {
             .next()
             .ok_or_else(|| EngineError::Internal("a task just stored is gone".into()))?;
         tracing::info!(task = %task.id, jurisdiction = %task.jurisdiction, "task dispatched");
+        self.tell_dispatched(std::slice::from_ref(&task)).await;
         Ok(self.shown(task))
     }
 
@@ -518,6 +540,7 @@ impl Tasks {
         }
         let stored = self.catalog().insert_tasks(tasks).await?;
         tracing::info!(tasks = stored.len(), "tasks dispatched from a query");
+        self.tell_dispatched(&stored).await;
         Ok(stored.into_iter().map(|t| self.shown(t)).collect())
     }
 
@@ -682,6 +705,9 @@ impl Tasks {
                         supervision = to.as_str(),
                         "a task was not accepted in time and is escalated"
                     );
+                    if let Some(notifier) = &self.notifier {
+                        notifier.escalated(&task).await;
+                    }
                 }
             }
         }

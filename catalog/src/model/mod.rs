@@ -19,6 +19,7 @@ mod report;
 mod schedule;
 mod source;
 mod task;
+mod webhook;
 pub use alert::{AlertCondition, AlertEvaluation, AlertRecord, AlertTask, NewAlert};
 pub use column::{
     ColumnDef, ColumnField, ColumnType, DataTypeText, IntervalResolution, TimeResolution,
@@ -35,6 +36,9 @@ pub use source::{
 pub use task::{
     NewTask, Supervision, TaskClocks, TaskEscalation, TaskEvent, TaskOrigin, TaskRecord,
     TaskStatus, TaskTransition, Urgency,
+};
+pub use webhook::{
+    DeliveryAttempt, DeliveryRecord, DeliveryStatus, NewDelivery, NewWebhook, WebhookRecord,
 };
 
 /// How the rows of a table map to jurisdictions.

@@ -279,6 +279,33 @@ const MIGRATIONS: &[Migration] = &[
     );
     CREATE INDEX schedules_due ON schedules (next_run_at);
     "#),
+    // 11: webhooks, and every delivery made to them
+    Sql(r#"
+    CREATE TABLE webhooks (
+        id           TEXT PRIMARY KEY,
+        name         TEXT NOT NULL,
+        url          TEXT NOT NULL,
+        jurisdiction TEXT NOT NULL,
+        events       TEXT NOT NULL,
+        secret       TEXT NOT NULL,
+        confined     INTEGER NOT NULL,
+        created_by   TEXT NOT NULL,
+        created_at   TEXT NOT NULL
+    );
+    CREATE TABLE webhook_deliveries (
+        id              TEXT PRIMARY KEY,
+        webhook_id      TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+        event           TEXT NOT NULL,
+        payload         TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        created_at      TEXT NOT NULL,
+        next_attempt_at TEXT NOT NULL,
+        last_error      TEXT,
+        delivered_at    TEXT
+    );
+    CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
+    "#),
 ];
 
 /// Refuses a catalog made by a newer build, before anything touches it.

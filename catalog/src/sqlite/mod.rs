@@ -21,6 +21,7 @@ mod sources;
 mod tasks;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -573,6 +574,51 @@ impl Catalog for SqliteCatalog {
             delete_by_id(conn, "schedules", &id, "schedule", "schedule.delete", &by)
         })
         .await
+    }
+
+    async fn insert_webhook(&self, new: NewWebhook) -> Result<WebhookRecord> {
+        self.write(move |conn| webhooks::insert_webhook(conn, new))
+            .await
+    }
+
+    async fn webhook(&self, id: &str) -> Result<Option<WebhookRecord>> {
+        let id = id.to_owned();
+        self.read(move |conn| webhooks::load_webhook(conn, &id))
+            .await
+    }
+
+    async fn webhooks(&self) -> Result<Vec<WebhookRecord>> {
+        self.read(webhooks::webhooks).await
+    }
+
+    async fn delete_webhook(&self, id: &str, by: &str) -> Result<()> {
+        let (id, by) = (id.to_owned(), by.to_owned());
+        self.write(move |conn| {
+            delete_by_id(conn, "webhooks", &id, "webhook", "webhook.delete", &by)
+        })
+        .await
+    }
+
+    async fn enqueue_deliveries(&self, deliveries: Vec<NewDelivery>) -> Result<()> {
+        self.write(move |conn| webhooks::enqueue(conn, deliveries))
+            .await
+    }
+
+    async fn due_deliveries(&self, now: &str, limit: usize) -> Result<Vec<DeliveryRecord>> {
+        let now = now.to_owned();
+        self.read(move |conn| webhooks::due(conn, &now, limit))
+            .await
+    }
+
+    async fn deliveries(&self, webhook_id: &str) -> Result<Vec<DeliveryRecord>> {
+        let id = webhook_id.to_owned();
+        self.read(move |conn| webhooks::deliveries(conn, &id)).await
+    }
+
+    async fn record_attempt(&self, id: &str, attempt: DeliveryAttempt) -> Result<()> {
+        let id = id.to_owned();
+        self.write(move |conn| webhooks::record_attempt(conn, &id, attempt))
+            .await
     }
 
     async fn insert_alert(&self, new: NewAlert) -> Result<AlertRecord> {

@@ -127,3 +127,48 @@ impl Resolve for CheckedResolver {
         })
     }
 }
+
+/// A POST the server sends on its own behalf (a webhook's delivery): to `url`, held to `reach`
+/// when it is given (checked before connecting, and at every DNS answer), with no proxy and no
+/// redirect followed. Answers the response's status.
+pub async fn post(
+    reach: Option<Arc<Reach>>,
+    url: &url::Url,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+    timeout: Duration,
+) -> Result<u16, String> {
+    let host = url.host_str().ok_or("the URL has no host")?.to_owned();
+    let port = url.port_or_known_default().ok_or("the URL has no port")?;
+    let mut builder = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(timeout)
+        .timeout(timeout);
+    if let Some(reach) = &reach {
+        reach.host(&host, port).map_err(|e| e.to_string())?;
+        builder = builder.dns_resolver(Arc::new(CheckedResolver {
+            reach: reach.clone(),
+        }));
+    }
+    let client = builder.build().map_err(|e| e.to_string())?;
+    let mut request = client
+        .post(url.clone())
+        .header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = request.body(body).send().await.map_err(|e| {
+        if e.is_timeout() {
+            format!(
+                "{host}:{port} did not answer within {} s",
+                timeout.as_secs()
+            )
+        } else if e.is_connect() {
+            format!("{host}:{port} could not be reached")
+        } else {
+            format!("sending to {host}:{port} failed")
+        }
+    })?;
+    Ok(response.status().as_u16())
+}

@@ -16,6 +16,7 @@ mod reports;
 mod schedules;
 mod sources;
 mod tasks;
+mod webhooks;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -166,6 +167,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/schedules/{id}",
             get(schedules::get_schedule).delete(schedules::delete_schedule),
+        )
+        .route(
+            "/v1/webhooks",
+            get(webhooks::list_webhooks).post(webhooks::create_webhook),
+        )
+        .route(
+            "/v1/webhooks/{id}",
+            get(webhooks::get_webhook).delete(webhooks::delete_webhook),
         )
         .route("/v1/tasks", get(tasks::list_tasks).post(tasks::create_task))
         .route("/v1/tasks/from-query", post(tasks::create_tasks_from_query))

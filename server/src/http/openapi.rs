@@ -8,6 +8,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use super::error::ErrorBody;
 use super::{
     admin, alerts, catalog, grants, health, policies, query, reports, schedules, sources, tasks,
+    webhooks,
 };
 
 #[derive(OpenApi)]
@@ -30,6 +31,8 @@ use super::{
         reports::store_run, reports::list_runs, reports::get_run, reports::run_result,
         schedules::create_schedule, schedules::list_schedules, schedules::get_schedule,
         schedules::delete_schedule,
+        webhooks::create_webhook, webhooks::list_webhooks, webhooks::get_webhook,
+        webhooks::delete_webhook,
         alerts::create_alert, alerts::list_alerts, alerts::get_alert, alerts::delete_alert,
         tasks::create_task, tasks::create_tasks_from_query, tasks::list_tasks, tasks::get_task,
         tasks::accept_task, tasks::resolve_task, tasks::verify_task, tasks::return_task,

@@ -12,7 +12,9 @@ use axum::http::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 use tiaokuai::http::{self, AppState, Limits};
 use tiaokuai_catalog::jurisdiction::{Jurisdiction, RawJurisdiction};
-use tiaokuai_catalog::{AlertRecord, ReportRecord, RunRecord, TaskRecord};
+use tiaokuai_catalog::{
+    AlertRecord, DeliveryStatus, ReportRecord, RunRecord, TaskRecord, WebhookRecord,
+};
 use tiaokuai_catalog::{
     DatasetRecord, GrantRecord, PolicyRecord, Principal, RoleAssignment, SourceRecord, TokenInfo,
 };
@@ -24,8 +26,9 @@ use tiaokuai_engine::{
     RoleAssignmentRequest, SourceRequest,
 };
 use tiaokuai_governance::{
-    AlertDetail, AlertRequest, Governance, ReportChange, ReportRequest, RunRequest,
+    AlertDetail, AlertRequest, CreatedWebhook, Governance, ReportChange, ReportRequest, RunRequest,
     ScheduleRequest, ScheduleView, TaskAction, TaskDetail, TaskFilter, TaskRequest, TasksFromQuery,
+    WebhookDetail, WebhookRequest,
 };
 use tiaokuai_policies::Caller;
 use tower::ServiceExt;
@@ -210,6 +213,27 @@ impl Governance for Failing {
         Err(self.error.clone())
     }
     async fn delete_schedule(&self, _: &Caller, _: &str) -> tiaokuai_engine::Result<()> {
+        Err(self.error.clone())
+    }
+    async fn create_webhook(
+        &self,
+        _: &Caller,
+        _: WebhookRequest,
+    ) -> tiaokuai_engine::Result<CreatedWebhook> {
+        Err(self.error.clone())
+    }
+    async fn webhooks(&self, _: &Caller) -> tiaokuai_engine::Result<Vec<WebhookRecord>> {
+        Err(self.error.clone())
+    }
+    async fn webhook(
+        &self,
+        _: &Caller,
+        _: &str,
+        _: Option<DeliveryStatus>,
+    ) -> tiaokuai_engine::Result<WebhookDetail> {
+        Err(self.error.clone())
+    }
+    async fn delete_webhook(&self, _: &Caller, _: &str) -> tiaokuai_engine::Result<()> {
         Err(self.error.clone())
     }
 }
@@ -437,6 +461,16 @@ async fn every_handler_maps_every_engine_error_in_one_place() {
         (Method::GET, "/v1/reports/rep_1/runs", None),
         (Method::GET, "/v1/runs/run_1", None),
         (Method::GET, "/v1/runs/run_1/result", None),
+        (Method::GET, "/v1/webhooks", None),
+        (Method::GET, "/v1/webhooks/wh_1?status=failed", None),
+        (Method::DELETE, "/v1/webhooks/wh_1", None),
+        (
+            Method::POST,
+            "/v1/webhooks",
+            Some(
+                json!({"name": "n", "url": "https://example.org/hook", "jurisdiction": "330824000000"}),
+            ),
+        ),
         (Method::GET, "/v1/schedules", None),
         (Method::GET, "/v1/schedules/sch_1", None),
         (Method::DELETE, "/v1/schedules/sch_1", None),

@@ -29,3 +29,4 @@ mod slow_clients;
 mod sources;
 mod tasks;
 mod tls_modes;
+mod webhooks;
