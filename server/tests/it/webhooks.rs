@@ -14,11 +14,14 @@ use crate::fixtures::{CHIHUAI, MAJIN, XIASHAN};
 use crate::harness::{ADMIN_TOKEN, assert_created, assert_error};
 use crate::tasks::{Desk, desk, task};
 
+/// What a receiver was sent: each request's headers and body.
+type Received = Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>;
+
 /// An HTTP endpoint that records what it is sent and answers with the status it is set to.
 struct Receiver {
     url: String,
     port: u16,
-    received: Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>,
+    received: Received,
     answer: Arc<AtomicU16>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -30,7 +33,7 @@ impl Drop for Receiver {
 }
 
 async fn receiver() -> Receiver {
-    let received: Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>> = Arc::default();
+    let received: Received = Arc::default();
     let answer = Arc::new(AtomicU16::new(200));
     let (log, status) = (received.clone(), answer.clone());
     let app = axum::Router::new().route(
