@@ -6,6 +6,7 @@ mod audit_trail;
 mod bad_input;
 mod cli;
 mod contract;
+mod crashes;
 mod database_fixtures;
 mod database_sources;
 mod database_tables;
