@@ -58,3 +58,66 @@ impl Engine {
             .map_err(|e| EngineError::Internal(Message::caused_by("a policy check failed", e)))
     }
 }
+
+impl Engine {
+    /// Whether `viewer` may read every row and every unmasked value that `sql` gives
+    /// `runner`: for each table it names, the viewer may read wherever the runner may, and
+    /// sees unmasked every sensitive column wherever the runner does. A result the runner got
+    /// may then be shown to the viewer, since its own policy would give it all of it. A table
+    /// the statement names that does not exist, or a statement that does not parse, answers
+    /// no.
+    pub fn sees_at_least(&self, viewer: &Caller, runner: &Caller, sql: &str) -> Result<bool> {
+        if viewer.is_admin() {
+            return Ok(true);
+        }
+        let dialect = datafusion::sql::sqlparser::dialect::GenericDialect {};
+        let Ok(statement) = crate::statement::parse_one(sql, &dialect) else {
+            return Ok(false);
+        };
+        let Ok((tables, _)) = datafusion::sql::resolve::resolve_table_references(&statement, true)
+        else {
+            return Ok(false);
+        };
+        let registry = self.registry();
+        let policy = self.policies.snapshot();
+        let failed = |e| EngineError::Internal(Message::caused_by("a policy check failed", e));
+        for table in tables {
+            let name = match table.schema() {
+                Some(schema) => format!("{schema}.{}", table.table()),
+                None => return Ok(false),
+            };
+            if name == tiaokuai_policies::JURISDICTIONS_TABLE {
+                continue;
+            }
+            let Some(entry) = registry.get(&name) else {
+                return Ok(false);
+            };
+            let sensitive: Vec<&str> = entry
+                .info
+                .columns
+                .iter()
+                .filter(|c| {
+                    c.classification.sensitivity == tiaokuai_catalog::model::Sensitivity::Sensitive
+                })
+                .map(|c| c.name.as_str())
+                .collect();
+            let ran = policy.decide(runner, &name, &sensitive).map_err(failed)?;
+            let seen = policy.decide(viewer, &name, &sensitive).map_err(failed)?;
+            if !ran.read.within(&seen.read) {
+                return Ok(false);
+            }
+            for (column, unmasked) in &ran.unmasked {
+                let shown = seen
+                    .unmasked
+                    .iter()
+                    .find(|(c, _)| c == column)
+                    .map(|(_, scope)| scope);
+                // where the runner saw the column unmasked, inside what it read
+                if !shown.is_some_and(|scope| unmasked.within_where(scope, &ran.read)) {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+}

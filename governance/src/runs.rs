@@ -2,7 +2,8 @@
 //! its SHA-256, to be fetched later in any format. A run is recorded when it starts and when
 //! it ends, and never changes after; a run that a stopping server interrupts is marked failed
 //! when the server starts again. Only the principal who ran it (and admin) may see a run or
-//! its result: its rows are what that principal's policy gave.
+//! its result, since its rows are what that principal's policy gave; a run a schedule narrowed
+//! to one township is also shown to whoever there would get every row of it anyway.
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,7 @@ use sha2::{Digest, Sha256};
 use tiaokuai_catalog::{Catalog, NewRun, ReportRecord, RunOutcome, RunRecord, RunStatus, token};
 use tiaokuai_engine::audit::QueryTrace;
 use tiaokuai_engine::{Caller, EngineError, Message, QueryOutput, Result};
+use tiaokuai_policies::Action;
 use tokio::io::AsyncReadExt;
 
 use crate::reports::{Reports, RunRequest};
@@ -255,23 +257,59 @@ impl Reports {
         error
     }
 
-    /// A stored run, if the caller ran it (or is admin); "not found" otherwise, alike.
+    /// Whether the caller may read a stored run: its principal and admin may; so may, for a
+    /// run a schedule narrowed to one jurisdiction, whoever may run the report there and whose
+    /// own policy gives it every row and unmasked value the run's principal got there (under
+    /// the policy the run was decided by: after a policy change, only the principal and admin).
+    async fn may_read_run(&self, caller: &Caller, run: &RunRecord) -> Result<bool> {
+        if caller.is_admin() || run.principal == caller.name() {
+            return Ok(true);
+        }
+        let Some(scope) = &run.scope else {
+            return Ok(false);
+        };
+        let engine = self.engine();
+        if run.policy_version != engine.policy_version() {
+            return Ok(false);
+        }
+        let catalog = engine.catalog();
+        let Some(report) = catalog
+            .report(&run.report_id, Some(run.report_version))
+            .await?
+        else {
+            return Ok(false);
+        };
+        if !engine
+            .scope(caller, &report.name, Action::RunReport)?
+            .allows(scope.as_str())
+        {
+            return Ok(false);
+        }
+        let Some(runner) = Caller::named(&**catalog, &run.principal).await? else {
+            return Ok(false);
+        };
+        engine.sees_at_least(caller, &runner.narrowed_to(scope), &report.sql)
+    }
+
+    /// A stored run, if the caller may read it; "not found" otherwise, alike.
     pub async fn stored_run(&self, caller: &Caller, run_id: &str) -> Result<RunRecord> {
         let run = self.engine().catalog().run(run_id).await?;
         match run {
-            Some(run) if caller.is_admin() || run.principal == caller.name() => Ok(run),
+            Some(run) if self.may_read_run(caller, &run).await? => Ok(run),
             _ => Err(EngineError::NotFound(format!("run {run_id:?}").into())),
         }
     }
 
-    /// The runs of a report the caller may see: its own (every run, for admin), newest first.
+    /// The runs of a report the caller may read (every run, for admin), newest first.
     pub async fn stored_runs(&self, caller: &Caller, id: &str) -> Result<Vec<RunRecord>> {
         self.visible(caller, id, None).await?;
-        let runs = self.engine().catalog().runs_of(id).await?;
-        Ok(runs
-            .into_iter()
-            .filter(|run| caller.is_admin() || run.principal == caller.name())
-            .collect())
+        let mut readable = Vec::new();
+        for run in self.engine().catalog().runs_of(id).await? {
+            if self.may_read_run(caller, &run).await? {
+                readable.push(run);
+            }
+        }
+        Ok(readable)
     }
 
     /// A finished run's stored result, as a stream of its rows.

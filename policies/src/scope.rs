@@ -88,6 +88,20 @@ impl Scope {
         Scope::from_decisions(std::iter::once((prefix.to_owned(), at)).chain(deeper))
     }
 
+    /// Whether every code this scope allows inside `region` is also allowed by `other`.
+    pub fn within_where(&self, other: &Scope, region: &Scope) -> bool {
+        // as in `within`: decisions change only at the scopes' prefixes
+        let probes = self
+            .entries
+            .iter()
+            .chain(other.entries.iter())
+            .chain(region.entries.iter())
+            .map(|(prefix, _)| format!("{prefix:0<12}"));
+        probes
+            .filter(|code| self.allows(code) && region.allows(code))
+            .all(|code| other.allows(&code))
+    }
+
     /// Whether every code this scope allows is also allowed by `other`.
     pub fn within(&self, other: &Scope) -> bool {
         if other.is_all() {
@@ -126,6 +140,18 @@ mod tests {
         assert!(county_but_majin.allows("330824116224"));
         assert!(!county_but_majin.allows("330825116224"));
         assert!(!county_but_majin.is_empty());
+    }
+
+    #[test]
+    fn within_a_region_ignores_what_lies_outside_it() {
+        let county = scope(&[("330824", true)]);
+        let majin = scope(&[("330824116", true)]);
+        let majin_but_xiashan = scope(&[("330824116", true), ("330824116224", false)]);
+        assert!(county.within_where(&majin, &majin));
+        assert!(!county.within_where(&majin, &county));
+        assert!(!county.within_where(&majin_but_xiashan, &majin));
+        assert!(county.within_where(&majin_but_xiashan, &scope(&[("330824116200", true)])));
+        assert!(Scope::none().within_where(&Scope::none(), &county));
     }
 
     #[test]

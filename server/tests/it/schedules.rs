@@ -150,6 +150,41 @@ async fn a_fanned_out_schedule_runs_once_for_each_township_each_with_its_own_row
             (CHIHUAI.to_owned(), json!([[CHIHUAI_VILLAGE, 2]])),
         ]
     );
+    // 马金镇's official reads 马金镇's run, whose every row its own policy gives it, and not
+    // 池淮镇's
+    let mut readable = Vec::new();
+    for run in &runs {
+        let run = run.as_str().unwrap();
+        let response = county
+            .server
+            .get(&county.carol, &format!("/v1/runs/{run}"))
+            .await;
+        if response.status() == StatusCode::OK {
+            let record: Value = response.json().await.unwrap();
+            assert_eq!(record["scope"], MAJIN);
+            assert_eq!(
+                rows_of(&county, &county.carol, run).await,
+                json!([[HUASHAN, 1], [XIASHAN, 1]])
+            );
+            readable.push(run.to_owned());
+        } else {
+            assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
+        }
+    }
+    assert_eq!(readable.len(), 1);
+    let listed: Value = county
+        .server
+        .get(
+            &county.carol,
+            &format!("/v1/reports/{}/runs", county.report),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["id"], readable[0].as_str());
+
     // governance.runs puts each run in its township: 马金镇's official sees its own
     let sql = "SELECT jurisdiction_code FROM governance.runs";
     let response = county

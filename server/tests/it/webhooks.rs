@@ -154,6 +154,26 @@ async fn deliveries_are_signed_and_go_to_the_webhooks_of_the_tasks_jurisdiction(
     assert_eq!(chihuai.count(), 0);
 }
 
+/// Waits until the server has recorded `attempts` attempts of the webhook's first delivery
+/// (an attempt is recorded after the receiver has answered it).
+async fn recorded(desk: &Desk, hook: &str, attempts: usize) {
+    for _ in 0..500 {
+        let found: Value = desk
+            .server
+            .get(ADMIN_TOKEN, &format!("/v1/webhooks/{hook}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let deliveries = found["deliveries"].as_array().unwrap();
+        if deliveries.last().is_some_and(|d| d["attempts"] == attempts) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("attempt {attempts} was never recorded");
+}
+
 #[tokio::test]
 async fn an_endpoint_that_is_down_is_retried_and_then_listed_as_failed() {
     let desk = desk().await;
@@ -173,9 +193,11 @@ async fn an_endpoint_that_is_down_is_retried_and_then_listed_as_failed() {
     };
     assert_eq!(status, StatusCode::OK, "{accepted}");
     // each retry waits longer; after the sixth attempt the delivery has failed
+    recorded(&desk, &hook, 1).await;
     for attempt in 2..=6 {
         desk.clock.advance(chrono::Duration::hours(3));
         down.until(attempt).await;
+        recorded(&desk, &hook, attempt).await;
     }
     let path = format!("/v1/webhooks/{hook}?status=failed");
     let mut failed = Value::Null;
