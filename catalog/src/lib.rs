@@ -27,9 +27,9 @@ pub use model::{
     NewDataset, NewDelivery, NewReport, NewRun, NewSchedule, NewSource, NewTask, NewWebhook,
     ParameterKind, PolicyRecord, Principal, RemoteTableDef, ReportContent, ReportParameter,
     ReportRecord, RoleAssignment, RunOutcome, RunRecord, RunStatus, ScheduleOutcome,
-    ScheduleRecord, SkippedColumn, SourceContent, SourceKind, SourceRecord, Supervision, TableDef,
-    TaskClocks, TaskEscalation, TaskEvent, TaskOrigin, TaskRecord, TaskStatus, TaskTransition,
-    TokenInfo, Urgency, WebhookRecord,
+    ScheduleRecord, SkippedColumn, SourceContent, SourceFreshness, SourceKind, SourceRecord,
+    Supervision, TableDef, TaskClocks, TaskEscalation, TaskEvent, TaskOrigin, TaskRecord,
+    TaskStatus, TaskTransition, TokenInfo, Urgency, WebhookRecord,
 };
 pub use sqlite::SqliteCatalog;
 pub use store::Catalog;

@@ -66,6 +66,49 @@ fn listing_options(spec: &FileSourceSpec) -> ListingOptions {
 
 /// Connects to a source, counts its files and reads its schema: the registration-time check.
 /// Every failure is the caller's to fix (`InvalidSpec`), with the reason.
+/// How fresh a file source is: how many files it holds now, and when the newest of them was
+/// last changed (RFC 3339, UTC). Lists, and reads nothing.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub files: usize,
+    pub last_modified: Option<String>,
+}
+
+/// Lists a file source's files, as a query would find them.
+pub async fn list(spec: &FileSourceSpec, state: &dyn Session) -> Result<Listed> {
+    stores::register(spec, state.runtime_env())?;
+    let urls = stores::listing_urls(spec)?;
+    let mut files = 0;
+    let mut newest: Option<chrono::DateTime<chrono::Utc>> = None;
+    for (url, shown) in urls.iter().zip(&spec.urls) {
+        let store = state
+            .runtime_env()
+            .object_store(url)
+            .map_err(|e| ConnectorError::invalid(format!("{shown}: {e}")))?;
+        let found: Vec<_> = url
+            .list_all_files(state, store.as_ref(), &spec.file_extension)
+            .await
+            .map_err(|e| {
+                ConnectorError::invalid(format!("cannot list {shown}: {}", e.strip_backtrace()))
+            })?
+            .try_collect()
+            .await
+            .map_err(|e| {
+                ConnectorError::invalid(format!("cannot list {shown}: {}", e.strip_backtrace()))
+            })?;
+        files += found.len();
+        newest = found
+            .iter()
+            .map(|meta| meta.last_modified)
+            .chain(newest)
+            .max();
+    }
+    Ok(Listed {
+        files,
+        last_modified: newest.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+    })
+}
+
 pub async fn probe(spec: &FileSourceSpec, state: &dyn Session) -> Result<Probe> {
     let started = Instant::now();
     stores::register(spec, state.runtime_env())?;

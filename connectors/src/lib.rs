@@ -30,7 +30,7 @@ pub mod unavailable;
 pub mod union_table;
 
 pub use error::{ConnectorError, Result};
-pub use file_table::{FileTable, Probe, probe};
+pub use file_table::{FileTable, Listed, Probe, list, probe};
 pub use options_schema::source_options_schema;
 pub use spec::{FileFormatKind, FileSourceSpec};
 pub use unavailable::UnavailableTable;

@@ -194,6 +194,7 @@ impl Reports {
         let parameters = crate::parameters::effective(&report.parameters, given);
         let policy_version = self.engine().policy_version();
         let catalog = self.engine().catalog();
+        let freshness = self.engine().freshness(caller, &report.sql).await;
         catalog
             .insert_run(NewRun {
                 id: run_id.clone(),
@@ -204,6 +205,7 @@ impl Reports {
                 policy_version,
                 schedule_id: schedule_id.map(str::to_owned),
                 scope: caller.within.clone(),
+                freshness,
             })
             .await?;
         let output = match self.run_version(caller, trace, report, given).await {

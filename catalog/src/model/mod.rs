@@ -26,7 +26,7 @@ pub use column::{
 };
 pub use report::{
     NewReport, NewRun, ParameterKind, ReportContent, ReportParameter, ReportRecord, RunOutcome,
-    RunRecord, RunStatus,
+    RunRecord, RunStatus, SourceFreshness,
 };
 pub use schedule::{FanOut, NewSchedule, ScheduleOutcome, ScheduleRecord};
 pub use source::{

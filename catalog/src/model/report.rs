@@ -94,6 +94,28 @@ impl RunStatus {
     }
 }
 
+/// How fresh one table a run read was when it ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SourceFreshness {
+    /// The table, as the report's SQL names it.
+    pub table: String,
+    /// `files` (listed as the run began), `database` (read live) or `live` (the server's own
+    /// tables).
+    pub kind: String,
+    /// The sources behind the table that the run could read (a union dataset's members inside
+    /// the principal's scope).
+    pub sources: usize,
+    /// The files those sources held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<usize>,
+    /// When the newest of those files was last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+    /// Why a source could not be listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// A run of a report to be stored, as it starts.
 #[derive(Debug, Clone)]
 pub struct NewRun {
@@ -107,6 +129,8 @@ pub struct NewRun {
     pub schedule_id: Option<String>,
     /// The jurisdiction the run was narrowed to.
     pub scope: Option<JurisdictionCode>,
+    /// How fresh each table the report reads was.
+    pub freshness: Vec<SourceFreshness>,
 }
 
 /// How a run ended.
@@ -158,6 +182,8 @@ pub struct RunRecord {
     /// result holds that jurisdiction's rows only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<JurisdictionCode>,
+    /// How fresh each table the report reads was when the run began.
+    pub freshness: Vec<SourceFreshness>,
     /// The result file's name in the runs folder; never shown.
     #[serde(skip)]
     pub result: Option<String>,

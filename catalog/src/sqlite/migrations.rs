@@ -306,6 +306,10 @@ const MIGRATIONS: &[Migration] = &[
     );
     CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
     "#),
+    // 12: how fresh the tables a run read were
+    Sql(r#"
+    ALTER TABLE report_runs ADD COLUMN freshness TEXT NOT NULL DEFAULT '[]';
+    "#),
 ];
 
 /// Refuses a catalog made by a newer build, before anything touches it.

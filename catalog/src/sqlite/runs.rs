@@ -8,9 +8,9 @@ use crate::error::{CatalogError, Result};
 use crate::jurisdiction::JurisdictionCode;
 use crate::model::{NewRun, RunOutcome, RunRecord, RunStatus};
 
-const RUN_COLUMNS: &str = "id, report_id, report_version, parameters, principal, policy_version, status, started_at, finished_at, row_count, bytes, result, sha256, error, schedule_id, scope";
+const RUN_COLUMNS: &str = "id, report_id, report_version, parameters, principal, policy_version, status, started_at, finished_at, row_count, bytes, result, sha256, error, schedule_id, scope, freshness";
 
-type Stored = (RunRecord, String, String, Option<String>);
+type Stored = (RunRecord, String, String, Option<String>, String);
 
 fn decode(row: &Row<'_>) -> rusqlite::Result<Stored> {
     let record = RunRecord {
@@ -30,13 +30,16 @@ fn decode(row: &Row<'_>) -> rusqlite::Result<Stored> {
         error: row.get(13)?,
         schedule_id: row.get(14)?,
         scope: None,
+        freshness: Vec::new(),
     };
     let scope: Option<String> = row.get(15)?;
-    Ok((record, row.get(3)?, row.get(6)?, scope))
+    let freshness: String = row.get(16)?;
+    Ok((record, row.get(3)?, row.get(6)?, scope, freshness))
 }
 
-fn record((mut record, parameters, status, scope): Stored) -> Result<RunRecord> {
+fn record((mut record, parameters, status, scope, freshness): Stored) -> Result<RunRecord> {
     record.parameters = from_json(&parameters)?;
+    record.freshness = from_json(&freshness)?;
     record.scope = scope
         .map(|code| {
             JurisdictionCode::parse(&code)
@@ -54,8 +57,8 @@ fn record((mut record, parameters, status, scope): Stored) -> Result<RunRecord> 
 
 pub(crate) fn insert_run(conn: &mut Connection, new: NewRun) -> Result<RunRecord> {
     conn.execute(
-        "INSERT INTO report_runs (id, report_id, report_version, parameters, principal, policy_version, status, started_at, schedule_id, scope)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8, ?9)",
+        "INSERT INTO report_runs (id, report_id, report_version, parameters, principal, policy_version, status, started_at, schedule_id, scope, freshness)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8, ?9, ?10)",
         params![
             new.id,
             new.report_id,
@@ -65,7 +68,8 @@ pub(crate) fn insert_run(conn: &mut Connection, new: NewRun) -> Result<RunRecord
             new.policy_version as i64,
             now(),
             new.schedule_id,
-            new.scope.as_ref().map(JurisdictionCode::as_str)
+            new.scope.as_ref().map(JurisdictionCode::as_str),
+            to_json(&new.freshness)
         ],
     )?;
     run(conn, &new.id)?.ok_or_else(|| CatalogError::Corrupt("a run just stored is gone".into()))

@@ -528,6 +528,7 @@ async fn a_finished_run_never_changes() {
             policy_version: 7,
             schedule_id: None,
             scope: None,
+            freshness: Vec::new(),
         })
         .await
         .unwrap();

@@ -5,6 +5,7 @@
 //! - [`check`]: connecting again to report latency and schema drift.
 
 mod check;
+mod freshness;
 mod register;
 
 pub use check::CheckReport;

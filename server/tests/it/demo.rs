@@ -259,6 +259,41 @@ async fn the_demo_answers_cross_village_queries() {
         .count();
     assert!((1..269).contains(&below), "{below} villages below target");
     assert_eq!(low, [json!([below])]);
+    // each run records how fresh what it read was, and only of what its principal reads
+    let kinds: Vec<(String, String)> = run["freshness"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["table"].as_str().unwrap().into(),
+                f["kind"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("civil.elderly_alone".into(), "database".into()),
+            ("civil.visits".into(), "database".into())
+        ]
+    );
+    let path = format!("/v1/reports/{}/runs", ranking["id"].as_str().unwrap());
+    let response = served
+        .post(&tokens["xiashan_official"], &path, json!({}))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let own: Value = response.json().await.unwrap();
+    let income = own["freshness"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["table"] == "village.collective_income")
+        .unwrap_or_else(|| panic!("{own}"));
+    assert_eq!(income["kind"], "files");
+    assert_eq!(income["sources"], 1, "only 霞山村's member: {income}");
+    assert!(income["files"].as_u64().unwrap() >= 1);
+    assert!(income["last_modified"].as_str().unwrap().ends_with('Z'));
     let schedules: Value = served
         .get(admin, "/v1/schedules")
         .await

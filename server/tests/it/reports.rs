@@ -625,6 +625,7 @@ async fn a_stored_run_keeps_its_result_for_its_principal() {
             policy_version: 0,
             schedule_id: None,
             scope: None,
+            freshness: Vec::new(),
         })
         .await
         .unwrap();
