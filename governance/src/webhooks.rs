@@ -333,7 +333,7 @@ impl Notifier {
             return Ok(());
         };
         let sent = async {
-            let url = url::Url::parse(&webhook.url).map_err(|e| format!("url: {e}"))?;
+            let url = url::Url::parse(&webhook.target).map_err(|e| format!("url: {e}"))?;
             let secret = self
                 .engine
                 .unseal_secret(&webhook.secret)

@@ -39,6 +39,7 @@ pub use task::{
 };
 pub use webhook::{
     DeliveryAttempt, DeliveryRecord, DeliveryStatus, NewDelivery, NewWebhook, WebhookRecord,
+    redacted_url,
 };
 
 /// How the rows of a table map to jurisdictions.

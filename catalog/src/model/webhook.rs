@@ -22,12 +22,17 @@ pub struct NewWebhook {
     pub created_by: String,
 }
 
-/// A stored webhook; its signing key is never shown after it is made.
+/// A stored webhook; its signing key is never shown after it is made, nor the values in its
+/// URL's query (a chat robot's URL carries its access token there).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct WebhookRecord {
     pub id: String,
     pub name: String,
+    /// The target, with every query value shown as `…`.
     pub url: String,
+    /// The whole target URL; never shown.
+    #[serde(skip)]
+    pub target: String,
     pub jurisdiction: JurisdictionCode,
     pub events: Vec<String>,
     pub confined: bool,
@@ -112,4 +117,39 @@ pub enum DeliveryAttempt {
         at: String,
         error: String,
     },
+}
+
+/// A URL as it may be shown: every query value replaced by `…`.
+pub fn redacted_url(url: &str) -> String {
+    match url.split_once('?') {
+        None => url.to_owned(),
+        Some((base, query)) => {
+            let (query, fragment) = match query.split_once('#') {
+                Some((query, _)) => (query, "#…"),
+                None => (query, ""),
+            };
+            let shown: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((name, _)) => format!("{name}=…"),
+                    None => pair.to_owned(),
+                })
+                .collect();
+            format!("{base}?{}{fragment}", shown.join("&"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_values_are_not_shown() {
+        let shown =
+            super::redacted_url("https://oapi.dingtalk.com/robot/send?access_token=abc123&x=1");
+        assert_eq!(
+            shown,
+            "https://oapi.dingtalk.com/robot/send?access_token=…&x=…"
+        );
+        assert_eq!(super::redacted_url("http://h/hook"), "http://h/hook");
+    }
 }

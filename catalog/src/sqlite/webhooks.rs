@@ -8,6 +8,7 @@ use crate::error::{CatalogError, Result};
 use crate::jurisdiction::JurisdictionCode;
 use crate::model::{
     DeliveryAttempt, DeliveryRecord, DeliveryStatus, NewDelivery, NewWebhook, WebhookRecord,
+    redacted_url,
 };
 
 const WEBHOOK_COLUMNS: &str =
@@ -19,7 +20,8 @@ fn webhook_of(row: &Row<'_>) -> rusqlite::Result<(WebhookRecord, String, String)
         WebhookRecord {
             id: row.get(0)?,
             name: row.get(1)?,
-            url: row.get(2)?,
+            url: String::new(),
+            target: row.get(2)?,
             jurisdiction: JurisdictionCode::parse("330000000000").expect("a valid code"),
             events: Vec::new(),
             secret: row.get(5)?,
@@ -38,6 +40,7 @@ fn webhook(
     record.jurisdiction = JurisdictionCode::parse(&jurisdiction)
         .map_err(|_| CatalogError::Corrupt(format!("webhook jurisdiction {jurisdiction:?}")))?;
     record.events = from_json(&events)?;
+    record.url = redacted_url(&record.target);
     Ok(record)
 }
 
@@ -63,7 +66,7 @@ pub(crate) fn insert_webhook(conn: &mut Connection, new: NewWebhook) -> Result<W
         &new.created_by,
         "webhook.create",
         &new.id,
-        serde_json::json!({"url": new.url}),
+        serde_json::json!({"url": redacted_url(&new.url)}),
     )?;
     let stored = load_webhook(&tx, &new.id)?
         .ok_or_else(|| CatalogError::Corrupt("a webhook just stored is gone".into()))?;
