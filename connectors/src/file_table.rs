@@ -74,6 +74,25 @@ pub struct Listed {
     pub last_modified: Option<String>,
 }
 
+/// The files of one listing URL, as a query would find them.
+async fn files_at(
+    state: &dyn Session,
+    url: &ListingTableUrl,
+    store: &dyn object_store::ObjectStore,
+    spec: &FileSourceSpec,
+    shown: &url::Url,
+) -> Result<Vec<object_store::ObjectMeta>> {
+    let failed = |e: DataFusionError| {
+        ConnectorError::invalid(format!("cannot list {shown}: {}", e.strip_backtrace()))
+    };
+    url.list_all_files(state, store, &spec.file_extension)
+        .await
+        .map_err(failed)?
+        .try_collect()
+        .await
+        .map_err(failed)
+}
+
 /// Lists a file source's files, as a query would find them.
 pub async fn list(spec: &FileSourceSpec, state: &dyn Session) -> Result<Listed> {
     stores::register(spec, state.runtime_env())?;
@@ -85,17 +104,7 @@ pub async fn list(spec: &FileSourceSpec, state: &dyn Session) -> Result<Listed> 
             .runtime_env()
             .object_store(url)
             .map_err(|e| ConnectorError::invalid(format!("{shown}: {e}")))?;
-        let found: Vec<_> = url
-            .list_all_files(state, store.as_ref(), &spec.file_extension)
-            .await
-            .map_err(|e| {
-                ConnectorError::invalid(format!("cannot list {shown}: {}", e.strip_backtrace()))
-            })?
-            .try_collect()
-            .await
-            .map_err(|e| {
-                ConnectorError::invalid(format!("cannot list {shown}: {}", e.strip_backtrace()))
-            })?;
+        let found = files_at(state, url, store.as_ref(), spec, shown).await?;
         files += found.len();
         newest = found
             .iter()
@@ -138,17 +147,7 @@ pub async fn probe(spec: &FileSourceSpec, state: &dyn Session) -> Result<Probe> 
                 }
             }
         }
-        let found: Vec<_> = url
-            .list_all_files(state, store.as_ref(), &spec.file_extension)
-            .await
-            .map_err(|e| {
-                ConnectorError::invalid(format!("cannot list {shown}: {}", e.strip_backtrace()))
-            })?
-            .try_collect()
-            .await
-            .map_err(|e| {
-                ConnectorError::invalid(format!("cannot list {shown}: {}", e.strip_backtrace()))
-            })?;
+        let found = files_at(state, url, store.as_ref(), spec, shown).await?;
         if found.is_empty() {
             return Err(ConnectorError::invalid(format!(
                 "no {} files found at {shown}",

@@ -1,10 +1,11 @@
 //! The time governance keeps: deadlines, escalations and schedules read it from a [`Clock`], so
 //! that a test moves time on instead of waiting for it.
 
-use std::sync::Mutex;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 /// A source of the current time.
 pub trait Clock: std::fmt::Debug + Send + Sync {
@@ -88,4 +89,45 @@ pub async fn tick(jumps: &mut Option<watch::Receiver<DateTime<Utc>>>, period: st
         }
         None => tokio::time::sleep(period).await,
     }
+}
+
+/// Does `work` on a service every `period`, whenever the clock jumps and whenever `woken` is
+/// notified, for as long as the service lives: the loop holds it weakly, and ends once its
+/// last owner lets it go. A failure is logged and the work is tried again at the next turn.
+pub fn every<T, F, Fut>(
+    service: &Arc<T>,
+    clock: &dyn Clock,
+    period: std::time::Duration,
+    woken: Option<Arc<Notify>>,
+    what: &'static str,
+    work: F,
+) -> tokio::task::JoinHandle<()>
+where
+    T: Send + Sync + 'static,
+    F: Fn(Arc<T>) -> Fut + Send + 'static,
+    Fut: Future<Output = tiaokuai_engine::Result<usize>> + Send,
+{
+    let service = Arc::downgrade(service);
+    let mut jumps = clock.jumps();
+    tokio::spawn(async move {
+        loop {
+            {
+                let Some(service) = service.upgrade() else {
+                    return;
+                };
+                if let Err(error) = work(service).await {
+                    tracing::warn!(%error, "{what} could not be done; trying again");
+                }
+            }
+            match &woken {
+                Some(woken) => {
+                    tokio::select! {
+                        _ = tick(&mut jumps, period) => {}
+                        _ = woken.notified() => {}
+                    }
+                }
+                None => tick(&mut jumps, period).await,
+            }
+        }
+    })
 }

@@ -8,7 +8,7 @@
 //! failure on the schedule and the run; the next tick runs as usual.
 
 use std::str::FromStr;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -456,20 +456,14 @@ impl Schedules {
     /// Runs due ticks every [`TICK_PERIOD`] (and whenever the clock jumps) for as long as the
     /// service lives.
     pub fn watch(schedules: &Arc<Schedules>) -> tokio::task::JoinHandle<()> {
-        let service: Weak<Schedules> = Arc::downgrade(schedules);
-        let mut jumps = schedules.clock.jumps();
-        tokio::spawn(async move {
-            loop {
-                {
-                    let Some(schedules) = service.upgrade() else {
-                        return;
-                    };
-                    if let Err(error) = schedules.tick_due().await {
-                        tracing::warn!(%error, "due schedules could not be run; retrying");
-                    }
-                }
-                clock::tick(&mut jumps, TICK_PERIOD).await;
-            }
-        })
+        let clock = schedules.clock.clone();
+        clock::every(
+            schedules,
+            &*clock,
+            TICK_PERIOD,
+            None,
+            "due schedules",
+            |s| async move { s.tick_due().await },
+        )
     }
 }

@@ -15,7 +15,7 @@
 //! makes it only from the level below.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::json::WriterBuilder;
@@ -717,21 +717,15 @@ impl Tasks {
     /// Looks for due escalations every [`ESCALATION_PERIOD`] (and whenever the clock jumps)
     /// for as long as the service lives.
     pub fn watch(tasks: &Arc<Tasks>) -> tokio::task::JoinHandle<()> {
-        let service: Weak<Tasks> = Arc::downgrade(tasks);
-        let mut jumps = tasks.clock.jumps();
-        tokio::spawn(async move {
-            loop {
-                {
-                    let Some(tasks) = service.upgrade() else {
-                        return;
-                    };
-                    if let Err(error) = tasks.escalate_due().await {
-                        tracing::warn!(%error, "due escalations could not be made; retrying");
-                    }
-                }
-                clock::tick(&mut jumps, ESCALATION_PERIOD).await;
-            }
-        })
+        let clock = tasks.clock.clone();
+        clock::every(
+            tasks,
+            &*clock,
+            ESCALATION_PERIOD,
+            None,
+            "due escalations",
+            |t| async move { t.escalate_due().await },
+        )
     }
 }
 

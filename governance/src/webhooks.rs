@@ -10,7 +10,7 @@
 //! delivery, however it goes, changes the task or run it is about.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -380,24 +380,15 @@ impl Notifier {
     /// Delivers what is due every [`DELIVERY_PERIOD`], whenever something is queued and
     /// whenever the clock jumps, for as long as the service lives.
     pub fn watch(notifier: &Arc<Notifier>) -> tokio::task::JoinHandle<()> {
-        let service: Weak<Notifier> = Arc::downgrade(notifier);
-        let mut jumps = notifier.clock.jumps();
-        let queued = notifier.queued.clone();
-        tokio::spawn(async move {
-            loop {
-                {
-                    let Some(notifier) = service.upgrade() else {
-                        return;
-                    };
-                    if let Err(error) = notifier.deliver_due().await {
-                        tracing::warn!(%error, "due deliveries could not be read; retrying");
-                    }
-                }
-                tokio::select! {
-                    _ = clock::tick(&mut jumps, DELIVERY_PERIOD) => {}
-                    _ = queued.notified() => {}
-                }
-            }
-        })
+        let clock = notifier.clock.clone();
+        let woken = Some(notifier.queued.clone());
+        clock::every(
+            notifier,
+            &*clock,
+            DELIVERY_PERIOD,
+            woken,
+            "due deliveries",
+            |n| async move { n.deliver_due().await },
+        )
     }
 }

@@ -17,19 +17,24 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::too_large("the request body is larger than the server accepts")
-                } else {
-                    ApiError::bad_request(rejection.body_text())
-                }
-            })?;
+        let bytes = body(request, state).await?;
         serde_json::from_slice(&bytes)
             .map(ApiJson)
             .map_err(|e| ApiError::bad_request(format!("malformed request body: {e}")))
     }
+}
+
+/// The request's body: `413 too_large` over the configured limit.
+async fn body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::too_large("the request body is larger than the server accepts")
+            } else {
+                ApiError::bad_request(rejection.body_text())
+            }
+        })
 }
 
 /// A JSON body that may be left out: an empty body is `T::default()`.
@@ -40,15 +45,7 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::too_large("the request body is larger than the server accepts")
-                } else {
-                    ApiError::bad_request(rejection.body_text())
-                }
-            })?;
+        let bytes = body(request, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(T::default()));
         }
