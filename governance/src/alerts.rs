@@ -17,7 +17,6 @@ use tiaokuai_catalog::{
     NewAlert, RunRecord, RunStatus, TaskOrigin, token,
 };
 use tiaokuai_engine::{Caller, EngineError, Result};
-use tiaokuai_policies::Action;
 use utoipa::ToSchema;
 
 use crate::clock::stamp;
@@ -149,15 +148,7 @@ impl Alerts {
         if caller.is_admin() || alert.created_by == caller.name() {
             return Ok(true);
         }
-        match self.catalog().report(&alert.report_id, None).await? {
-            Some(report) => self.reports.engine().allows(
-                caller,
-                &report.name,
-                Action::ManageReport,
-                &report.owner,
-            ),
-            None => Ok(false),
-        }
+        self.reports.manages(caller, &alert.report_id).await
     }
 
     pub async fn create(&self, caller: &Caller, request: AlertRequest) -> Result<AlertRecord> {

@@ -146,6 +146,18 @@ impl Reports {
         ))
     }
 
+    /// Whether the caller may change the report with this id (false if there is none): what
+    /// lets it manage the report's alerts and schedules too.
+    pub(crate) async fn manages(&self, caller: &Caller, report_id: &str) -> Result<bool> {
+        match self.catalog().report(report_id, None).await? {
+            Some(report) => {
+                self.engine
+                    .allows(caller, &report.name, Action::ManageReport, &report.owner)
+            }
+            None => Ok(false),
+        }
+    }
+
     /// Whether the caller may see the report at all: run it somewhere, or manage it.
     fn may_see(&self, caller: &Caller, report: &ReportRecord) -> Result<bool> {
         let runs = !self

@@ -296,15 +296,7 @@ impl Schedules {
         {
             return Ok(true);
         }
-        match self.catalog().report(&schedule.report_id, None).await? {
-            Some(report) => self.reports.engine().allows(
-                caller,
-                &report.name,
-                Action::ManageReport,
-                &report.owner,
-            ),
-            None => Ok(false),
-        }
+        self.reports.manages(caller, &schedule.report_id).await
     }
 
     /// The schedules the caller made, runs as, or whose report it manages.

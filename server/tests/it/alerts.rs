@@ -46,6 +46,16 @@ async fn make_alert(desk: &Desk, report: &str, condition: Value) -> String {
         .to_owned()
 }
 
+/// An alert and its evaluations, as carol reads them.
+async fn detail(desk: &Desk, alert: &str) -> Value {
+    let response = desk
+        .server
+        .get(&desk.carol, &format!("/v1/alerts/{alert}"))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
 /// Stores a run of the report as carol: the run.
 async fn run(desk: &Desk, report: &str, min_id: i64) -> Value {
     let body = json!({"parameters": {"min_id": min_id}});
@@ -95,13 +105,7 @@ async fn each_condition_dispatches_exactly_its_tasks_on_every_run() {
     assert_eq!(task["row"], json!({"village_code": HUASHAN, "people": 1}));
     assert_eq!(task["created_by"], "carol");
     assert_eq!(task["accept_due_at"], "2026-12-01T08:45:00.000Z");
-    let evaluated: Value = desk
-        .server
-        .get(&desk.carol, &format!("/v1/alerts/{below}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let evaluated = detail(&desk, &below).await;
     assert_eq!(evaluated["evaluations"][0]["fired"], true);
     assert_eq!(evaluated["evaluations"][0]["tasks"][0], task["id"]);
     // a parameterised run is judged too: from id 2 on, each village has 1 person
@@ -290,13 +294,7 @@ async fn an_alert_that_cannot_dispatch_says_why_and_the_run_stands() {
     assert!(response.status().is_success());
     let stored = run(&desk, &report, 1).await;
     assert_eq!(stored["status"], "succeeded");
-    let detail: Value = desk
-        .server
-        .get(&desk.carol, &format!("/v1/alerts/{alert}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let detail = detail(&desk, &alert).await;
     let evaluation = &detail["evaluations"][0];
     assert_eq!(evaluation["fired"], true);
     assert_eq!(evaluation["tasks"], json!([]));
@@ -344,12 +342,6 @@ async fn alerts_a_stop_left_unevaluated_are_evaluated_once_at_the_next_start() {
         2,
         "evaluated once, not at every start"
     );
-    let detail: Value = desk
-        .server
-        .get(&desk.carol, &format!("/v1/alerts/{alert}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let detail = detail(&desk, &alert).await;
     assert_eq!(detail["evaluations"].as_array().unwrap().len(), 1);
 }
