@@ -548,14 +548,29 @@ impl Tasks {
     pub async fn list(&self, caller: &Caller, filter: &TaskFilter) -> Result<Vec<TaskRecord>> {
         let now = stamp(self.clock.now());
         let mut shown = Vec::new();
+        // where the caller dispatches, once per category rather than once per task
+        let mut dispatches: BTreeMap<String, tiaokuai_policies::Scope> = BTreeMap::new();
         for mut task in self.catalog().tasks().await? {
             if filter.status.is_some_and(|s| s != task.status)
                 || filter
                     .jurisdiction
                     .as_ref()
                     .is_some_and(|j| !j.covers(&task.jurisdiction))
-                || !self.visible(caller, &task)?
             {
+                continue;
+            }
+            let visible = Self::in_line(caller, &task) || task.created_by == caller.name() || {
+                let scope = match dispatches.get(&task.category) {
+                    Some(scope) => scope,
+                    None => {
+                        let object = format!("tasks.{}", task.category);
+                        let scope = self.engine.scope(caller, &object, Action::Dispatch)?;
+                        dispatches.entry(task.category.clone()).or_insert(scope)
+                    }
+                };
+                scope.allows(task.jurisdiction.as_str())
+            };
+            if !visible {
                 continue;
             }
             Self::overdue(&mut task, &now);
