@@ -389,3 +389,123 @@ async fn a_schedule_is_refused_what_it_may_not_be() {
     let message = assert_error(response, StatusCode::CONFLICT, "conflict").await;
     assert!(message.contains("no longer takes"), "{message}");
 }
+
+#[tokio::test]
+async fn a_township_official_reads_a_narrowed_run_only_if_its_own_policy_unmasks_as_much() {
+    let clock = Arc::new(ManualClock::at(
+        Utc.with_ymd_and_hms(2026, 12, 1, 8, 0, 0).unwrap(),
+    ));
+    let shared = clock.clone();
+    let server = TestServer::start_with(move |config| config.clock = shared).await;
+    server.load_tree().await;
+    let rows = [(1, "张三", XIASHAN), (2, "王五", CHIHUAI_VILLAGE)];
+    server
+        .register_people(
+            &rows,
+            COUNTY,
+            "county.people",
+            json!({"name": "sensitive:name"}),
+        )
+        .await;
+    let zoe = server
+        .role_holder(
+            "zoe",
+            "analyst",
+            COUNTY,
+            &[
+                ("read", "county.*"),
+                ("read_sensitive", "county.people.name"),
+                ("run_report", "reports.*"),
+            ],
+        )
+        .await;
+    let may = [("read", "county.*"), ("run_report", "reports.*")];
+    let carol = server.role_holder("carol", "official", MAJIN, &may).await;
+    let body = json!({
+        "name": "reports.names",
+        "owner": COUNTY,
+        "sql": "SELECT village_code, name FROM county.people ORDER BY village_code",
+    });
+    let created = assert_created(server.post(ADMIN_TOKEN, "/v1/reports", body).await).await;
+    let report = created["id"].as_str().unwrap().to_owned();
+    let hourly = json!({
+        "report": report,
+        "name": "hourly names",
+        "cron": "0 * * * *",
+        "time_zone": "UTC",
+        "fan_out": {"level": "township", "under": COUNTY},
+    });
+    let created = assert_created(server.post(&zoe, "/v1/schedules", hourly).await).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let county = County {
+        server,
+        clock,
+        report,
+        zoe,
+        carol,
+    };
+    county.clock.advance(chrono::Duration::hours(1));
+    let first = ticked(&county, &id, "2026-12-01T09:00:00.000Z").await;
+    let mut majin = None;
+    for run in first["last_runs"].as_array().unwrap() {
+        let run = run.as_str().unwrap();
+        let record: Value = county
+            .server
+            .get(&county.zoe, &format!("/v1/runs/{run}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if record["scope"] == MAJIN {
+            majin = Some(run.to_owned());
+        }
+    }
+    let majin = majin.unwrap();
+    // zoe saw 张三's name unmasked; carol's own policy would mask it: the run is not hers
+    assert_eq!(
+        rows_of(&county, &county.zoe, &majin).await,
+        json!([[XIASHAN, "张三"]])
+    );
+    let refused = county
+        .server
+        .get(&county.carol, &format!("/v1/runs/{majin}"))
+        .await;
+    assert_error(refused, StatusCode::NOT_FOUND, "not_found").await;
+    // once carol may see names, the next tick's run is hers to read (not the one decided
+    // under the older policy)
+    let response = county
+        .server
+        .post(
+            ADMIN_TOKEN,
+            "/v1/policies",
+            json!({"role": "official", "jurisdiction": "*", "object": "county.people.name", "action": "read_sensitive"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let older = county
+        .server
+        .get(&county.carol, &format!("/v1/runs/{majin}"))
+        .await;
+    assert_error(older, StatusCode::NOT_FOUND, "not_found").await;
+    county.clock.advance(chrono::Duration::hours(1));
+    let second = ticked(&county, &id, "2026-12-01T10:00:00.000Z").await;
+    let readable: Vec<String> = {
+        let mut readable = Vec::new();
+        for run in second["last_runs"].as_array().unwrap() {
+            let run = run.as_str().unwrap();
+            let response = county
+                .server
+                .get(&county.carol, &format!("/v1/runs/{run}"))
+                .await;
+            if response.status() == StatusCode::OK {
+                readable.push(run.to_owned());
+            }
+        }
+        readable
+    };
+    assert_eq!(readable.len(), 1, "马金镇's run only");
+    assert_eq!(
+        rows_of(&county, &county.carol, &readable[0]).await,
+        json!([[XIASHAN, "张三"]])
+    );
+}
