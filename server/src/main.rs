@@ -98,6 +98,10 @@ enum Command {
         /// run.
         #[arg(long, env = "TIAOKUAI_MAX_RUN_RESULT_MB", default_value_t = 256)]
         max_run_result_mb: u64,
+        /// Seconds running requests have to finish once SIGTERM (or Ctrl-C) asks the server
+        /// to stop; no new connection is taken meanwhile.
+        #[arg(long, env = "TIAOKUAI_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+        shutdown_grace_secs: u64,
     },
     /// Fill an empty data directory with the 开化县 demo and print the demo tokens' file.
     Demo {
@@ -345,6 +349,7 @@ async fn run(command: Command) -> Result<(), String> {
             max_value_bytes,
             run_retention_days,
             max_run_result_mb,
+            shutdown_grace_secs,
         } => {
             let mut config = store.config();
             config.admin_token = admin_token;
@@ -375,7 +380,8 @@ async fn run(command: Command) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
             tracing::info!(address = %listener.local_addr().map_err(|e| e.to_string())?, "serving");
-            start::serve(listener, state)
+            let grace = Duration::from_secs(shutdown_grace_secs);
+            start::serve(listener, state, grace)
                 .await
                 .map_err(|e| e.to_string())
         }

@@ -1,5 +1,6 @@
 //! Start-up: the catalog, the bootstrap admin, the engine, the listener.
 
+use std::future::IntoFuture;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -226,11 +227,57 @@ pub async fn open_engine(config: &ServerConfig) -> Result<Arc<Engine>, StartErro
     Ok(Arc::new(Engine::new(catalog, engine_config).await?))
 }
 
-/// Serves the API on `listener` until the process is asked to stop.
-pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+/// Serves the API on `listener` until the process is asked to stop (SIGTERM or Ctrl-C): then
+/// no new connection is taken, and the requests running have `grace` to finish before the
+/// server stops anyway. Whatever they wrote to the catalog is written already (each change is
+/// its own transaction), and a run cut short is marked failed at the next start.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    grace: std::time::Duration,
+) -> std::io::Result<()> {
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        stop_requested().await;
+        tracing::info!(
+            grace_secs = grace.as_secs(),
+            "stopping: no new connections; running requests may finish"
+        );
+        let _ = stopping.send(());
+    };
+    let server = axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(signal)
+        .into_future();
+    tokio::select! {
+        served = server => served,
+        () = async {
+            if stopped.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => {
+            tracing::warn!("the grace period ended with requests still running; they are cut");
+            Ok(())
+        }
+    }
+}
+
+/// Resolves when the process is asked to stop.
+async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+                return;
+            }
+            Err(error) => tracing::warn!(%error, "SIGTERM cannot be handled; Ctrl-C still stops"),
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -1,5 +1,6 @@
 //! The `tiaokuai serve` process killed (SIGKILL) in the middle of governance work, and started
-//! again: no escalation is made twice or lost, and no run is left "running".
+//! again: no escalation is made twice or lost, and no run is left "running". And the process
+//! asked to stop (SIGTERM): it lets what runs finish, takes nothing new, and exits 0.
 
 use std::time::{Duration, Instant};
 
@@ -236,4 +237,99 @@ async fn a_server_killed_during_a_stored_run_marks_it_failed_at_the_next_start()
         .send(Method::POST, ADMIN_TOKEN, &path, Some(&json!({})))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{run}");
+}
+
+#[tokio::test]
+async fn a_server_asked_to_stop_lets_running_queries_finish_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = launch(dir.path()).await;
+    let url = format!("{}/v1/query", server.url);
+    let sql = "SELECT count(*) AS n FROM generate_series(1, 200000000)";
+    let running = tokio::spawn(async move {
+        let response = reqwest::Client::new()
+            .post(url)
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"sql": sql}))
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.text().await.unwrap())
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    // nothing new is taken meanwhile
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let fresh = reqwest::Client::new()
+        .get(format!("{}/healthz", server.url))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await;
+    assert!(fresh.is_err(), "a new connection was taken: {fresh:?}");
+    // the query that was running finishes with its answer
+    let (status, answer) = running.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(answer.contains("200000000"), "{answer}");
+    let (exit, log) = server
+        .exited(Duration::from_secs(30))
+        .await
+        .expect("the server exits once its requests are done");
+    assert!(exit.success(), "{exit}:\n{log}");
+    assert!(log.contains("stopping"), "{log}");
+    // and nothing listens any more
+    let refused = reqwest::Client::new()
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .await;
+    assert!(refused.is_err());
+}
+
+#[tokio::test]
+async fn a_server_asked_to_stop_cuts_what_outlasts_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap().to_owned();
+    let mut server = ServerProcess::launch(
+        dir.path(),
+        &["--data-dir", &data_dir, "--shutdown-grace-secs", "1"],
+        &[("TIAOKUAI_ADMIN_TOKEN", ADMIN_TOKEN)],
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap_or_else(|log| panic!("the server did not start:\n{log}"));
+    let url = format!("{}/v1/query", server.url);
+    let endless = "SELECT count(*) FROM generate_series(1, 100000000000)";
+    let running = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(url)
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"sql": endless}))
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let asked = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    let (exit, log) = server
+        .exited(Duration::from_secs(20))
+        .await
+        .expect("the server exits when its grace period ends");
+    assert!(exit.success(), "{exit}:\n{log}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert!(log.contains("grace period ended"), "{log}");
+    // the cut query's client sees its connection end without an answer
+    let cut = match running.await.unwrap() {
+        Err(_) => true,
+        Ok(response) => response.text().await.is_err(),
+    };
+    assert!(cut, "the query outlasting the grace period was answered");
 }

@@ -125,6 +125,30 @@ impl ServerProcess {
         (status, response.text().await.unwrap())
     }
 
+    /// The process id, to send the server a signal.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits at most `patience` for the process to exit by itself: its exit status, and
+    /// everything it wrote.
+    pub async fn exited(
+        &mut self,
+        patience: Duration,
+    ) -> Option<(std::process::ExitStatus, String)> {
+        let deadline = Instant::now() + patience;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                for reader in self.readers.drain(..) {
+                    let _ = reader.join();
+                }
+                return Some((status, self.log.lock().unwrap().clone()));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+
     /// Stops the server and returns everything it wrote to stdout and stderr.
     pub fn stop(mut self) -> String {
         self.halt();
