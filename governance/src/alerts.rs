@@ -245,6 +245,8 @@ impl Alerts {
             }
         };
         let mut made = Vec::new();
+        // the run's result, read once for all its alerts, when the first one needs it
+        let mut rows: Option<Result<Vec<Map<String, Value>>>> = None;
         for alert in alerts {
             // an alert made after the run judges later runs only
             let after = run
@@ -254,7 +256,7 @@ impl Alerts {
             if !after {
                 continue;
             }
-            match self.evaluate_one(&alert, run).await {
+            match self.evaluate_one(&alert, run, &mut rows).await {
                 Ok(Some(evaluation)) => made.push(evaluation),
                 Ok(None) => {}
                 Err(error) => {
@@ -267,9 +269,19 @@ impl Alerts {
 
     /// Evaluates the alerts of every run that ended without them (a stop in between).
     pub async fn recover(&self) -> Result<usize> {
+        let watched: std::collections::BTreeSet<String> = self
+            .catalog()
+            .alerts(None)
+            .await?
+            .into_iter()
+            .map(|alert| alert.report_id)
+            .collect();
         let mut recovered = 0;
         for run in self.catalog().all_runs().await? {
-            recovered += self.evaluate(&run).await.len();
+            // only the runs an alert may judge: succeeded, of a report with alerts
+            if run.status == RunStatus::Succeeded && watched.contains(&run.report_id) {
+                recovered += self.evaluate(&run).await.len();
+            }
         }
         if recovered > 0 {
             tracing::info!(recovered, "alerts a stop interrupted are evaluated");
@@ -281,10 +293,19 @@ impl Alerts {
         &self,
         alert: &AlertRecord,
         run: &RunRecord,
+        rows: &mut Option<Result<Vec<Map<String, Value>>>>,
     ) -> Result<Option<AlertEvaluation>> {
         if self.catalog().alert_evaluated(&alert.id, &run.id).await? {
             return Ok(None);
         }
+        if rows.is_none() {
+            *rows = Some(self.rows(run).await);
+        }
+        let rows = match rows {
+            Some(Ok(rows)) => Ok(rows.as_slice()),
+            Some(Err(error)) => Err(error.clone()),
+            None => unreachable!("read just above"),
+        };
         let mut evaluation = AlertEvaluation {
             alert_id: alert.id.clone(),
             run_id: run.id.clone(),
@@ -293,7 +314,11 @@ impl Alerts {
             tasks: Vec::new(),
             error: None,
         };
-        let dispatched = match self.judge(alert, run).await {
+        let judged = match rows {
+            Ok(rows) => self.judge(alert, run, rows).await,
+            Err(error) => Err(error),
+        };
+        let dispatched = match judged {
             Ok(targets) => {
                 evaluation.fired = !targets.is_empty();
                 match self.dispatch(alert, run, targets).await {
@@ -340,27 +365,17 @@ impl Alerts {
         row: &Map<String, Value>,
         index: usize,
     ) -> Result<JurisdictionCode> {
-        let column = &alert.jurisdiction_column;
-        match row.get(column) {
-            Some(Value::String(text)) => JurisdictionCode::parse(text)
-                .map_err(|e| bad(format!("row {}: {column}: {e}", index + 1))),
-            Some(_) => Err(bad(format!(
-                "row {}: {column} is not a 12-digit division code",
-                index + 1
-            ))),
-            None => Err(bad(format!(
-                "the run's result has no column {column:?}, the alert's jurisdiction column"
-            ))),
-        }
+        tasks::row_code(row, &alert.jurisdiction_column, index, "the run's result")
     }
 
-    /// Where the alert's tasks go for this run, each with the row it is about.
+    /// Where the alert's tasks go for this run (whose result is `rows`), each with the row it
+    /// is about.
     async fn judge(
         &self,
         alert: &AlertRecord,
         run: &RunRecord,
+        rows: &[Map<String, Value>],
     ) -> Result<Vec<(JurisdictionCode, Option<Map<String, Value>>)>> {
-        let rows = self.rows(run).await?;
         let each_row = |keep: &dyn Fn(&Map<String, Value>) -> Result<bool>| {
             let mut targets = Vec::new();
             for (index, row) in rows.iter().enumerate() {
@@ -439,17 +454,21 @@ impl Alerts {
                     present.insert(Self::code_of(alert, row, index)?.as_str().to_owned());
                 }
                 let owner = self.owner(alert).await?;
-                let mut targets = Vec::new();
-                for node in self.catalog().jurisdictions().await? {
-                    let expected = node.level == level
-                        && under.covers(&node.code)
-                        && !present.contains(node.code.as_str())
-                        // only where the alert's maker may send the task
-                        && self.tasks.may_dispatch(&owner, &alert.task.category, &node.code)?;
-                    if expected {
-                        targets.push((node.code, None));
-                    }
-                }
+                // only where the alert's maker may send the task
+                let dispatches = self.tasks.dispatch_scope(&owner, &alert.task.category)?;
+                let targets = self
+                    .catalog()
+                    .jurisdictions()
+                    .await?
+                    .into_iter()
+                    .filter(|node| {
+                        node.level == level
+                            && under.covers(&node.code)
+                            && !present.contains(node.code.as_str())
+                            && dispatches.allows(node.code.as_str())
+                    })
+                    .map(|node| (node.code, None))
+                    .collect();
                 Ok(targets)
             }
         }
@@ -497,18 +516,10 @@ impl Alerts {
         }
         let owner = self.owner(alert).await?;
         let task = &alert.task;
-        let mut decided: BTreeMap<String, bool> = BTreeMap::new();
+        let dispatches = self.tasks.dispatch_scope(&owner, &task.category)?;
         let mut made = Vec::with_capacity(targets.len());
         for (index, (code, row)) in targets.into_iter().enumerate() {
-            let allowed = match decided.get(code.as_str()) {
-                Some(allowed) => *allowed,
-                None => {
-                    let allowed = self.tasks.may_dispatch(&owner, &task.category, &code)?;
-                    decided.insert(code.as_str().to_owned(), allowed);
-                    allowed
-                }
-            };
-            if !allowed {
+            if !dispatches.allows(code.as_str()) {
                 return Err(Tasks::refuse_dispatch(&owner, &task.category, &code));
             }
             let mut values = row.clone().unwrap_or_default();

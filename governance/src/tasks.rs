@@ -30,11 +30,11 @@ use tiaokuai_catalog::{
 use tiaokuai_engine::audit::QueryTrace;
 use tiaokuai_engine::params::Bindings;
 use tiaokuai_engine::{Caller, Engine, EngineError, Message, Result};
-use tiaokuai_policies::Action;
+use tiaokuai_policies::{Action, Scope};
 use utoipa::ToSchema;
 
 use crate::clock::{self, Clock, stamp};
-use crate::webhooks::Notifier;
+use crate::webhooks::{Notifier, holds_role_over};
 
 /// The most tasks one request creates.
 pub const MAX_TASKS_PER_REQUEST: usize = 1000;
@@ -320,19 +320,20 @@ impl Tasks {
         category: &str,
         jurisdiction: &JurisdictionCode,
     ) -> Result<bool> {
-        let object = format!("tasks.{category}");
+        Ok(self
+            .dispatch_scope(caller, category)?
+            .allows(jurisdiction.as_str()))
+    }
+
+    /// Where the caller may dispatch tasks of `category`: decided once for many places.
+    pub(crate) fn dispatch_scope(&self, caller: &Caller, category: &str) -> Result<Scope> {
         self.engine
-            .allows(caller, &object, Action::Dispatch, jurisdiction)
+            .scope(caller, &format!("tasks.{category}"), Action::Dispatch)
     }
 
     /// Whether the caller holds a role in the task's jurisdiction or above it.
     fn in_line(caller: &Caller, task: &TaskRecord) -> bool {
-        caller.is_admin()
-            || caller.roles.iter().any(|role| {
-                role.jurisdiction == "*"
-                    || JurisdictionCode::parse(&role.jurisdiction)
-                        .is_ok_and(|held| held.covers(&task.jurisdiction))
-            })
+        holds_role_over(caller, &task.jurisdiction)
     }
 
     fn visible(&self, caller: &Caller, task: &TaskRecord) -> Result<bool> {
@@ -487,40 +488,17 @@ impl Tasks {
             .map(|j| j.code.as_str().to_owned())
             .collect();
         let column = &request.jurisdiction_column;
-        let mut decided: BTreeMap<String, bool> = BTreeMap::new();
+        let dispatches = self.dispatch_scope(caller, &request.category)?;
         let mut tasks = Vec::with_capacity(rows.len());
         for (index, row) in rows.into_iter().enumerate() {
-            let place = || format!("row {}", index + 1);
-            let code = match row.get(column) {
-                Some(Value::String(text)) => JurisdictionCode::parse(text)
-                    .map_err(|e| bad(format!("{}: {column}: {e}", place())))?,
-                Some(_) => {
-                    return Err(bad(format!(
-                        "{}: {column} is not a 12-digit division code",
-                        place()
-                    )));
-                }
-                None => {
-                    return Err(bad(format!(
-                        "the query's result has no column {column:?}; name the column of division codes in jurisdiction_column"
-                    )));
-                }
-            };
+            let code = row_code(&row, column, index, "the query's result")?;
             if !tree.contains(code.as_str()) {
                 return Err(bad(format!(
-                    "{}: {code} is not in the jurisdiction tree",
-                    place()
+                    "row {}: {code} is not in the jurisdiction tree",
+                    index + 1
                 )));
             }
-            let allowed = match decided.get(code.as_str()) {
-                Some(allowed) => *allowed,
-                None => {
-                    let allowed = self.may_dispatch(caller, &request.category, &code)?;
-                    decided.insert(code.as_str().to_owned(), allowed);
-                    allowed
-                }
-            };
-            if !allowed {
+            if !dispatches.allows(code.as_str()) {
                 return Err(Self::refuse_dispatch(caller, &request.category, &code));
             }
             let title = render("title", &request.title, &row)?;
@@ -549,7 +527,7 @@ impl Tasks {
         let now = stamp(self.clock.now());
         let mut shown = Vec::new();
         // where the caller dispatches, once per category rather than once per task
-        let mut dispatches: BTreeMap<String, tiaokuai_policies::Scope> = BTreeMap::new();
+        let mut dispatches: BTreeMap<String, Scope> = BTreeMap::new();
         for mut task in self.catalog().tasks().await? {
             if filter.status.is_some_and(|s| s != task.status)
                 || filter
@@ -563,8 +541,7 @@ impl Tasks {
                 let scope = match dispatches.get(&task.category) {
                     Some(scope) => scope,
                     None => {
-                        let object = format!("tasks.{}", task.category);
-                        let scope = self.engine.scope(caller, &object, Action::Dispatch)?;
+                        let scope = self.dispatch_scope(caller, &task.category)?;
                         dispatches.entry(task.category.clone()).or_insert(scope)
                     }
                 };
@@ -741,6 +718,26 @@ impl Tasks {
             "due escalations",
             |t| async move { t.escalate_due().await },
         )
+    }
+}
+
+/// The division code in a result row's `column`; `result` says whose rows they are.
+pub(crate) fn row_code(
+    row: &Map<String, Value>,
+    column: &str,
+    index: usize,
+    result: &str,
+) -> Result<JurisdictionCode> {
+    match row.get(column) {
+        Some(Value::String(text)) => JurisdictionCode::parse(text)
+            .map_err(|e| bad(format!("row {}: {column}: {e}", index + 1))),
+        Some(_) => Err(bad(format!(
+            "row {}: {column} is not a 12-digit division code",
+            index + 1
+        ))),
+        None => Err(bad(format!(
+            "{result} has no column {column:?}; name the column of division codes in jurisdiction_column"
+        ))),
     }
 }
 
