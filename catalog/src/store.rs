@@ -233,8 +233,8 @@ pub trait Catalog: std::fmt::Debug + Send + Sync {
     /// The dispatched tasks whose next escalation is due at `now` (RFC 3339).
     async fn due_escalations(&self, now: &str) -> Result<Vec<TaskRecord>>;
 
-    /// The history of every task, in order.
-    async fn all_task_events(&self) -> Result<Vec<TaskEvent>>;
+    /// The history of every task, in order, each event with its task's jurisdiction.
+    async fn all_task_events(&self) -> Result<Vec<(JurisdictionCode, TaskEvent)>>;
 
     /// Every stored run, newest first.
     async fn all_runs(&self) -> Result<Vec<RunRecord>>;

@@ -182,16 +182,11 @@ impl GovernanceTable {
     }
 
     async fn task_events(&self) -> Result<Vec<ArrayRef>, DataFusionError> {
-        let tasks = self.catalog.tasks().await.map_err(failed)?;
-        let places: HashMap<&str, &str> = tasks
-            .iter()
-            .map(|t| (t.id.as_str(), t.jurisdiction.as_str()))
-            .collect();
+        // each event comes with its task's jurisdiction, which it is read under
         let events = self.catalog.all_task_events().await.map_err(failed)?;
-        // an event whose task is gone has no jurisdiction to be read under: it is left out
         let events: Vec<_> = events
             .iter()
-            .filter_map(|e| places.get(e.task_id.as_str()).map(|place| (e, *place)))
+            .map(|(place, e)| (e, place.as_str()))
             .collect();
         Ok(vec![
             Arc::new(Int64Array::from_iter_values(

@@ -70,22 +70,13 @@ impl Engine {
         if viewer.is_admin() {
             return Ok(true);
         }
-        let dialect = datafusion::sql::sqlparser::dialect::GenericDialect {};
-        let Ok(statement) = crate::statement::parse_one(sql, &dialect) else {
-            return Ok(false);
-        };
-        let Ok((tables, _)) = datafusion::sql::resolve::resolve_table_references(&statement, true)
-        else {
+        let Some(tables) = crate::statement::tables_named(sql) else {
             return Ok(false);
         };
         let registry = self.registry();
         let policy = self.policies.snapshot();
         let failed = |e| EngineError::Internal(Message::caused_by("a policy check failed", e));
-        for table in tables {
-            let name = match table.schema() {
-                Some(schema) => format!("{schema}.{}", table.table()),
-                None => return Ok(false),
-            };
+        for name in tables {
             if name == tiaokuai_policies::JURISDICTIONS_TABLE {
                 continue;
             }

@@ -19,6 +19,18 @@ use tiaokuai_policies::Caller;
 /// Table functions that read no stored data.
 const SAFE_TABLE_FUNCTIONS: &[&str] = &["generate_series", "range"];
 
+/// The tables one statement names, as `schema.table`: `None` if it does not parse or names a
+/// table without its schema (which no catalog of this server holds).
+pub fn tables_named(sql: &str) -> Option<std::collections::BTreeSet<String>> {
+    let dialect = datafusion::sql::sqlparser::dialect::GenericDialect {};
+    let statement = parse_one(sql, &dialect).ok()?;
+    let (tables, _) = datafusion::sql::resolve::resolve_table_references(&statement, true).ok()?;
+    tables
+        .iter()
+        .map(|t| t.schema().map(|schema| format!("{schema}.{}", t.table())))
+        .collect()
+}
+
 /// Parses `sql` into its single statement.
 pub fn parse_one(sql: &str, dialect: &dyn Dialect) -> Result<Statement> {
     if sql.trim().is_empty() {

@@ -508,8 +508,7 @@ impl Catalog for SqliteCatalog {
 
     async fn task_events(&self, id: &str) -> Result<Vec<TaskEvent>> {
         let id = id.to_owned();
-        self.read(move |conn| tasks::task_events(conn, Some(&id)))
-            .await
+        self.read(move |conn| tasks::task_events(conn, &id)).await
     }
 
     async fn transition_task(&self, id: &str, change: TaskTransition) -> Result<TaskRecord> {
@@ -528,8 +527,8 @@ impl Catalog for SqliteCatalog {
             .await
     }
 
-    async fn all_task_events(&self) -> Result<Vec<TaskEvent>> {
-        self.read(|conn| tasks::task_events(conn, None)).await
+    async fn all_task_events(&self) -> Result<Vec<(JurisdictionCode, TaskEvent)>> {
+        self.read(|conn| tasks::history(conn, None)).await
     }
 
     async fn all_runs(&self) -> Result<Vec<RunRecord>> {

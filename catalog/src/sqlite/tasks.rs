@@ -228,10 +228,23 @@ pub(crate) fn tasks(conn: &mut Connection) -> Result<Vec<TaskRecord>> {
 }
 
 /// A task's history (every task's, for `None`), oldest first.
-pub(crate) fn task_events(conn: &mut Connection, id: Option<&str>) -> Result<Vec<TaskEvent>> {
+pub(crate) fn task_events(conn: &mut Connection, id: &str) -> Result<Vec<TaskEvent>> {
+    Ok(history(conn, Some(id))?
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect())
+}
+
+/// The history of every task (of one, for `Some`), oldest first, each event with the
+/// jurisdiction of its task.
+pub(crate) fn history(
+    conn: &mut Connection,
+    id: Option<&str>,
+) -> Result<Vec<(JurisdictionCode, TaskEvent)>> {
     let mut stmt = conn.prepare(
-        "SELECT seq, task_id, at, by, action, from_status, to_status, note, escalated_to
-         FROM task_events WHERE ?1 IS NULL OR task_id = ?1 ORDER BY seq",
+        "SELECT e.seq, e.task_id, e.at, e.by, e.action, e.from_status, e.to_status, e.note, e.escalated_to, t.jurisdiction
+         FROM task_events e JOIN tasks t ON t.id = e.task_id
+         WHERE ?1 IS NULL OR e.task_id = ?1 ORDER BY e.seq",
     )?;
     type Raw = (i64, String, String, String, String, Option<String>, String);
     let rows = stmt.query_map([id], |row| {
@@ -244,15 +257,13 @@ pub(crate) fn task_events(conn: &mut Connection, id: Option<&str>) -> Result<Vec
             row.get(5)?,
             row.get(6)?,
         );
-        Ok((
-            raw,
-            row.get::<_, Option<String>>(7)?,
-            row.get::<_, Option<String>>(8)?,
-        ))
+        let rest: (Option<String>, Option<String>, String) =
+            (row.get(7)?, row.get(8)?, row.get(9)?);
+        Ok((raw, rest))
     })?;
     rows.map(|row| {
-        let ((seq, task_id, at, by, action, from, to), note, escalated_to) = row?;
-        Ok(TaskEvent {
+        let ((seq, task_id, at, by, action, from, to), (note, escalated_to, place)) = row?;
+        let event = TaskEvent {
             seq,
             task_id,
             at,
@@ -262,7 +273,8 @@ pub(crate) fn task_events(conn: &mut Connection, id: Option<&str>) -> Result<Vec
             to_status: status(&to)?,
             note,
             escalated_to: escalated_to.map(code).transpose()?,
-        })
+        };
+        Ok((code(place)?, event))
     })
     .collect()
 }

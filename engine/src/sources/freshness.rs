@@ -3,8 +3,6 @@
 //! dataset counts only the members inside the caller's scope, so the record says nothing of
 //! the villages the caller may not read.
 
-use std::collections::BTreeSet;
-
 use tiaokuai_catalog::{SourceContent, SourceFreshness, SourceRecord};
 use tiaokuai_connectors::list;
 use tiaokuai_policies::Caller;
@@ -27,18 +25,9 @@ impl Engine {
     /// The freshness of every table `sql` names, as `caller` would read them. Never fails: a
     /// table that cannot be told of says why in its entry.
     pub async fn freshness(&self, caller: &Caller, sql: &str) -> Vec<SourceFreshness> {
-        let dialect = datafusion::sql::sqlparser::dialect::GenericDialect {};
-        let Ok(statement) = crate::statement::parse_one(sql, &dialect) else {
+        let Some(names) = crate::statement::tables_named(sql) else {
             return Vec::new();
         };
-        let Ok((tables, _)) = datafusion::sql::resolve::resolve_table_references(&statement, true)
-        else {
-            return Vec::new();
-        };
-        let names: BTreeSet<String> = tables
-            .iter()
-            .filter_map(|t| t.schema().map(|schema| format!("{schema}.{}", t.table())))
-            .collect();
         let confinement = match self.confinement().await {
             Ok(confinement) => confinement,
             Err(error) => {
