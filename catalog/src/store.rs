@@ -277,8 +277,17 @@ pub trait Catalog: std::fmt::Debug + Send + Sync {
     /// The pending deliveries due at `now` (RFC 3339), oldest first, at most `limit`.
     async fn due_deliveries(&self, now: &str, limit: usize) -> Result<Vec<DeliveryRecord>>;
 
-    /// A webhook's deliveries, newest first.
-    async fn deliveries(&self, webhook_id: &str) -> Result<Vec<DeliveryRecord>>;
+    /// A webhook's deliveries (only those in `status`, for `Some`), newest first, at most
+    /// `limit`.
+    async fn deliveries(
+        &self,
+        webhook_id: &str,
+        status: Option<DeliveryStatus>,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>>;
+
+    /// Deletes the deliveries that ended before `before` (RFC 3339); returns how many.
+    async fn expire_deliveries(&self, before: &str) -> Result<usize>;
 
     /// Records an attempt on a pending delivery (a conflict if it is not pending).
     async fn record_attempt(&self, id: &str, attempt: DeliveryAttempt) -> Result<()>;

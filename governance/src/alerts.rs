@@ -23,6 +23,9 @@ use crate::clock::stamp;
 use crate::reports::Reports;
 use crate::tasks::{self, MAX_TASKS_PER_REQUEST, Tasks};
 
+/// The most alerts one report may have: each judges every stored run of it.
+pub const MAX_ALERTS_PER_REPORT: usize = 20;
+
 /// The most rows of a run's result an alert reads.
 pub const MAX_EVALUATED_ROWS: usize = 100_000;
 
@@ -188,6 +191,16 @@ impl Alerts {
         )?;
         if !self.tasks.may_dispatch(caller, &task.category, &code)? {
             return Err(Tasks::refuse_dispatch(caller, &task.category, &code));
+        }
+        let kept = self.catalog().alerts(Some(&report.id)).await?.len();
+        if kept >= MAX_ALERTS_PER_REPORT {
+            return Err(EngineError::Conflict(
+                format!(
+                    "report {} has {kept} alerts, the most a report may",
+                    report.name
+                )
+                .into(),
+            ));
         }
         let new = NewAlert {
             id: token::new_id("alert"),

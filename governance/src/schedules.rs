@@ -36,6 +36,10 @@ pub const TICK_PERIOD: std::time::Duration = std::time::Duration::from_secs(15);
 /// The next tick of a schedule that is stopped (text order is time order).
 const NEVER: &str = "9999-12-31T23:59:59.999Z";
 
+/// The most schedules one principal (other than admin) may keep: each tick costs a run per
+/// jurisdiction of its fan-out.
+pub const MAX_SCHEDULES_PER_PRINCIPAL: usize = 20;
+
 /// The shortest time between two ticks a schedule may ask for.
 const MIN_INTERVAL_SECS: i64 = 60;
 
@@ -239,6 +243,24 @@ impl Schedules {
                 )));
             }
             tick = following;
+        }
+        if !caller.is_admin() {
+            let kept = self
+                .catalog()
+                .schedules()
+                .await?
+                .iter()
+                .filter(|s| s.created_by == caller.name())
+                .count();
+            if kept >= MAX_SCHEDULES_PER_PRINCIPAL {
+                return Err(EngineError::Conflict(
+                    format!(
+                        "{} keeps {kept} schedules, the most a principal may; delete one first",
+                        caller.name()
+                    )
+                    .into(),
+                ));
+            }
         }
         let run_as = request.run_as.unwrap_or_else(|| caller.name().to_owned());
         if run_as != caller.name() && !caller.is_admin() {

@@ -39,6 +39,15 @@ pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The waits before the second, third, … attempt; after the last, the delivery has failed.
 const BACKOFF_SECS: [i64; 5] = [30, 120, 600, 1800, 7200];
 
+/// The most deliveries a read of a webhook lists (the newest).
+pub const MAX_LISTED_DELIVERIES: usize = 200;
+
+/// How long a delivery that ended (delivered or failed) is kept.
+pub const DELIVERY_RETENTION_DAYS: i64 = 30;
+
+/// The most webhooks one principal (other than admin) may keep.
+pub const MAX_WEBHOOKS_PER_PRINCIPAL: usize = 20;
+
 /// Deliveries attempted at once.
 const CONCURRENT_DELIVERIES: usize = 4;
 
@@ -186,6 +195,18 @@ impl Notifier {
             ));
         }
         self.engine.check_outbound(caller, &code, &url).await?;
+        if !caller.is_admin() {
+            let kept = self.list(caller).await?.len();
+            if kept >= MAX_WEBHOOKS_PER_PRINCIPAL {
+                return Err(EngineError::Conflict(
+                    format!(
+                        "{} keeps {kept} webhooks, the most a principal may; delete one first",
+                        caller.name()
+                    )
+                    .into(),
+                ));
+            }
+        }
         let secret = format!("whsec_{}", &token::generate()[3..]);
         let new = NewWebhook {
             id: token::new_id("wh"),
@@ -233,11 +254,8 @@ impl Notifier {
         let webhook = self.managed(caller, id).await?;
         let deliveries = self
             .catalog()
-            .deliveries(id)
-            .await?
-            .into_iter()
-            .filter(|d| status.is_none_or(|s| d.status == s))
-            .collect();
+            .deliveries(id, status, MAX_LISTED_DELIVERIES)
+            .await?;
         Ok(WebhookDetail {
             webhook,
             deliveries,
@@ -313,9 +331,12 @@ impl Notifier {
         self.notify("task.escalated", &about, payload).await;
     }
 
-    /// Attempts every delivery that is due; returns how many were attempted.
+    /// Attempts every delivery that is due; returns how many were attempted. Deliveries that
+    /// ended more than [`DELIVERY_RETENTION_DAYS`] ago are deleted on the way.
     pub async fn deliver_due(&self) -> Result<usize> {
         let now = self.clock.now();
+        let kept = now - chrono::Duration::days(DELIVERY_RETENTION_DAYS);
+        self.catalog().expire_deliveries(&stamp(kept)).await?;
         let due = self.catalog().due_deliveries(&stamp(now), 100).await?;
         let count = due.len();
         futures::stream::iter(due)

@@ -609,9 +609,21 @@ impl Catalog for SqliteCatalog {
             .await
     }
 
-    async fn deliveries(&self, webhook_id: &str) -> Result<Vec<DeliveryRecord>> {
+    async fn deliveries(
+        &self,
+        webhook_id: &str,
+        status: Option<DeliveryStatus>,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>> {
         let id = webhook_id.to_owned();
-        self.read(move |conn| webhooks::deliveries(conn, &id)).await
+        self.read(move |conn| webhooks::deliveries(conn, &id, status, limit))
+            .await
+    }
+
+    async fn expire_deliveries(&self, before: &str) -> Result<usize> {
+        let before = before.to_owned();
+        self.write(move |conn| webhooks::expire(conn, &before))
+            .await
     }
 
     async fn record_attempt(&self, id: &str, attempt: DeliveryAttempt) -> Result<()> {

@@ -145,13 +145,28 @@ pub(crate) fn due(conn: &mut Connection, now: &str, limit: usize) -> Result<Vec<
     rows.map(|row| delivery(row?)).collect()
 }
 
-/// A webhook's deliveries, newest first.
-pub(crate) fn deliveries(conn: &mut Connection, webhook_id: &str) -> Result<Vec<DeliveryRecord>> {
+/// A webhook's deliveries (only those in `status`, for `Some`), newest first, at most `limit`.
+pub(crate) fn deliveries(
+    conn: &mut Connection,
+    webhook_id: &str,
+    status: Option<DeliveryStatus>,
+    limit: usize,
+) -> Result<Vec<DeliveryRecord>> {
     let mut stmt = conn.prepare(&format!(
-        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE webhook_id = ?1 ORDER BY created_at DESC, id"
+        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE webhook_id = ?1 AND (?2 IS NULL OR status = ?2)
+         ORDER BY created_at DESC, id LIMIT ?3"
     ))?;
-    let rows = stmt.query_map([webhook_id], delivery_of)?;
+    let status = status.map(DeliveryStatus::as_str);
+    let rows = stmt.query_map(params![webhook_id, status, limit as i64], delivery_of)?;
     rows.map(|row| delivery(row?)).collect()
+}
+
+/// Deletes the deliveries that ended (delivered or failed) before `before`.
+pub(crate) fn expire(conn: &mut Connection, before: &str) -> Result<usize> {
+    Ok(conn.execute(
+        "DELETE FROM webhook_deliveries WHERE status <> 'pending' AND next_attempt_at < ?1",
+        [before],
+    )?)
 }
 
 /// Records an attempt on a pending delivery.

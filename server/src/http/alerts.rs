@@ -24,6 +24,7 @@ use super::extract::{ApiJson, ApiPath};
         (status = 401, description = "no, unknown or revoked token", body = ErrorBody),
         (status = 403, description = "permission_denied: no dispatch on tasks.<category> in the alert's jurisdiction", body = ErrorBody),
         (status = 404, description = "not_found: no such report, or one the caller may neither run nor manage", body = ErrorBody),
+        (status = 409, description = "conflict: the report has 20 alerts already", body = ErrorBody),
         (status = 413, description = "too_large: the body is over the limit", body = ErrorBody),
         (status = 500, description = "internal", body = ErrorBody),
     ))]

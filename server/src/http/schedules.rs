@@ -23,6 +23,7 @@ use super::extract::{ApiJson, ApiPath};
         (status = 401, description = "no, unknown or revoked token", body = ErrorBody),
         (status = 403, description = "permission_denied: run_as another principal without being admin, a run_as that may not run the report, or a jurisdiction parameter outside its scope", body = ErrorBody),
         (status = 404, description = "not_found: no such report, or one the caller may neither run nor manage", body = ErrorBody),
+        (status = 409, description = "conflict: the caller (not admin) keeps 20 schedules already", body = ErrorBody),
         (status = 413, description = "too_large: the body is over the limit", body = ErrorBody),
         (status = 500, description = "internal", body = ErrorBody),
     ))]

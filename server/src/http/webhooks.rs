@@ -34,6 +34,7 @@ pub struct DeliveryQuery {
         (status = 400, description = "bad_request: a malformed body or URL, credentials in the URL, an unknown event, a jurisdiction not in the tree", body = ErrorBody),
         (status = 401, description = "no, unknown or revoked token", body = ErrorBody),
         (status = 403, description = "permission_denied: no role in the jurisdiction or above it, or (for anyone but admin) a host admin has not granted to it", body = ErrorBody),
+        (status = 409, description = "conflict: the caller (not admin) keeps 20 webhooks already", body = ErrorBody),
         (status = 413, description = "too_large: the body is over the limit", body = ErrorBody),
         (status = 500, description = "internal", body = ErrorBody),
     ))]

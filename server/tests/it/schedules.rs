@@ -349,6 +349,20 @@ async fn a_schedule_is_refused_what_it_may_not_be() {
     )
     .await;
     assert_eq!(created["run_as"], "carol");
+    // a principal keeps at most 20 schedules (each tick costs a run per township); admin more
+    for _ in 1..20 {
+        let response = county
+            .server
+            .post(&county.carol, "/v1/schedules", daily(&county.report))
+            .await;
+        assert_created(response).await;
+    }
+    let over = county
+        .server
+        .post(&county.carol, "/v1/schedules", daily(&county.report))
+        .await;
+    let message = assert_error(over, StatusCode::CONFLICT, "conflict").await;
+    assert!(message.contains("20 schedules"), "{message}");
     // admin may schedule as another principal; nobody else sees the schedules of others
     let mut body = daily(&county.report);
     body["run_as"] = json!("zoe");
@@ -360,7 +374,7 @@ async fn a_schedule_is_refused_what_it_may_not_be() {
         .json()
         .await
         .unwrap();
-    assert_eq!(theirs.as_array().unwrap().len(), 1);
+    assert_eq!(theirs.as_array().unwrap().len(), 20);
     let id = theirs[0]["id"].as_str().unwrap();
     let other = county
         .server

@@ -228,6 +228,29 @@ async fn an_endpoint_that_is_down_is_retried_and_then_listed_as_failed() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(down.count(), 6, "a failed delivery is not tried again");
     assert_eq!(task(&desk, ADMIN_TOKEN, &id).await["status"], "accepted");
+    // an ended delivery is kept 30 days, then deleted
+    desk.clock.advance(chrono::Duration::days(31));
+    for _ in 0..500 {
+        let found: Value = desk
+            .server
+            .get(ADMIN_TOKEN, &path)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if found["deliveries"] == json!([]) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let expired: Value = desk
+        .server
+        .get(ADMIN_TOKEN, &path)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(expired["deliveries"], json!([]), "{expired}");
 
     // back up: the next event is delivered at once
     down.answer.store(200, Ordering::SeqCst);
@@ -289,6 +312,13 @@ async fn a_webhook_is_confined_to_the_hosts_admin_grants() {
     assert_eq!(created["confined"], true);
     dispatch(&desk, XIASHAN).await;
     hook.until(1).await;
+    // a principal keeps at most 20 webhooks
+    for _ in 1..20 {
+        assert_created(webhook(&desk, &desk.carol, &hook.url, MAJIN).await).await;
+    }
+    let over = webhook(&desk, &desk.carol, &hook.url, MAJIN).await;
+    let message = assert_error(over, StatusCode::CONFLICT, "conflict").await;
+    assert!(message.contains("20 webhooks"), "{message}");
     // others do not see carol's webhooks
     let theirs: Value = desk
         .server
