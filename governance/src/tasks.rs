@@ -645,24 +645,23 @@ impl Tasks {
         Ok(self.shown(task))
     }
 
-    /// The jurisdiction `levels` steps above `code` that is in the tree, or the highest one
-    /// on the way.
-    async fn above(
-        &self,
+    /// The jurisdiction `levels` steps above `code` that is in `tree`, or the highest one on
+    /// the way.
+    fn above(
+        tree: &BTreeSet<String>,
         code: &JurisdictionCode,
         levels: usize,
-    ) -> Result<Option<JurisdictionCode>> {
+    ) -> Option<JurisdictionCode> {
         let mut found = None;
         let mut at = code.clone();
         for _ in 0..levels {
-            let Some(parent) = at.parent() else { break };
-            if !self.catalog().has_jurisdiction(&parent).await? {
+            let Some(parent) = at.parent().filter(|p| tree.contains(p.as_str())) else {
                 break;
-            }
+            };
             found = Some(parent.clone());
             at = parent;
         }
-        Ok(found)
+        found
     }
 
     /// Escalates every task whose next escalation is due now; returns how many were.
@@ -675,14 +674,19 @@ impl Tasks {
             if due.is_empty() {
                 break;
             }
+            let tree: BTreeSet<String> = self
+                .catalog()
+                .jurisdictions()
+                .await?
+                .into_iter()
+                .map(|j| j.code.as_str().to_owned())
+                .collect();
             for task in due {
                 let to = match task.supervision {
                     Supervision::None => Supervision::Yellow,
                     _ => Supervision::Red,
                 };
-                let target = self
-                    .above(&task.jurisdiction, usize::from(to.level()))
-                    .await?;
+                let target = Self::above(&tree, &task.jurisdiction, usize::from(to.level()));
                 let escalation = TaskEscalation {
                     to,
                     escalated_to: target.clone(),

@@ -15,33 +15,60 @@ const WEBHOOK_COLUMNS: &str =
     "id, name, url, jurisdiction, events, secret, confined, created_by, created_at";
 const DELIVERY_COLUMNS: &str = "id, webhook_id, event, payload, status, attempts, created_at, next_attempt_at, last_error, delivered_at";
 
-fn webhook_of(row: &Row<'_>) -> rusqlite::Result<(WebhookRecord, String, String)> {
+/// A webhook's columns as stored: the text ones, then `confined`.
+type StoredWebhook = ([String; 8], bool);
+
+fn webhook_of(row: &Row<'_>) -> rusqlite::Result<StoredWebhook> {
+    let text = [0, 1, 2, 3, 4, 5, 7, 8].map(|i| row.get::<_, String>(i));
+    let [
+        id,
+        name,
+        target,
+        jurisdiction,
+        events,
+        secret,
+        created_by,
+        created_at,
+    ] = text;
     Ok((
-        WebhookRecord {
-            id: row.get(0)?,
-            name: row.get(1)?,
-            url: String::new(),
-            target: row.get(2)?,
-            jurisdiction: JurisdictionCode::parse("330000000000").expect("a valid code"),
-            events: Vec::new(),
-            secret: row.get(5)?,
-            confined: row.get(6)?,
-            created_by: row.get(7)?,
-            created_at: row.get(8)?,
-        },
-        row.get(3)?,
-        row.get(4)?,
+        [
+            id?,
+            name?,
+            target?,
+            jurisdiction?,
+            events?,
+            secret?,
+            created_by?,
+            created_at?,
+        ],
+        row.get(6)?,
     ))
 }
 
-fn webhook(
-    (mut record, jurisdiction, events): (WebhookRecord, String, String),
-) -> Result<WebhookRecord> {
-    record.jurisdiction = JurisdictionCode::parse(&jurisdiction)
-        .map_err(|_| CatalogError::Corrupt(format!("webhook jurisdiction {jurisdiction:?}")))?;
-    record.events = from_json(&events)?;
-    record.url = redacted_url(&record.target);
-    Ok(record)
+fn webhook((text, confined): StoredWebhook) -> Result<WebhookRecord> {
+    let [
+        id,
+        name,
+        target,
+        jurisdiction,
+        events,
+        secret,
+        created_by,
+        created_at,
+    ] = text;
+    Ok(WebhookRecord {
+        jurisdiction: JurisdictionCode::parse(&jurisdiction)
+            .map_err(|_| CatalogError::Corrupt(format!("webhook jurisdiction {jurisdiction:?}")))?,
+        events: from_json(&events)?,
+        url: redacted_url(&target),
+        id,
+        name,
+        target,
+        secret,
+        confined,
+        created_by,
+        created_at,
+    })
 }
 
 pub(crate) fn insert_webhook(conn: &mut Connection, new: NewWebhook) -> Result<WebhookRecord> {
