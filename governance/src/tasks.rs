@@ -90,9 +90,9 @@ pub struct TaskRequest {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
-    "sql": "SELECT jurisdiction_code, count(*) AS alone FROM village.residents WHERE living_alone AND birth_date < $1 GROUP BY jurisdiction_code HAVING count(*) >= $2",
-    "params": ["1946-01-01", 5],
-    "title": "走访本村 {alone} 位八十岁以上独居老人",
+    "sql": "SELECT jurisdiction_code, count(*) AS alone FROM village.residents WHERE living_alone GROUP BY jurisdiction_code HAVING count(*) >= $1",
+    "params": [30],
+    "title": "走访本村 {alone} 位独居老人",
     "category": "visit"
 }))]
 pub struct TasksFromQuery {
