@@ -23,6 +23,8 @@ struct Receiver {
     port: u16,
     received: Received,
     answer: Arc<AtomicU16>,
+    /// Seconds it waits before answering.
+    delay: Arc<AtomicU16>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -35,13 +37,16 @@ impl Drop for Receiver {
 async fn receiver() -> Receiver {
     let received: Received = Arc::default();
     let answer = Arc::new(AtomicU16::new(200));
-    let (log, status) = (received.clone(), answer.clone());
+    let delay = Arc::new(AtomicU16::new(0));
+    let (log, status, wait) = (received.clone(), answer.clone(), delay.clone());
     let app = axum::Router::new().route(
         "/hook",
         axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
-            let (log, status) = (log.clone(), status.clone());
+            let (log, status, wait) = (log.clone(), status.clone(), wait.clone());
             async move {
                 log.lock().unwrap().push((headers, body.to_vec()));
+                let seconds = wait.load(Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_secs(u64::from(seconds))).await;
                 StatusCode::from_u16(status.load(Ordering::SeqCst)).unwrap()
             }
         }),
@@ -56,6 +61,7 @@ async fn receiver() -> Receiver {
         port,
         received,
         answer,
+        delay,
         task,
     }
 }
@@ -158,9 +164,10 @@ async fn deliveries_are_signed_and_go_to_the_webhooks_of_the_tasks_jurisdiction(
 }
 
 /// Waits until the server has recorded `attempts` attempts of the webhook's first delivery
-/// (an attempt is recorded after the receiver has answered it).
+/// (an attempt is recorded after the receiver has answered it, or the delivery timed out), or
+/// fails after thirty seconds.
 async fn recorded(desk: &Desk, hook: &str, attempts: usize) {
-    for _ in 0..500 {
+    for _ in 0..1500 {
         let found: Value = desk
             .server
             .get(ADMIN_TOKEN, &format!("/v1/webhooks/{hook}"))
@@ -328,4 +335,38 @@ async fn a_webhook_is_confined_to_the_hosts_admin_grants() {
         .await
         .unwrap();
     assert_eq!(theirs, json!([]));
+}
+
+#[tokio::test]
+async fn an_endpoint_too_slow_to_answer_is_retried_and_the_task_goes_on() {
+    let desk = desk().await;
+    let slow = receiver().await;
+    slow.delay.store(15, Ordering::SeqCst);
+    let created = assert_created(webhook(&desk, ADMIN_TOKEN, &slow.url, MAJIN).await).await;
+    let hook = created["id"].as_str().unwrap().to_owned();
+    let id = dispatch(&desk, XIASHAN).await;
+    slow.until(1).await;
+    // the task is handled while its delivery hangs
+    let response = desk
+        .server
+        .post(&desk.alice, &format!("/v1/tasks/{id}/accept"), json!({}))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    // after the delivery's 10 s the attempt is given up and a retry is due
+    recorded(&desk, &hook, 1).await;
+    let found: Value = desk
+        .server
+        .get(ADMIN_TOKEN, &format!("/v1/webhooks/{hook}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let delivery = &found["deliveries"][0];
+    assert_eq!(delivery["status"], "pending", "{found}");
+    let error = delivery["last_error"].as_str().unwrap();
+    assert!(error.contains("did not answer within 10 s"), "{error}");
+    slow.delay.store(0, Ordering::SeqCst);
+    desk.clock.advance(chrono::Duration::minutes(1));
+    slow.until(2).await;
+    recorded(&desk, &hook, 2).await;
 }
