@@ -101,8 +101,9 @@ pub trait Governance: std::fmt::Debug + Send + Sync {
     async fn delete_webhook(&self, caller: &Caller, id: &str) -> Result<()>;
 }
 
-/// Governance as a server runs it: reports with stored runs, and dispatch tasks whose
-/// escalations are watched for as long as the service lives.
+/// Governance as a server runs it: reports with stored runs, dispatch tasks, alerts,
+/// schedules and webhooks, with escalations, ticks and deliveries watched for as long as the
+/// service lives.
 #[derive(Debug)]
 pub struct Service {
     reports: Reports,
