@@ -11,6 +11,7 @@
 //! - [`model`]: the records stored here (sources, datasets, principals, bindings, classifications).
 //! - [`token`]: bearer-token generation and hashing.
 
+pub mod chain;
 pub mod error;
 pub mod jurisdiction;
 pub mod model;

@@ -33,6 +33,29 @@ pub trait Catalog: std::fmt::Debug + Send + Sync {
     /// The audit trail, newest first.
     async fn audit_events(&self, limit: usize) -> Result<Vec<AuditEvent>>;
 
+    /// The id of this catalog's audit chain, made with the catalog.
+    async fn audit_chain_id(&self) -> Result<String>;
+
+    /// The newest audit record's number and hash, if there is one.
+    async fn audit_head(&self) -> Result<Option<(i64, String)>>;
+
+    /// Up to `limit` audit records numbered after `after`, oldest first, as stored.
+    async fn audit_records(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<crate::chain::ChainedRecord>>;
+
+    /// Every checkpoint of the audit chain, oldest first.
+    async fn audit_checkpoints(&self) -> Result<Vec<crate::chain::Checkpoint>>;
+
+    /// The newest checkpoint of the audit chain.
+    async fn last_audit_checkpoint(&self) -> Result<Option<crate::chain::Checkpoint>>;
+
+    /// Adds the checkpoint that follows the newest one; `false` (nothing added) if another
+    /// was added first or it does not sign the chain as stored.
+    async fn add_audit_checkpoint(&self, checkpoint: &crate::chain::Checkpoint) -> Result<bool>;
+
     // ---- jurisdictions -----------------------------------------------------------------
 
     /// Adds or updates nodes after validating the whole batch; nothing is stored on any error.

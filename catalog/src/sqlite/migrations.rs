@@ -310,6 +310,8 @@ const MIGRATIONS: &[Migration] = &[
     Sql(r#"
     ALTER TABLE report_runs ADD COLUMN freshness TEXT NOT NULL DEFAULT '[]';
     "#),
+    // 13: the audit trail becomes a hash chain with signed checkpoints, and append-only
+    Code(audit_chain),
 ];
 
 /// Refuses a catalog made by a newer build, before anything touches it.
@@ -372,6 +374,78 @@ pub(crate) fn first(n: usize) -> &'static [Migration] {
 /// The newest schema version this build knows.
 pub fn latest_version() -> usize {
     MIGRATIONS.len()
+}
+
+/// Chains the records already written (oldest first, from the new chain's genesis), then
+/// forbids changing or removing any record or checkpoint.
+fn audit_chain(tx: &Transaction<'_>) -> Result<()> {
+    tx.execute_batch(
+        r#"
+        CREATE TABLE audit_chain (
+            id         INTEGER PRIMARY KEY CHECK (id = 1),
+            chain_id   TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        ALTER TABLE audit_events ADD COLUMN prev_hash TEXT NOT NULL DEFAULT '';
+        ALTER TABLE audit_events ADD COLUMN hash TEXT NOT NULL DEFAULT '';
+        CREATE TABLE audit_checkpoints (
+            number    INTEGER PRIMARY KEY,
+            chain_id  TEXT NOT NULL,
+            from_seq  INTEGER NOT NULL,
+            to_seq    INTEGER NOT NULL,
+            hash      TEXT NOT NULL,
+            previous  TEXT NOT NULL,
+            at        TEXT NOT NULL,
+            key_id    TEXT NOT NULL,
+            signature TEXT NOT NULL
+        );
+        "#,
+    )?;
+    let chain_id = hex::encode(rand::random::<[u8; 16]>());
+    tx.execute(
+        "INSERT INTO audit_chain (id, chain_id, created_at) VALUES (1, ?1, ?2)",
+        rusqlite::params![chain_id, super::now()],
+    )?;
+    type Row = (i64, String, String, String, String, String);
+    let rows: Vec<Row> = tx
+        .prepare("SELECT id, at, principal, action, target, detail FROM audit_events ORDER BY id")?
+        .query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut prev_hash = crate::chain::genesis(&chain_id);
+    // the chain is numbered 1, 2, …: records keep their order, under new numbers
+    tx.execute("DELETE FROM audit_events", [])?;
+    for (seq, (_, at, principal, action, target, detail)) in (1_i64..).zip(rows) {
+        let hash =
+            crate::chain::record_hash(&prev_hash, seq, &at, &principal, &action, &target, &detail);
+        tx.execute(
+            "INSERT INTO audit_events (id, at, principal, action, target, detail, prev_hash, hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            rusqlite::params![seq, at, principal, action, target, detail, prev_hash, hash],
+        )?;
+        prev_hash = hash;
+    }
+    tx.execute_batch(
+        r#"
+        CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+            BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+        CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+            BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+        CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+            BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
+        CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+            BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
+        "#,
+    )?;
+    Ok(())
 }
 
 /// Rewrites every stored column list, reading the Arrow text form and writing format 1.

@@ -97,6 +97,30 @@ impl SqliteCatalog {
         Ok(Self::with(writer, readers))
     }
 
+    /// Opens an existing catalog file only to read it (to verify its audit chain, say):
+    /// nothing is migrated or written, and a catalog of another schema version is refused.
+    pub fn open_read_only(path: &Path) -> Result<Self> {
+        if !path.is_file() {
+            return Err(CatalogError::Invalid(format!(
+                "there is no catalog at {}",
+                path.display()
+            )));
+        }
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        configure(&conn)?;
+        migrations::check_version(&conn)?;
+        let version: usize = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+        if version < migrations::latest_version() {
+            return Err(CatalogError::Invalid(format!(
+                "the catalog {} is at schema version {version}, older than this build's {}; \
+                 start the server on it once to bring it up to date",
+                path.display(),
+                migrations::latest_version()
+            )));
+        }
+        Ok(Self::with(conn, Vec::new()))
+    }
+
     /// A private in-memory catalog, for tests and one-off tools: one connection does
     /// everything (another would open a database of its own).
     pub fn open_in_memory() -> Result<Self> {
@@ -210,6 +234,37 @@ impl Catalog for SqliteCatalog {
 
     async fn audit_events(&self, limit: usize) -> Result<Vec<AuditEvent>> {
         self.read(move |conn| audit::audit_events(conn, limit))
+            .await
+    }
+
+    async fn audit_chain_id(&self) -> Result<String> {
+        self.read(|conn| audit::chain_id(conn)).await
+    }
+
+    async fn audit_head(&self) -> Result<Option<(i64, String)>> {
+        self.read(|conn| audit::head(conn)).await
+    }
+
+    async fn audit_records(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<crate::chain::ChainedRecord>> {
+        self.read(move |conn| audit::records(conn, after, limit))
+            .await
+    }
+
+    async fn audit_checkpoints(&self) -> Result<Vec<crate::chain::Checkpoint>> {
+        self.read(|conn| audit::checkpoints(conn)).await
+    }
+
+    async fn last_audit_checkpoint(&self) -> Result<Option<crate::chain::Checkpoint>> {
+        self.read(|conn| audit::last_checkpoint(conn)).await
+    }
+
+    async fn add_audit_checkpoint(&self, checkpoint: &crate::chain::Checkpoint) -> Result<bool> {
+        let checkpoint = checkpoint.clone();
+        self.write(move |conn| audit::add_checkpoint(conn, &checkpoint))
             .await
     }
 
