@@ -52,6 +52,8 @@ pub struct Engine {
     admission: Arc<Admission>,
     pub(crate) config: EngineConfig,
     runner: QueryRuntime,
+    /// The audit records of answers that ended, being written.
+    pub(crate) audit_writes: tokio_util::task::TaskTracker,
 }
 
 /// A running query. Its first batch has already been computed, so errors that happen while a
@@ -141,6 +143,7 @@ impl Engine {
             seal_key,
             admission: Admission::new(config.max_queries_per_principal),
             runner: QueryRuntime::new(config.target_partitions)?,
+            audit_writes: tokio_util::task::TaskTracker::new(),
             config,
         })
     }

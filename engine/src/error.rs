@@ -111,6 +111,8 @@ pub enum EngineError {
     ResourcesExhausted(Message),
     /// The caller already runs as many queries as it may at once.
     Overloaded(Message),
+    /// The query's audit record could not be written, so it was not run.
+    AuditUnavailable(Message),
     /// A bug. The message goes to the log, not to the client.
     Internal(Message),
 }
@@ -131,6 +133,7 @@ impl fmt::Display for EngineError {
             | EngineError::SourceUnavailable(m)
             | EngineError::ResourcesExhausted(m)
             | EngineError::Overloaded(m)
+            | EngineError::AuditUnavailable(m)
             | EngineError::Internal(m) => write!(f, "{m}"),
         }
     }
@@ -157,6 +160,7 @@ impl EngineError {
             EngineError::Timeout(_) => "timeout",
             EngineError::ResourcesExhausted(_) => "resources_exhausted",
             EngineError::Overloaded(_) => "overloaded",
+            EngineError::AuditUnavailable(_) => "audit_unavailable",
             EngineError::Internal(_) => "internal",
         }
     }
@@ -172,6 +176,7 @@ impl EngineError {
             | EngineError::SourceUnavailable(m)
             | EngineError::ResourcesExhausted(m)
             | EngineError::Overloaded(m)
+            | EngineError::AuditUnavailable(m)
             | EngineError::Internal(m) => Some(m),
         }
     }

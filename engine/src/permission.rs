@@ -83,15 +83,7 @@ impl Engine {
             let Some(entry) = registry.get(&name) else {
                 return Ok(false);
             };
-            let sensitive: Vec<&str> = entry
-                .info
-                .columns
-                .iter()
-                .filter(|c| {
-                    c.classification.sensitivity == tiaokuai_catalog::model::Sensitivity::Sensitive
-                })
-                .map(|c| c.name.as_str())
-                .collect();
+            let sensitive = sensitive_columns(entry);
             let ran = policy.decide(runner, &name, &sensitive).map_err(failed)?;
             let seen = policy.decide(viewer, &name, &sensitive).map_err(failed)?;
             if !ran.read.within(&seen.read) {
@@ -111,4 +103,15 @@ impl Engine {
         }
         Ok(true)
     }
+}
+
+/// The names of a table's sensitive columns, which policy masks.
+pub(crate) fn sensitive_columns(entry: &crate::registry::TableEntry) -> Vec<&str> {
+    entry
+        .info
+        .columns
+        .iter()
+        .filter(|c| c.classification.sensitivity == tiaokuai_catalog::model::Sensitivity::Sensitive)
+        .map(|c| c.name.as_str())
+        .collect()
 }

@@ -187,10 +187,12 @@ impl Reports {
         run_id: String,
     ) -> Result<RunRecord> {
         let store = self.run_store()?;
-        let trace = QueryTrace {
-            query_id: &run_id,
-            format: "parquet",
+        let protocol = if schedule_id.is_some() {
+            "schedule"
+        } else {
+            "http"
         };
+        let trace = QueryTrace::internal(&run_id, "parquet", protocol);
         let parameters = crate::parameters::effective(&report.parameters, given);
         let policy_version = self.engine().policy_version();
         let catalog = self.engine().catalog();

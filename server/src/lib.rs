@@ -4,8 +4,10 @@
 //! - [`format`]: one streaming encoder per response format.
 //! - [`start`]: opening the catalog, bootstrapping `admin`, building the engine, serving.
 //! - [`demo`]: the demo county, its villages' data and its principals.
+//! - [`audit`]: signing the audit chain, and verifying it offline.
 //! - [`client`]: the `tiaokuai query` client.
 
+pub mod audit;
 pub mod client;
 pub mod demo;
 pub mod format;

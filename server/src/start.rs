@@ -25,6 +25,8 @@ pub struct ServerConfig {
     pub runs: tiaokuai_governance::RunLimits,
     /// The time deadlines and escalations keep: the system's, unless a test moves it by hand.
     pub clock: Arc<dyn tiaokuai_governance::Clock>,
+    /// How often the audit chain's newest records are signed.
+    pub audit_checkpoint_every: std::time::Duration,
 }
 
 impl ServerConfig {
@@ -42,6 +44,7 @@ impl ServerConfig {
             limits: Limits::default(),
             runs: tiaokuai_governance::RunLimits::default(),
             clock: Arc::new(tiaokuai_governance::SystemClock),
+            audit_checkpoint_every: std::time::Duration::from_secs(10),
         }
     }
 
@@ -203,11 +206,20 @@ pub const RUNS_DIR: &str = "runs";
 /// Opens everything the API needs.
 pub async fn open(config: &ServerConfig) -> Result<AppState, StartError> {
     let engine = open_engine(config).await?;
-    let runs = config.resolved()?.data_dir.join(RUNS_DIR);
+    let data_dir = config.resolved()?.data_dir;
+    let signer = Arc::new(crate::audit::Signer::open(&data_dir, engine.clone())?);
+    signer.every(
+        config
+            .audit_checkpoint_every
+            .max(std::time::Duration::from_millis(100)),
+    );
+    let runs = data_dir.join(RUNS_DIR);
     let clock = config.clock.clone();
     let governance = tiaokuai_governance::Service::open(engine.clone(), runs, config.runs, clock);
     let governance = Arc::new(governance.await?);
-    Ok(AppState::new(engine, governance, config.limits.clone()))
+    let mut state = AppState::new(engine, governance, config.limits.clone());
+    state.audit = Some(signer);
+    Ok(state)
 }
 
 /// Opens the catalog and builds the engine over it, with the server's keys.
@@ -230,7 +242,8 @@ pub async fn open_engine(config: &ServerConfig) -> Result<Arc<Engine>, StartErro
 /// Serves the API on `listener` until the process is asked to stop (SIGTERM or Ctrl-C): then
 /// no new connection is taken, and the requests running have `grace` to finish before the
 /// server stops anyway. Whatever they wrote to the catalog is written already (each change is
-/// its own transaction), and a run cut short is marked failed at the next start.
+/// its own transaction), and a run cut short is marked failed at the next start. Last, the
+/// audit records of the answers that ended are written and the chain is signed.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -245,10 +258,12 @@ pub async fn serve(
         );
         let _ = stopping.send(());
     };
-    let server = axum::serve(listener, http::router(state))
+    let audit = state.audit.clone();
+    let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, app)
         .with_graceful_shutdown(signal)
         .into_future();
-    tokio::select! {
+    let served = tokio::select! {
         served = server => served,
         () = async {
             if stopped.await.is_ok() {
@@ -260,7 +275,11 @@ pub async fn serve(
             tracing::warn!("the grace period ended with requests still running; they are cut");
             Ok(())
         }
+    };
+    if let Some(audit) = audit {
+        audit.close().await;
     }
+    served
 }
 
 /// Resolves when the process is asked to stop.

@@ -54,6 +54,7 @@ fn status_of(error: &EngineError) -> StatusCode {
         EngineError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
         EngineError::ResourcesExhausted(_) => StatusCode::SERVICE_UNAVAILABLE,
         EngineError::Overloaded(_) => StatusCode::TOO_MANY_REQUESTS,
+        EngineError::AuditUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         EngineError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -74,3 +74,27 @@ where
             .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
     }
 }
+
+/// The client's address, as the connection gives it (none when the router is called
+/// without a connection, as in tests).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<std::net::SocketAddr>);
+
+impl ClientAddr {
+    pub fn text(&self) -> Option<String> {
+        self.0.map(|address| address.to_string())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0),
+        ))
+    }
+}

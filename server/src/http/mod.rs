@@ -70,6 +70,8 @@ pub struct AppState {
     pub governance: Arc<dyn Governance>,
     pub limits: Limits,
     pub metrics: Arc<Metrics>,
+    /// Signs the audit chain (absent where no key is kept, as in handler tests).
+    pub audit: Option<Arc<crate::audit::Signer>>,
 }
 
 impl AppState {
@@ -79,6 +81,7 @@ impl AppState {
             governance,
             limits,
             metrics: Arc::new(Metrics::default()),
+            audit: None,
         }
     }
 }

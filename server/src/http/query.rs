@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ClientAddr};
 use super::relay;
 use crate::format::Format;
 
@@ -162,10 +162,13 @@ pub async fn query(
     Extension(caller): Extension<Arc<Caller>>,
     format: Result<Query<FormatParam>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
+    client: ClientAddr,
     body: Result<ApiJson<QueryRequest>, ApiError>,
 ) -> Response {
     let query_id = tiaokuai_catalog::token::new_id("q");
-    let answer = run(&app, &caller, format, &headers, body, &query_id).await;
+    let client = client.text();
+    let request = (&headers, client.as_deref());
+    let answer = run(&app, &caller, format, request, body, &query_id).await;
     respond(&app, &caller, &query_id, answer)
 }
 
@@ -222,7 +225,7 @@ async fn run(
     app: &AppState,
     caller: &Caller,
     format: Result<Query<FormatParam>, axum::extract::rejection::QueryRejection>,
-    headers: &HeaderMap,
+    (headers, client): (&HeaderMap, Option<&str>),
     body: Result<ApiJson<QueryRequest>, ApiError>,
     query_id: &str,
 ) -> Result<Response, ApiError> {
@@ -240,6 +243,8 @@ async fn run(
     let trace = QueryTrace {
         query_id,
         format: format.name(),
+        protocol: "http",
+        client,
     };
     let output = app
         .engine

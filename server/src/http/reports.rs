@@ -209,9 +209,11 @@ pub async fn run_report(
     ApiPath(id): ApiPath<String>,
     format: Result<Query<FormatParam>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
+    client: super::extract::ClientAddr,
     body: Result<ApiJson<RunRequest>, ApiError>,
 ) -> Response {
     let query_id = tiaokuai_catalog::token::new_id("q");
+    let client = client.text();
     let answer = async {
         let format = query::negotiate(format, &headers)?;
         let ApiJson(request) = body?;
@@ -220,6 +222,8 @@ pub async fn run_report(
         let trace = QueryTrace {
             query_id: &query_id,
             format: format.name(),
+            protocol: "http",
+            client: client.as_deref(),
         };
         let output = app
             .governance

@@ -109,6 +109,7 @@ pub async fn create_task(
 pub async fn create_tasks_from_query(
     State(app): State<AppState>,
     Extension(caller): Extension<Arc<Caller>>,
+    client: super::extract::ClientAddr,
     ApiJson(request): ApiJson<TasksFromQuery>,
 ) -> Result<(StatusCode, Json<Vec<TaskRecord>>), ApiError> {
     if request.sql.len() > app.limits.max_sql_bytes {
@@ -119,9 +120,12 @@ pub async fn create_tasks_from_query(
         )));
     }
     let query_id = tiaokuai_catalog::token::new_id("q");
+    let client = client.text();
     let trace = QueryTrace {
         query_id: &query_id,
         format: "tasks",
+        protocol: "http",
+        client: client.as_deref(),
     };
     let tasks = app
         .governance

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tiaokuai_catalog::{Catalog, SqliteCatalog};
 
 use crate::database_fixtures::{Link, Proxy, TestDb};
-use crate::fixtures::{COUNTY, XIASHAN};
+use crate::fixtures::{CHIHUAI_VILLAGE, COUNTY, XIASHAN};
 use crate::harness::{ADMIN_TOKEN, TestServer};
 
 const ROWS: i64 = 200_000;
@@ -104,7 +104,271 @@ async fn a_completed_answer_records_its_rows() {
     let text = response.text().await.unwrap();
     assert_eq!(text.lines().count(), 3);
     let end = end_of(&server, &query_id).await;
-    assert_eq!(end, json!({"outcome": "completed", "rows": 3}));
+    assert_eq!(
+        (&end["outcome"], &end["rows"]),
+        (&json!("completed"), &json!(3)),
+        "{end}"
+    );
+    assert!(end["bytes"].as_u64().unwrap() > 0, "{end}");
+    assert!(end["duration_ms"].is_u64(), "{end}");
+}
+
+/// The records of one query: its `query` record and its `query.end` record, if any.
+async fn records_of(server: &TestServer, query_id: &str) -> (Vec<Value>, Vec<Value>) {
+    let catalog = SqliteCatalog::open(&server.data_dir().join("catalog.db")).unwrap();
+    let events = catalog.audit_events(10_000).await.unwrap();
+    let of = |action: &str| {
+        events
+            .iter()
+            .filter(|e| e.action == action && e.target == query_id)
+            .map(|e| {
+                let mut detail = e.detail.clone();
+                detail["principal"] = json!(e.principal);
+                detail
+            })
+            .collect::<Vec<_>>()
+    };
+    (of("query"), of("query.end"))
+}
+
+async fn query_id_of(server: &TestServer, token: &str, sql: &str) -> (StatusCode, String) {
+    let response = server.post(token, "/v1/query", json!({ "sql": sql })).await;
+    let status = response.status();
+    let id = response.headers()["x-query-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let _ = response.text().await;
+    (status, id)
+}
+
+/// A scripted mix of allowed, refused and failed queries, EXPLAIN among them: each leaves
+/// exactly one record saying who asked, from where, what it read under which scope and masks,
+/// and how it went; and each query that ran, one record of how it ended.
+#[tokio::test]
+async fn every_query_leaves_one_record_of_what_it_read_and_how_it_went() {
+    let server = TestServer::start().await;
+    server.load_tree().await;
+    server
+        .register_people(
+            &[(1, "张三", XIASHAN), (2, "李四", CHIHUAI_VILLAGE)],
+            COUNTY,
+            "village.people",
+            json!({"name": "sensitive"}),
+        )
+        .await;
+    let reader = server
+        .role_holder(
+            "xiashan_reader",
+            "reader",
+            XIASHAN,
+            &[("read", "village.people")],
+        )
+        .await;
+    let mix: [(&str, StatusCode, &str); 6] = [
+        (
+            "SELECT id, name FROM village.people",
+            StatusCode::OK,
+            "started",
+        ),
+        (
+            "EXPLAIN SELECT id FROM village.people",
+            StatusCode::OK,
+            "started",
+        ),
+        (
+            "CREATE TABLE village.copy AS SELECT 1",
+            StatusCode::FORBIDDEN,
+            "permission_denied",
+        ),
+        (
+            "SELECT no_such_column FROM village.people",
+            StatusCode::BAD_REQUEST,
+            "invalid_sql",
+        ),
+        (
+            "SELECT * FROM village.nowhere",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "SELECT id / (id - id) FROM village.people",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (sql, status, outcome) in mix {
+        let (got, id) = query_id_of(&server, &reader, sql).await;
+        assert_eq!(got, status, "{sql}");
+        ids.push((id, sql, outcome));
+    }
+    for (id, sql, outcome) in &ids {
+        let (started, _) = records_of(&server, id).await;
+        assert_eq!(started.len(), 1, "{sql}: {started:?}");
+        let record = &started[0];
+        assert_eq!(record["outcome"], *outcome, "{sql}: {record}");
+        assert_eq!(record["principal"], "xiashan_reader");
+        assert_eq!(record["protocol"], "http");
+        assert!(
+            record["client"].as_str().unwrap().starts_with("127.0.0.1:"),
+            "{record}"
+        );
+        assert_eq!(record["roles"], json!([format!("reader@{XIASHAN}")]));
+        assert!(record["policy_version"].is_u64(), "{record}");
+        assert_eq!(record["sql"], *sql);
+        assert_eq!(record["sql_hash"].as_str().unwrap().len(), 64);
+        if *outcome != "started" {
+            assert!(!record["reason"].as_str().unwrap().is_empty(), "{record}");
+        }
+    }
+    // what the first query read: the reader's village only, the name masked
+    let (first, _) = records_of(&server, &ids[0].0).await;
+    assert_eq!(first[0]["statement"], "SELECT");
+    assert_eq!(
+        first[0]["tables"],
+        json!([{"table": "village.people", "rows": [XIASHAN], "masked": ["name"]}])
+    );
+    let (explain, _) = records_of(&server, &ids[1].0).await;
+    assert_eq!(explain[0]["statement"], "EXPLAIN");
+    // the two that ran each end once
+    for (id, _, _) in &ids[..2] {
+        end_of_any(&server, id).await;
+        let (_, ended) = records_of(&server, id).await;
+        assert_eq!(ended.len(), 1);
+    }
+    for (id, sql, _) in &ids[2..] {
+        let (_, ended) = records_of(&server, id).await;
+        assert!(ended.is_empty(), "{sql}: a refused query has no end");
+    }
+}
+
+async fn end_of_any(server: &TestServer, query_id: &str) {
+    let deadline = tokio::time::Instant::now() + BOUND;
+    while records_of(server, query_id).await.1.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no end for {query_id}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// ID and phone numbers given as literals are not in the audit store, nor anywhere in the
+/// catalog's files.
+#[tokio::test]
+async fn no_id_or_phone_number_reaches_the_audit_store() {
+    let server = TestServer::start().await;
+    server.load_tree().await;
+    server
+        .register_people(
+            &[(1, "张三", XIASHAN)],
+            XIASHAN,
+            "village.people",
+            json!({}),
+        )
+        .await;
+    let (id_number, phone) = ("33082419900307123X", "13957012345");
+    let sql = format!(
+        "SELECT * FROM village.people WHERE name = '{id_number}' OR name = '{phone}' OR id = 330824199003071234 OR name = CAST(1 / 0 AS VARCHAR) || '{phone}'"
+    );
+    let (_, first) = query_id_of(&server, ADMIN_TOKEN, &sql).await;
+    let (_, second) = query_id_of(
+        &server,
+        ADMIN_TOKEN,
+        &format!("SELECT CAST('{id_number}' AS INT)"),
+    )
+    .await;
+    for id in [&first, &second] {
+        let (started, _) = records_of(&server, id).await;
+        assert_eq!(started.len(), 1);
+        assert!(
+            started[0]["sql"]
+                .as_str()
+                .unwrap()
+                .contains("[ID redacted]"),
+            "{}",
+            started[0]
+        );
+    }
+    let (first_record, _) = records_of(&server, &first).await;
+    assert!(
+        first_record[0]["sql"]
+            .as_str()
+            .unwrap()
+            .contains("[phone redacted]")
+    );
+    let (second_record, _) = records_of(&server, &second).await;
+    assert!(
+        second_record[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("[ID redacted]"),
+        "{}",
+        second_record[0]
+    );
+    // every byte the catalog keeps: the database and its write-ahead log
+    for entry in std::fs::read_dir(server.data_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if !path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("catalog.db")
+        {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        for secret in [id_number, phone, "330824199003071234"] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} is in {}",
+                path.display()
+            );
+        }
+    }
+}
+
+/// A query whose audit record cannot be written is refused, and returns nothing.
+#[tokio::test]
+async fn a_query_that_cannot_be_audited_is_refused_with_503() {
+    let server = TestServer::start().await;
+    server.load_tree().await;
+    server
+        .register_people(
+            &[(1, "张三", XIASHAN)],
+            XIASHAN,
+            "village.people",
+            json!({}),
+        )
+        .await;
+    let catalog = rusqlite::Connection::open(server.data_dir().join("catalog.db")).unwrap();
+    catalog
+        .execute_batch(
+            "CREATE TRIGGER audit_full BEFORE INSERT ON audit_events WHEN NEW.action = 'query' \
+             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+        )
+        .unwrap();
+    let response = server
+        .post(
+            ADMIN_TOKEN,
+            "/v1/query",
+            json!({"sql": "SELECT name FROM village.people"}),
+        )
+        .await;
+    let message = crate::harness::assert_error(
+        response,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "audit_unavailable",
+    )
+    .await;
+    assert!(message.contains("audit"), "{message}");
+    assert!(!message.contains("张三"));
+    catalog.execute_batch("DROP TRIGGER audit_full").unwrap();
+    let rows = server
+        .rows(ADMIN_TOKEN, "SELECT name FROM village.people")
+        .await;
+    assert_eq!(rows, vec![json!(["张三"])]);
 }
 
 /// The database dies in the middle of the answer: the client sees a cut body, and the audit

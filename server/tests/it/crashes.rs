@@ -1,6 +1,7 @@
 //! The `tiaokuai serve` process killed (SIGKILL) in the middle of governance work, and started
-//! again: no escalation is made twice or lost, and no run is left "running". And the process
-//! asked to stop (SIGTERM): it lets what runs finish, takes nothing new, and exits 0.
+//! again: no escalation is made twice or lost, no run is left "running", and the audit chain
+//! verifies. And the process asked to stop (SIGTERM): it lets what runs finish, takes nothing
+//! new, signs the whole audit chain and exits 0.
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,22 @@ use tiaokuai_catalog::{
 
 use crate::fixtures::{self, COUNTY, XIASHAN};
 use crate::harness::ADMIN_TOKEN;
-use crate::process::ServerProcess;
+use crate::process::{ServerProcess, command};
+
+/// `tiaokuai audit verify` on a data directory: whether it found the chain intact, and what
+/// it printed.
+fn verify_chain(dir: &std::path::Path) -> (bool, String) {
+    let output = command(dir)
+        .args(["audit", "verify", "--data-dir", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
 
 const TASKS: usize = 3000;
 
@@ -116,6 +132,8 @@ async fn a_server_killed_while_escalating_escalates_each_task_once_per_level() {
     let (at_kill, _) = escalations(dir.path());
     assert!(at_kill > 0, "no escalation began:\n{log}");
     eprintln!("killed after {at_kill} of {} escalations", 2 * TASKS);
+    let (intact, report) = verify_chain(dir.path());
+    assert!(intact && report.contains("is intact"), "{report}");
 
     let server = launch(dir.path()).await;
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -279,6 +297,10 @@ async fn a_server_asked_to_stop_lets_running_queries_finish_and_exits_0() {
         .expect("the server exits once its requests are done");
     assert!(exit.success(), "{exit}:\n{log}");
     assert!(log.contains("stopping"), "{log}");
+    // the last records are signed before the process exits
+    let (intact, report) = verify_chain(dir.path());
+    assert!(intact, "{report}");
+    assert!(!report.contains("not yet signed"), "{report}");
     // and nothing listens any more
     let refused = reqwest::Client::new()
         .get(format!("{}/healthz", server.url))
@@ -332,4 +354,56 @@ async fn a_server_asked_to_stop_cuts_what_outlasts_the_grace_period() {
         Ok(response) => response.text().await.is_err(),
     };
     assert!(cut, "the query outlasting the grace period was answered");
+}
+
+/// Killed while sources are registered and queries run: the chain verifies, and the next
+/// start goes on with it.
+#[tokio::test]
+async fn a_server_killed_while_registering_and_querying_leaves_a_verifiable_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = launch(dir.path()).await;
+    let files = tempfile::tempdir().unwrap();
+    fixtures::write_parquet(
+        &files.path().join("people").join("part-0.parquet"),
+        &fixtures::people(&[(1, "张三", XIASHAN)]),
+    );
+    let url = fixtures::file_url(&files.path().join("people"));
+    let base = server.url.clone();
+    let busy = tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        for n in 0.. {
+            let source = fixtures::parquet_source(&format!("people_{n}"), &url, COUNTY, None);
+            let register = client
+                .post(format!("{base}/v1/sources"))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&source)
+                .send();
+            let query = client
+                .post(format!("{base}/v1/query"))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&json!({"sql": "SELECT count(*) FROM generate_series(1, 1000000)"}))
+                .send();
+            let (registered, queried) = tokio::join!(register, query);
+            if registered.is_err() || queried.is_err() {
+                return n;
+            }
+        }
+        unreachable!()
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let log = server.stop();
+    let rounds = busy.await.unwrap();
+    assert!(rounds > 0, "nothing ran before the kill:\n{log}");
+    let (intact, report) = verify_chain(dir.path());
+    assert!(intact && report.contains("is intact"), "{report}");
+    // started again, the server signs what the killed one left unsigned
+    let mut server = launch(dir.path()).await;
+    std::process::Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    let (exit, log) = server.exited(Duration::from_secs(30)).await.unwrap();
+    assert!(exit.success(), "{log}");
+    let (intact, report) = verify_chain(dir.path());
+    assert!(intact && !report.contains("not yet signed"), "{report}");
 }
