@@ -33,6 +33,18 @@ pub trait Catalog: std::fmt::Debug + Send + Sync {
     /// The audit trail, newest first.
     async fn audit_events(&self, limit: usize) -> Result<Vec<AuditEvent>>;
 
+    /// Up to `limit` audit records numbered before `before` (all if `None`), newest first,
+    /// leaving out the actions in `except`.
+    async fn audit_page(
+        &self,
+        before: Option<i64>,
+        limit: usize,
+        except: &[&str],
+    ) -> Result<Vec<AuditEvent>>;
+
+    /// The records of `action` naming each of `targets`.
+    async fn audit_events_of(&self, action: &str, targets: &[String]) -> Result<Vec<AuditEvent>>;
+
     /// The id of this catalog's audit chain, made with the catalog.
     async fn audit_chain_id(&self) -> Result<String>;
 

@@ -49,6 +49,12 @@ pub trait Api: std::fmt::Debug + Send + Sync {
     async fn create_principal(&self, caller: &Caller, name: &str) -> Result<Principal>;
     async fn issue_token(&self, caller: &Caller, principal: &str) -> Result<(TokenInfo, String)>;
     async fn tokens(&self, caller: &Caller) -> Result<Vec<TokenInfo>>;
+    /// The audit records the caller may see.
+    async fn audit(
+        &self,
+        caller: &Caller,
+        filter: crate::audit::receipts::AuditFilter,
+    ) -> Result<crate::audit::receipts::AuditPage>;
     async fn revoke_token(&self, caller: &Caller, id: &str) -> Result<()>;
 
     async fn register_source(
@@ -140,6 +146,14 @@ impl Api for Engine {
 
     async fn tokens(&self, caller: &Caller) -> Result<Vec<TokenInfo>> {
         Engine::tokens(self, caller).await
+    }
+
+    async fn audit(
+        &self,
+        caller: &Caller,
+        filter: crate::audit::receipts::AuditFilter,
+    ) -> Result<crate::audit::receipts::AuditPage> {
+        Engine::audit(self, caller, filter).await
     }
 
     async fn revoke_token(&self, caller: &Caller, id: &str) -> Result<()> {

@@ -117,7 +117,8 @@ impl Engine {
             bytes => Some(SealKey::new(bytes)?),
         };
         let snapshot = CatalogSnapshot::load(&*catalog).await?;
-        let governance_tables = crate::governance_tables::tables(&catalog);
+        let mut governance_tables = crate::governance_tables::tables(&catalog);
+        governance_tables.push(crate::audit::access_log::entry(&catalog));
         let registry = TableRegistry::build(
             &snapshot,
             base.runtime_env(),

@@ -3,8 +3,10 @@
 //! Every request plans against a catalog built for its caller. A table reference resolves
 //! through [`CallerSchema::table`]: for `admin` to the registered table itself, for everyone else
 //! to a [`PolicyTable`] built from the caller's decision, and to nothing at all where the
-//! decision grants no rows. Listings (`information_schema`, `SHOW TABLES`, `/v1/tables`) show
-//! exactly the tables that resolve. There is no other path from SQL to a table.
+//! decision grants no rows. `system.access_log` resolves, for everyone else, to the caller's
+//! own access receipts (see `audit::access_log`). Listings (`information_schema`, `SHOW
+//! TABLES`, `/v1/tables`) show exactly the tables that resolve. There is no other path from
+//! SQL to a table.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use datafusion::logical_expr::ScalarUDF;
 use tiaokuai_catalog::model::Sensitivity;
 use tiaokuai_policies::{Caller, JURISDICTIONS_TABLE, PolicySnapshot, TableDecision};
 
+use crate::audit::access_log::{ACCESS_LOG_TABLE, AccessLog};
 use crate::error::{EngineError, Result};
 use crate::policy_view::PolicyTable;
 use crate::registry::{TableEntry, TableRegistry};
@@ -42,7 +45,10 @@ pub struct CallerView {
 impl CallerView {
     /// The caller's decision for a table (cached per policy version).
     pub fn decision(&self, entry: &TableEntry) -> Result<Option<Arc<TableDecision>>> {
-        if entry.info.name == JURISDICTIONS_TABLE || self.caller.is_admin() {
+        if entry.info.name == JURISDICTIONS_TABLE
+            || entry.info.name == ACCESS_LOG_TABLE
+            || self.caller.is_admin()
+        {
             return Ok(None);
         }
         let sensitive: Vec<&str> = entry
@@ -73,6 +79,16 @@ impl CallerView {
 
     /// The provider the caller's SQL reads for `entry`, if it may read it.
     pub fn provider(&self, entry: &TableEntry) -> Result<Option<Arc<dyn TableProvider>>> {
+        if entry.info.name == ACCESS_LOG_TABLE && !self.caller.is_admin() {
+            // every caller reads its own receipts, chosen when the table is scanned
+            let view = AccessLog::for_caller(
+                entry,
+                self.caller.clone(),
+                self.registry.clone(),
+                self.policy.clone(),
+            );
+            return Ok(view.map(|view| Arc::new(view) as Arc<dyn TableProvider>));
+        }
         match self.decision(entry)? {
             None => Ok(Some(entry.provider.clone())),
             Some(decision) => Ok(PolicyTable::build(entry, &decision, &self.mask_hash)?

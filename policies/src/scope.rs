@@ -102,6 +102,16 @@ impl Scope {
             .all(|code| other.allows(&code))
     }
 
+    /// Whether some code is allowed by this scope and by `other`.
+    pub fn overlaps(&self, other: &Scope) -> bool {
+        // as in `within`: one probe per prefix of either scope sees every region
+        self.entries
+            .iter()
+            .chain(other.entries.iter())
+            .map(|(prefix, _)| format!("{prefix:0<12}"))
+            .any(|code| self.allows(&code) && other.allows(&code))
+    }
+
     /// Whether every code this scope allows is also allowed by `other`.
     pub fn within(&self, other: &Scope) -> bool {
         if other.is_all() {
@@ -126,6 +136,20 @@ mod tests {
 
     fn scope(entries: &[(&str, bool)]) -> Scope {
         Scope::from_decisions(entries.iter().map(|(p, a)| ((*p).to_owned(), *a)))
+    }
+
+    #[test]
+    fn scopes_overlap_where_some_code_is_in_both() {
+        let county = scope(&[("330824", true)]);
+        let xiashan = scope(&[("330824116224", true)]);
+        let majin_but_xiashan = scope(&[("330824116", true), ("330824116224", false)]);
+        let chihuai = scope(&[("330824117", true)]);
+        assert!(county.overlaps(&xiashan) && xiashan.overlaps(&county));
+        assert!(county.overlaps(&majin_but_xiashan));
+        assert!(!xiashan.overlaps(&majin_but_xiashan) && !majin_but_xiashan.overlaps(&xiashan));
+        assert!(!chihuai.overlaps(&xiashan));
+        assert!(Scope::all().overlaps(&chihuai));
+        assert!(!Scope::none().overlaps(&Scope::all()));
     }
 
     #[test]

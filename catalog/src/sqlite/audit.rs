@@ -157,6 +157,64 @@ pub(crate) fn record(
     Ok(())
 }
 
+fn event(row: &Row<'_>) -> rusqlite::Result<(i64, String, String, String, String, String)> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+    ))
+}
+
+fn decoded(row: (i64, String, String, String, String, String)) -> Result<AuditEvent> {
+    let (id, at, principal, action, target, detail) = row;
+    Ok(AuditEvent {
+        id,
+        at,
+        principal,
+        action,
+        target,
+        detail: from_json(&detail)?,
+    })
+}
+
+/// Records numbered before `before`, newest first, without the actions in `except`.
+pub(crate) fn page(
+    conn: &Connection,
+    before: Option<i64>,
+    limit: usize,
+    except: &[String],
+) -> Result<Vec<AuditEvent>> {
+    let except = serde_json::to_string(except).expect("strings serialize");
+    let mut stmt = conn.prepare(
+        "SELECT id, at, principal, action, target, detail FROM audit_events \
+         WHERE id < ?1 AND action NOT IN (SELECT value FROM json_each(?2)) \
+         ORDER BY id DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(
+        params![before.unwrap_or(i64::MAX), except, limit as i64],
+        event,
+    )?;
+    rows.map(|row| decoded(row?)).collect()
+}
+
+/// The records of `action` naming each of `targets`.
+pub(crate) fn events_of(
+    conn: &Connection,
+    action: &str,
+    targets: &[String],
+) -> Result<Vec<AuditEvent>> {
+    let targets = serde_json::to_string(targets).expect("strings serialize");
+    let mut stmt = conn.prepare(
+        "SELECT id, at, principal, action, target, detail FROM audit_events \
+         WHERE target IN (SELECT value FROM json_each(?1)) AND action = ?2 ORDER BY id",
+    )?;
+    let rows = stmt.query_map(params![targets, action], event)?;
+    rows.map(|row| decoded(row?)).collect()
+}
+
 /// The audit trail, newest first.
 pub(crate) fn audit_events(conn: &mut Connection, limit: usize) -> Result<Vec<AuditEvent>> {
     let mut stmt = conn.prepare(

@@ -399,6 +399,7 @@ fn audit_chain(tx: &Transaction<'_>) -> Result<()> {
             key_id    TEXT NOT NULL,
             signature TEXT NOT NULL
         );
+        CREATE INDEX audit_events_by_target ON audit_events (target, action);
         "#,
     )?;
     let chain_id = hex::encode(rand::random::<[u8; 16]>());

@@ -237,6 +237,23 @@ impl Catalog for SqliteCatalog {
             .await
     }
 
+    async fn audit_page(
+        &self,
+        before: Option<i64>,
+        limit: usize,
+        except: &[&str],
+    ) -> Result<Vec<AuditEvent>> {
+        let except: Vec<String> = except.iter().map(|a| (*a).to_owned()).collect();
+        self.read(move |conn| audit::page(conn, before, limit, &except))
+            .await
+    }
+
+    async fn audit_events_of(&self, action: &str, targets: &[String]) -> Result<Vec<AuditEvent>> {
+        let (action, targets) = (action.to_owned(), targets.to_vec());
+        self.read(move |conn| audit::events_of(conn, &action, &targets))
+            .await
+    }
+
     async fn audit_chain_id(&self) -> Result<String> {
         self.read(|conn| audit::chain_id(conn)).await
     }

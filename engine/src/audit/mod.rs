@@ -11,6 +11,8 @@
 //! ([`redact`]); the SQL hash is of that redacted text, so it cannot be used to test guesses
 //! of a number either.
 
+pub mod access_log;
+pub mod receipts;
 pub mod redact;
 
 use std::pin::Pin;

@@ -2,6 +2,7 @@
 
 mod admin;
 mod alerts;
+mod audit;
 mod auth;
 mod catalog;
 pub mod error;
@@ -91,6 +92,7 @@ pub fn router(state: AppState) -> Router {
     let authenticated = Router::new()
         .route("/v1/query", post(query::query))
         .route("/v1/whoami", get(catalog::whoami))
+        .route("/v1/audit", get(audit::list_audit))
         .route(
             "/v1/jurisdictions",
             get(catalog::list_jurisdictions).post(catalog::upsert_jurisdictions),

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tiaokuai_catalog::{Catalog, SqliteCatalog};
 
 use crate::database_fixtures::{Link, Proxy, TestDb};
-use crate::fixtures::{CHIHUAI_VILLAGE, COUNTY, XIASHAN};
+use crate::fixtures::{CHIHUAI_VILLAGE, COUNTY, MAJIN, XIASHAN};
 use crate::harness::{ADMIN_TOKEN, TestServer};
 
 const ROWS: i64 = 200_000;
@@ -419,4 +419,152 @@ async fn a_client_that_goes_away_leaves_a_cancelled_query() {
     assert_eq!(end["outcome"], "cancelled", "{end}");
     let rows = end["rows"].as_i64().unwrap();
     assert!(rows < ROWS, "{end}");
+}
+
+/// The data owner's view: a village official lists who read its village's data (over HTTP
+/// and in SQL), without the SQL or address of anyone else, and nothing of other villages'; an
+/// auditor sees what was read and done in the jurisdictions it audits; pages follow.
+#[tokio::test]
+async fn a_village_official_lists_who_read_its_data() {
+    let server = TestServer::start().await;
+    server.load_tree().await;
+    server
+        .register_people(
+            &[(1, "张三", XIASHAN), (2, "李四", CHIHUAI_VILLAGE)],
+            COUNTY,
+            "village.people",
+            json!({}),
+        )
+        .await;
+    let read = [("read", "village.people")];
+    let dispatcher = server
+        .role_holder("county_dispatcher", "dispatcher", COUNTY, &read)
+        .await;
+    let xiashan = server
+        .role_holder("xiashan_official", "official", XIASHAN, &read)
+        .await;
+    let chihuai = server
+        .role_holder("chihuai_official", "official", CHIHUAI_VILLAGE, &[])
+        .await;
+    let auditor = server
+        .role_holder(
+            "majin_auditor",
+            "auditor",
+            MAJIN,
+            &[("audit", "system.access_log")],
+        )
+        .await;
+    let (_, by_dispatcher) =
+        query_id_of(&server, &dispatcher, "SELECT count(*) FROM village.people").await;
+    let (_, by_chihuai) =
+        query_id_of(&server, &chihuai, "SELECT count(*) FROM village.people").await;
+    let (_, by_xiashan) = query_id_of(&server, &xiashan, "SELECT name FROM village.people").await;
+    end_of_any(&server, &by_dispatcher).await;
+    end_of_any(&server, &by_xiashan).await;
+
+    let list = |token: String, query: &'static str| {
+        let server = &server;
+        async move {
+            let response = server.get(&token, &format!("/v1/audit{query}")).await;
+            assert_eq!(response.status(), StatusCode::OK);
+            let next = response
+                .headers()
+                .get("x-next-before")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let body: Vec<Value> = response.json().await.unwrap();
+            (body, next)
+        }
+    };
+    let (seen, _) = list(xiashan.clone(), "?action=query").await;
+    let targets: Vec<&str> = seen.iter().map(|e| e["target"].as_str().unwrap()).collect();
+    assert!(targets.contains(&by_dispatcher.as_str()), "{seen:?}");
+    assert!(targets.contains(&by_xiashan.as_str()), "{seen:?}");
+    assert!(!targets.contains(&by_chihuai.as_str()), "{seen:?}");
+    let theirs = seen
+        .iter()
+        .find(|e| e["target"] == by_dispatcher.as_str())
+        .unwrap();
+    assert_eq!(theirs["principal"], "county_dispatcher");
+    assert!(theirs["detail"].get("sql").is_none(), "{theirs}");
+    assert!(theirs["detail"].get("client").is_none(), "{theirs}");
+    assert_eq!(theirs["detail"]["tables"][0]["rows"], json!([COUNTY]));
+    assert_eq!(theirs["end"]["outcome"], "completed");
+    assert_eq!(theirs["end"]["rows"], 1);
+    let mine = seen
+        .iter()
+        .find(|e| e["target"] == by_xiashan.as_str())
+        .unwrap();
+    assert_eq!(mine["detail"]["sql"], "SELECT name FROM village.people");
+    // and the changes to the catalog are not the official's to see
+    assert!(seen.iter().all(|e| e["action"] == "query"));
+    let (everything, _) = list(xiashan.clone(), "").await;
+    assert!(
+        everything.iter().all(|e| e["action"] == "query"),
+        "{everything:?}"
+    );
+
+    // the same receipts in SQL
+    let rows = server
+        .rows(
+            &xiashan,
+            "SELECT principal, table_name, row_scope, outcome, rows FROM system.access_log ORDER BY seq",
+        )
+        .await;
+    assert!(
+        rows.contains(&json!([
+            "county_dispatcher",
+            "village.people",
+            COUNTY,
+            "completed",
+            1
+        ])),
+        "{rows:?}"
+    );
+    assert!(rows.iter().all(|r| r[0] != "chihuai_official"), "{rows:?}");
+
+    // the township's auditor sees the dispatcher's and Xiashan's queries, not Chihuai's
+    let (audited, _) = list(auditor.clone(), "?action=query").await;
+    let targets: Vec<&str> = audited
+        .iter()
+        .map(|e| e["target"].as_str().unwrap())
+        .collect();
+    assert!(targets.contains(&by_dispatcher.as_str()) && targets.contains(&by_xiashan.as_str()));
+    assert!(!targets.contains(&by_chihuai.as_str()), "{audited:?}");
+    let theirs = audited
+        .iter()
+        .find(|e| e["target"] == by_dispatcher.as_str())
+        .unwrap();
+    assert!(
+        theirs["detail"]["sql"].is_string(),
+        "an auditor sees the SQL: {theirs}"
+    );
+
+    // admin pages through everything, newest first
+    let (first, next) = list(ADMIN_TOKEN.to_owned(), "?limit=2").await;
+    assert_eq!(first.len(), 2);
+    let next = next.expect("more records follow");
+    let (second, _) = list(
+        ADMIN_TOKEN.to_owned(),
+        Box::leak(format!("?limit=2&before={next}").into_boxed_str()),
+    )
+    .await;
+    assert!(second[0]["seq"].as_i64().unwrap() < first[1]["seq"].as_i64().unwrap());
+    let (by_principal, _) = list(ADMIN_TOKEN.to_owned(), "?principal=chihuai_official").await;
+    assert!(
+        by_principal
+            .iter()
+            .all(|e| e["principal"] == "chihuai_official")
+            && !by_principal.is_empty()
+    );
+
+    for bad in [
+        "?limit=0",
+        "?limit=1001",
+        "?before=abc",
+        "?before=-3",
+        "?since=yesterday",
+    ] {
+        let response = server.get(ADMIN_TOKEN, &format!("/v1/audit{bad}")).await;
+        crate::harness::assert_error(response, StatusCode::BAD_REQUEST, "bad_request").await;
+    }
 }

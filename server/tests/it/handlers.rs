@@ -292,6 +292,7 @@ failing_api! {
     issue_token(caller: &Caller, principal: &str) -> (TokenInfo, String);
     tokens(caller: &Caller) -> Vec<TokenInfo>;
     revoke_token(caller: &Caller, id: &str) -> ();
+    audit(caller: &Caller, filter: tiaokuai_engine::audit::receipts::AuditFilter) -> tiaokuai_engine::audit::receipts::AuditPage;
     register_source(caller: &Caller, request: SourceRequest) -> SourceRecord;
     sources(caller: &Caller) -> Vec<SourceRecord>;
     source(caller: &Caller, id: &str) -> (SourceRecord, Option<SourceState>);
@@ -371,6 +372,11 @@ async fn every_handler_maps_every_engine_error_in_one_place() {
             "overloaded",
         ),
         (
+            EngineError::AuditUnavailable("x".into()),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "audit_unavailable",
+        ),
+        (
             EngineError::Internal(detail.into()),
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -411,6 +417,7 @@ async fn every_handler_maps_every_engine_error_in_one_place() {
             Some(json!({"name": "alice"})),
         ),
         (Method::GET, "/v1/tokens", None),
+        (Method::GET, "/v1/audit", None),
         (
             Method::POST,
             "/v1/tokens",
