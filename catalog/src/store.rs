@@ -45,6 +45,10 @@ pub trait Catalog: std::fmt::Debug + Send + Sync {
     /// The records of `action` naming each of `targets`.
     async fn audit_events_of(&self, action: &str, targets: &[String]) -> Result<Vec<AuditEvent>>;
 
+    /// How many tasks are open (not yet verified), and how many of those are past the
+    /// deadline of the step they wait for, now.
+    async fn task_counts(&self) -> Result<(u64, u64)>;
+
     /// The id of this catalog's audit chain, made with the catalog.
     async fn audit_chain_id(&self) -> Result<String>;
 

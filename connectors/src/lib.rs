@@ -25,6 +25,7 @@ pub mod options_schema;
 pub mod reach;
 pub mod secret;
 pub mod spec;
+pub mod stats;
 pub mod stores;
 pub mod unavailable;
 pub mod union_table;

@@ -60,6 +60,16 @@ impl Admission {
         })
     }
 
+    /// How many queries run now, of every principal.
+    pub fn running_total(&self) -> usize {
+        self.running().values().sum()
+    }
+
+    /// How many queries wait for a place (none: past its limit a query is refused).
+    pub fn queued_total(&self) -> usize {
+        0
+    }
+
     /// How many queries `principal` runs now.
     pub fn running_for(&self, principal: &str) -> usize {
         self.running().get(principal).copied().unwrap_or(0)

@@ -49,6 +49,8 @@ pub trait Api: std::fmt::Debug + Send + Sync {
     async fn create_principal(&self, caller: &Caller, name: &str) -> Result<Principal>;
     async fn issue_token(&self, caller: &Caller, principal: &str) -> Result<(TokenInfo, String)>;
     async fn tokens(&self, caller: &Caller) -> Result<Vec<TokenInfo>>;
+    /// The Prometheus metrics text, for those who may read it.
+    async fn metrics(&self, caller: &Caller) -> Result<String>;
     /// The audit records the caller may see.
     async fn audit(
         &self,
@@ -154,6 +156,10 @@ impl Api for Engine {
         filter: crate::audit::receipts::AuditFilter,
     ) -> Result<crate::audit::receipts::AuditPage> {
         Engine::audit(self, caller, filter).await
+    }
+
+    async fn metrics(&self, caller: &Caller) -> Result<String> {
+        Engine::metrics(self, caller).await
     }
 
     async fn revoke_token(&self, caller: &Caller, id: &str) -> Result<()> {

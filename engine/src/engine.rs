@@ -49,7 +49,8 @@ pub struct Engine {
     mask_hash: Arc<ScalarUDF>,
     table_functions: Arc<BTreeSet<String>>,
     pub(crate) seal_key: Option<SealKey>,
-    admission: Arc<Admission>,
+    pub(crate) admission: Arc<Admission>,
+    pub(crate) telemetry: Arc<crate::telemetry::Telemetry>,
     pub(crate) config: EngineConfig,
     runner: QueryRuntime,
     /// The audit records of answers that ended, being written.
@@ -143,6 +144,7 @@ impl Engine {
             mask_hash: KeyedHash::udf(&config.mask_key),
             seal_key,
             admission: Admission::new(config.max_queries_per_principal),
+            telemetry: Arc::default(),
             runner: QueryRuntime::new(config.target_partitions)?,
             audit_writes: tokio_util::task::TaskTracker::new(),
             config,

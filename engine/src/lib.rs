@@ -49,6 +49,7 @@ pub mod semantics;
 pub mod session;
 pub mod sources;
 pub mod statement;
+pub mod telemetry;
 pub mod verify;
 
 pub use api::Api;

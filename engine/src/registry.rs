@@ -115,6 +115,11 @@ impl TableRegistry {
         self
     }
 
+    /// Every open database source.
+    pub fn databases(&self) -> impl Iterator<Item = &Arc<DatabaseSource>> {
+        self.databases.values().map(|(_, source)| source)
+    }
+
     /// The open database source with this id.
     pub fn database(&self, id: &str) -> Option<&Arc<DatabaseSource>> {
         self.databases.get(id).map(|(_, source)| source)

@@ -254,6 +254,22 @@ impl Catalog for SqliteCatalog {
             .await
     }
 
+    async fn task_counts(&self) -> Result<(u64, u64)> {
+        self.read(|conn| {
+            let now = now();
+            Ok(conn.query_row(
+                "SELECT count(*), coalesce(sum(CASE \
+                     WHEN status = 'dispatched' AND accept_due_at < ?1 THEN 1 \
+                     WHEN status IN ('accepted', 'returned') AND handle_due_at < ?1 THEN 1 \
+                     WHEN status = 'resolved' AND verify_due_at < ?1 THEN 1 ELSE 0 END), 0) \
+                 FROM tasks WHERE status <> 'verified'",
+                [now],
+                |row| Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u64)),
+            )?)
+        })
+        .await
+    }
+
     async fn audit_chain_id(&self) -> Result<String> {
         self.read(|conn| audit::chain_id(conn)).await
     }

@@ -33,6 +33,15 @@ pub struct DatabaseSource {
     /// Each principal's share of the permits, made on its first statement.
     shares: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
     state: std::sync::Mutex<SourceState>,
+    stats: SourceStats,
+}
+
+/// What the source's statements have cost since it was opened, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct SourceStats {
+    /// From the statement's start to its last row or its error.
+    pub latency: crate::stats::Histogram,
+    pub errors: std::sync::atomic::AtomicU64,
 }
 
 /// Who a statement runs for (the principal), as the engine puts it in a session's config.
@@ -84,7 +93,18 @@ impl DatabaseSource {
                 status: "unknown",
                 ..SourceState::default()
             }),
+            stats: SourceStats::default(),
         }
+    }
+
+    /// What the source's statements have cost so far.
+    pub fn stats(&self) -> &SourceStats {
+        &self.stats
+    }
+
+    /// The most statements that run at once.
+    pub fn max_concurrent(&self) -> usize {
+        self.spec.limits.max_concurrent_queries
     }
 
     /// How the last statement went and how many run now.
@@ -94,7 +114,13 @@ impl DatabaseSource {
         state
     }
 
-    fn record(&self, outcome: Result<(), &DataFusionError>) {
+    fn record(&self, outcome: Result<(), &DataFusionError>, started: Instant) {
+        self.stats.latency.observe(started.elapsed());
+        if outcome.is_err() {
+            self.stats
+                .errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
         match outcome {
@@ -240,19 +266,20 @@ impl DatabaseSource {
             drop(held_share);
         };
         // the source's state follows the outcome of each statement
+        let started = Instant::now();
         let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let seen = Arc::clone(&failed);
         let stream = stream.map(move |item: Result<RecordBatch, DataFusionError>| {
             if let Err(error) = &item {
                 seen.store(true, std::sync::atomic::Ordering::Relaxed);
-                recorder.record(Err(error));
+                recorder.record(Err(error), started);
             }
             item
         });
         let recorder = Arc::clone(self);
         let stream = stream.chain(futures::stream::poll_fn(move |_| {
             if !failed.load(std::sync::atomic::Ordering::Relaxed) {
-                recorder.record(Ok(()));
+                recorder.record(Ok(()), started);
             }
             std::task::Poll::Ready(None)
         }));

@@ -113,6 +113,7 @@ impl Engine {
         if let Err(error) = &outcome {
             detail["reason"] = json!(redact::redact(&error.public_message()));
         }
+        let report = context.get("report").is_some();
         if let (Some(detail), serde_json::Value::Object(context)) =
             (detail.as_object_mut(), context)
         {
@@ -122,13 +123,24 @@ impl Engine {
             tracing::error!(query_id = %trace.query_id, %error, "the query is refused: its audit record could not be written");
             // dropping the answer unread cancels the query
             drop(outcome);
+            self.telemetry
+                .refused(trace.protocol, "audit_unavailable", report);
             return Err(EngineError::AuditUnavailable(
                 "the query was not run: the audit trail cannot be written now; try again later"
                     .into(),
             ));
         }
-        let output = outcome?;
+        let output = match outcome {
+            Ok(output) => output,
+            Err(error) => {
+                self.telemetry.refused(trace.protocol, error.code(), report);
+                return Err(error);
+            }
+        };
         let end = End {
+            telemetry: self.telemetry.clone(),
+            protocol: trace.protocol.to_owned(),
+            report,
             catalog: self.catalog.clone(),
             principal: caller.name().to_owned(),
             query_id: trace.query_id.to_owned(),
@@ -228,6 +240,9 @@ fn cut(sql: &str) -> &str {
 
 /// Writes the `query.end` record.
 struct End {
+    telemetry: Arc<crate::telemetry::Telemetry>,
+    protocol: String,
+    report: bool,
     catalog: Arc<dyn Catalog>,
     principal: String,
     query_id: String,
@@ -242,7 +257,16 @@ impl End {
             (None, true) => "cancelled",
             (None, false) => "completed",
         };
-        let duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let elapsed = self.started.elapsed();
+        self.telemetry.ended(&crate::telemetry::QueryEnd {
+            protocol: &self.protocol,
+            outcome,
+            elapsed,
+            rows,
+            bytes,
+            report: self.report,
+        });
+        let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
         let mut detail =
             json!({"outcome": outcome, "rows": rows, "bytes": bytes, "duration_ms": duration_ms});
         if let Some(error) = failure {

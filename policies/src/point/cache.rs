@@ -22,9 +22,17 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct DecisionCache {
     entries: Mutex<HashMap<(String, String), Entry>>,
+    hits: std::sync::atomic::AtomicU64,
+    misses: std::sync::atomic::AtomicU64,
 }
 
 impl DecisionCache {
+    /// Lookups answered from the cache, and lookups that had to compile a decision.
+    pub fn hits_and_misses(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.hits.load(Relaxed), self.misses.load(Relaxed))
+    }
+
     fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Entry>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -38,14 +46,24 @@ impl DecisionCache {
         sensitive: &[&str],
     ) -> Option<Arc<TableDecision>> {
         let entries = self.entries();
-        let entry = entries.get(&(principal.to_owned(), table.to_owned()))?;
-        (entry.version == version
-            && entry
-                .sensitive
-                .iter()
-                .map(String::as_str)
-                .eq(sensitive.iter().copied()))
-        .then(|| entry.decision.clone())
+        let found = entries
+            .get(&(principal.to_owned(), table.to_owned()))
+            .filter(|entry| {
+                entry.version == version
+                    && entry
+                        .sensitive
+                        .iter()
+                        .map(String::as_str)
+                        .eq(sensitive.iter().copied())
+            })
+            .map(|entry| entry.decision.clone());
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        found
     }
 
     /// Stores a decision computed from `version`, unless one from a newer version is already

@@ -288,6 +288,11 @@ impl PolicyPoint {
         self.snapshot().loaded.version
     }
 
+    /// Decision lookups answered from the cache, and those that compiled a decision.
+    pub fn cache_hits_and_misses(&self) -> (u64, u64) {
+        self.decisions.hits_and_misses()
+    }
+
     /// The installed version, held fixed for as long as the snapshot lives.
     pub fn snapshot(&self) -> PolicySnapshot {
         PolicySnapshot {

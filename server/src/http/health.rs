@@ -1,15 +1,18 @@
 //! Liveness, readiness and metrics.
 
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Serialize;
+use tiaokuai_policies::Caller;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::error::ErrorBody;
+use super::error::{ApiError, ErrorBody};
 
 /// How the server is.
 #[derive(Debug, Serialize, ToSchema)]
@@ -51,22 +54,22 @@ pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Health>) {
     }
 }
 
-/// Prometheus text exposition.
+/// Prometheus text exposition (see `tiaokuai_engine::telemetry`).
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses(
-        (status = 200, description = "Prometheus metrics", body = String, content_type = "text/plain"),
+        (status = 200, description = "Prometheus metrics", body = String, content_type = "text/plain; version=0.0.4"),
         (status = 401, description = "no, unknown or revoked token", body = ErrorBody),
+        (status = 403, description = "permission_denied: neither admin nor allowed to audit system.metrics everywhere", body = ErrorBody),
         (status = 500, description = "internal", body = ErrorBody),
     ))]
-pub async fn metrics(State(app): State<AppState>) -> String {
-    let started = app.metrics.queries_started.load(Ordering::Relaxed);
-    let failed = app.metrics.queries_failed.load(Ordering::Relaxed);
-    format!(
-        "# HELP tiaokuai_queries_started_total Queries accepted for execution.\n\
-         # TYPE tiaokuai_queries_started_total counter\n\
-         tiaokuai_queries_started_total {started}\n\
-         # HELP tiaokuai_queries_failed_total Queries refused or failed before streaming.\n\
-         # TYPE tiaokuai_queries_failed_total counter\n\
-         tiaokuai_queries_failed_total {failed}\n"
+pub async fn metrics(
+    State(app): State<AppState>,
+    Extension(caller): Extension<Arc<Caller>>,
+) -> Result<Response, ApiError> {
+    let text = app.engine.metrics(&caller).await?;
+    Ok((
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        text,
     )
+        .into_response())
 }

@@ -20,7 +20,6 @@ mod tasks;
 mod webhooks;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -58,19 +57,12 @@ impl Default for Limits {
 }
 
 /// Counters exported at `/metrics`.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    pub queries_started: AtomicU64,
-    pub queries_failed: AtomicU64,
-}
-
 /// What every handler can reach.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub engine: Arc<dyn Api>,
     pub governance: Arc<dyn Governance>,
     pub limits: Limits,
-    pub metrics: Arc<Metrics>,
     /// Signs the audit chain (absent where no key is kept, as in handler tests).
     pub audit: Option<Arc<crate::audit::Signer>>,
 }
@@ -81,7 +73,6 @@ impl AppState {
             engine,
             governance,
             limits,
-            metrics: Arc::new(Metrics::default()),
             audit: None,
         }
     }

@@ -1,7 +1,6 @@
 //! `POST /v1/query`.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::Extension;
 use axum::extract::{Query, State};
@@ -169,12 +168,11 @@ pub async fn query(
     let client = client.text();
     let request = (&headers, client.as_deref());
     let answer = run(&app, &caller, format, request, body, &query_id).await;
-    respond(&app, &caller, &query_id, answer)
+    respond(&caller, &query_id, answer)
 }
 
 /// The response to a query or report run: its answer or its error, with its id.
 pub(super) fn respond(
-    app: &AppState,
     caller: &Caller,
     query_id: &str,
     answer: Result<Response, ApiError>,
@@ -182,7 +180,6 @@ pub(super) fn respond(
     let mut response = match answer {
         Ok(response) => response,
         Err(error) => {
-            app.metrics.queries_failed.fetch_add(1, Ordering::Relaxed);
             tracing::info!(%query_id, principal = %caller.name(), code = error.code, "query refused or failed");
             error.into_response()
         }
@@ -238,7 +235,6 @@ async fn run(
             app.limits.max_sql_bytes
         )));
     }
-    app.metrics.queries_started.fetch_add(1, Ordering::Relaxed);
     tracing::info!(%query_id, principal = %caller.name(), "query");
     let trace = QueryTrace {
         query_id,

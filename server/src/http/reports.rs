@@ -1,7 +1,6 @@
 //! Saved reports (`/v1/reports`): definitions in versions, and runs as the caller.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -217,7 +216,6 @@ pub async fn run_report(
     let answer = async {
         let format = query::negotiate(format, &headers)?;
         let ApiJson(request) = body?;
-        app.metrics.queries_started.fetch_add(1, Ordering::Relaxed);
         tracing::info!(%query_id, principal = %caller.name(), report = %id, "report run");
         let trace = QueryTrace {
             query_id: &query_id,
@@ -232,7 +230,7 @@ pub async fn run_report(
         Ok(query::stream(&app, format, output, &query_id))
     }
     .await;
-    query::respond(&app, &caller, &query_id, answer)
+    query::respond(&caller, &query_id, answer)
 }
 
 /// Runs a report as the caller and keeps its result (Parquet, with its SHA-256) to be fetched
@@ -324,5 +322,5 @@ pub async fn run_result(
         Ok(query::stream(&app, format, output, &query_id))
     }
     .await;
-    query::respond(&app, &caller, &query_id, answer)
+    query::respond(&caller, &query_id, answer)
 }

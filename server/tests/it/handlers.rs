@@ -292,6 +292,7 @@ failing_api! {
     issue_token(caller: &Caller, principal: &str) -> (TokenInfo, String);
     tokens(caller: &Caller) -> Vec<TokenInfo>;
     revoke_token(caller: &Caller, id: &str) -> ();
+    metrics(caller: &Caller) -> String;
     audit(caller: &Caller, filter: tiaokuai_engine::audit::receipts::AuditFilter) -> tiaokuai_engine::audit::receipts::AuditPage;
     register_source(caller: &Caller, request: SourceRequest) -> SourceRecord;
     sources(caller: &Caller) -> Vec<SourceRecord>;

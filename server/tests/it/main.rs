@@ -18,6 +18,7 @@ mod handlers;
 mod harness;
 mod http_source;
 mod limits;
+mod metrics;
 mod peers;
 mod policies;
 mod policy_races;

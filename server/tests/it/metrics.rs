@@ -1,0 +1,238 @@
+//! `/metrics`, read by Prometheus' own text parser (the `prometheus_client` Python package):
+//! every family parses, and the numbers follow what the server did.
+
+use std::collections::HashMap;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::fixtures::{COUNTY, XIASHAN};
+use crate::harness::{ADMIN_TOKEN, TestServer, assert_error};
+
+/// The samples of a metrics text as Prometheus' parser reads them: (name, labels) → value.
+/// `None` when the parser is not installed and this is not CI.
+async fn parse(text: &str) -> Option<HashMap<(String, Vec<(String, String)>), f64>> {
+    let script = r#"
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+out = []
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        out.append([s.name, sorted(s.labels.items()), s.value])
+print(json.dumps(out))
+"#;
+    let mut child = match tokio::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(error) => panic!("python3: {error}"),
+    };
+    use tokio::io::AsyncWriteExt;
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(text.as_bytes()).await.unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        if stderr.contains("No module named 'prometheus_client'") {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "prometheus_client is not installed, but CI is (`python3 -m pip install prometheus-client`)"
+            );
+            println!("metrics test skipped: prometheus_client is not installed");
+            return None;
+        }
+        panic!("the Prometheus parser refused the text: {stderr}\n{text}");
+    }
+    let samples: Vec<(String, Vec<(String, String)>, f64)> =
+        serde_json::from_slice(&output.stdout).unwrap();
+    Some(
+        samples
+            .into_iter()
+            .map(|(name, labels, value)| ((name, labels), value))
+            .collect(),
+    )
+}
+
+fn sample(
+    samples: &HashMap<(String, Vec<(String, String)>), f64>,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> f64 {
+    let mut labels: Vec<(String, String)> = labels
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    labels.sort();
+    *samples
+        .get(&(name.to_owned(), labels.clone()))
+        .unwrap_or_else(|| panic!("no sample {name} {labels:?}"))
+}
+
+#[tokio::test]
+async fn metrics_parse_and_follow_what_the_server_did() {
+    let server = TestServer::start().await;
+    server.load_tree().await;
+    server
+        .register_people(&[(1, "张三", XIASHAN)], COUNTY, "village.people", json!({}))
+        .await;
+    let reader = server
+        .role_holder(
+            "xiashan_reader",
+            "reader",
+            XIASHAN,
+            &[("read", "village.people")],
+        )
+        .await;
+    for _ in 0..3 {
+        server.rows(&reader, "SELECT * FROM village.people").await;
+    }
+    let (status, _) = server.query(&reader, "SELECT * FROM village.nowhere").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = server
+        .query(&reader, "SELECT no_such FROM village.people")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // who may read them: admin, and a monitoring principal; not a village official
+    let response = server.get(&reader, "/metrics").await;
+    assert_error(response, StatusCode::FORBIDDEN, "permission_denied").await;
+    let monitor = server
+        .role_holder("prometheus", "monitor", "*", &[("audit", "system.metrics")])
+        .await;
+    let response = server.get(&monitor, "/metrics").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = response.text().await.unwrap();
+    let Some(samples) = parse(&text).await else {
+        return;
+    };
+    let completed = sample(
+        &samples,
+        "tiaokuai_queries_total",
+        &[("protocol", "http"), ("outcome", "completed")],
+    );
+    assert!(completed >= 3.0, "{text}");
+    assert_eq!(
+        sample(
+            &samples,
+            "tiaokuai_queries_total",
+            &[("protocol", "http"), ("outcome", "not_found")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &samples,
+            "tiaokuai_queries_total",
+            &[("protocol", "http"), ("outcome", "invalid_sql")]
+        ),
+        1.0
+    );
+    let count = sample(
+        &samples,
+        "tiaokuai_query_duration_seconds_count",
+        &[("protocol", "http")],
+    );
+    assert_eq!(count, completed);
+    assert_eq!(
+        sample(
+            &samples,
+            "tiaokuai_query_duration_seconds_bucket",
+            &[("protocol", "http"), ("le", "+Inf")]
+        ),
+        count
+    );
+    assert!(
+        sample(
+            &samples,
+            "tiaokuai_rows_returned_total",
+            &[("protocol", "http")]
+        ) >= 3.0
+    );
+    assert!(
+        sample(
+            &samples,
+            "tiaokuai_bytes_returned_total",
+            &[("protocol", "http")]
+        ) > 0.0
+    );
+    assert_eq!(sample(&samples, "tiaokuai_queries_running", &[]), 0.0);
+    assert!(
+        sample(
+            &samples,
+            "tiaokuai_policy_cache_lookups_total",
+            &[("result", "hit")]
+        ) > 0.0
+    );
+    assert_eq!(sample(&samples, "tiaokuai_tasks_open", &[]), 0.0);
+    assert_eq!(sample(&samples, "tiaokuai_tasks_overdue", &[]), 0.0);
+    // no principal, table or value is a label
+    for forbidden in ["xiashan_reader", "village.people", "张三"] {
+        assert!(!text.contains(forbidden), "{forbidden} in the metrics");
+    }
+}
+
+/// A database source's statements, its errors and its slots, and the open tasks.
+#[tokio::test]
+async fn sources_and_tasks_are_in_the_metrics() {
+    let Some(db) = crate::database_fixtures::TestDb::postgres("metrics_source").await else {
+        return;
+    };
+    db.execute(&[
+        "CREATE TABLE people (id BIGINT PRIMARY KEY, village_code VARCHAR(12) NOT NULL)",
+        &format!("INSERT INTO people VALUES (1, '{XIASHAN}')"),
+    ])
+    .await;
+    let server = TestServer::start().await;
+    server.load_tree().await;
+    server
+        .register(json!({"name": "metrics_db", "kind": "postgres", "url": db.url().as_str(), "owner": COUNTY,
+            "options": {"sslmode": "disable"},
+            "tables": [{"name": "civil.people", "remote": "public.people", "binding": {"column": "village_code"}}]}))
+        .await;
+    server.rows(ADMIN_TOKEN, "SELECT * FROM civil.people").await;
+    let response = server
+        .post(ADMIN_TOKEN, "/v1/tasks", json!({"title": "核实", "detail": "", "category": "visit", "jurisdiction": XIASHAN, "urgency": "urgent"}))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let text = server
+        .get(ADMIN_TOKEN, "/metrics")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let Some(samples) = parse(&text).await else {
+        return;
+    };
+    let source = [("source", "metrics_db")];
+    assert!(
+        sample(
+            &samples,
+            "tiaokuai_source_statement_duration_seconds_count",
+            &source
+        ) >= 1.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample(&samples, "tiaokuai_source_errors_total", &source),
+        0.0
+    );
+    assert_eq!(
+        sample(&samples, "tiaokuai_source_slots_in_use", &source),
+        0.0
+    );
+    assert!(sample(&samples, "tiaokuai_source_slots", &source) >= 1.0);
+    assert_eq!(sample(&samples, "tiaokuai_source_up", &source), 1.0);
+    assert_eq!(sample(&samples, "tiaokuai_tasks_open", &[]), 1.0);
+    assert_eq!(sample(&samples, "tiaokuai_tasks_overdue", &[]), 0.0);
+}
