@@ -1,22 +1,79 @@
-//! [`Admission`]: how many queries one principal may have running at once.
+//! [`Admission`]: how many queries may run at once — per principal, and per role group with a
+//! bounded queue.
 //!
 //! A query is running from the moment it is admitted until its answer stream is dropped: when
 //! its last batch has been taken, when its client went away, or when its response was cut
-//! because the client stopped reading. Past the limit a query is refused at once (429
-//! `overloaded`) rather than queued, so that one caller's backlog never waits in front of
-//! everyone else's, and a caller that opens answers it does not read cannot hold more than its
-//! share of the server.
+//! because the client stopped reading.
+//!
+//! - **Per principal**: past its limit a principal's next query is refused at once (429
+//!   `overloaded`), so a caller that opens answers it does not read cannot hold more than its
+//!   share of the server.
+//! - **Per role group**: each caller belongs to one group — the first of its roles (in name
+//!   order) that has a limit of its own, else `default`; admin is never held. A group runs at
+//!   most `running` queries; the next ones wait in its queue, in order, up to `queued` of them
+//!   and no longer than the query's time limit; past that they are refused (429, with
+//!   `Retry-After`). One group's burst therefore waits in its own queue, never in front of
+//!   another group's queries.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+
+use tiaokuai_policies::Caller;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 use crate::error::{EngineError, Result};
 
-/// Running queries per principal, and the limit.
+/// The group of callers none of whose roles has a limit of its own.
+pub const DEFAULT_GROUP: &str = "default";
+
+/// How many queries of one role group may run and wait at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupLimit {
+    pub running: usize,
+    pub queued: usize,
+}
+
+impl Default for GroupLimit {
+    fn default() -> Self {
+        Self {
+            running: 16,
+            queued: 64,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Group {
+    name: String,
+    limit: GroupLimit,
+    slots: Arc<Semaphore>,
+    waiting: AtomicUsize,
+}
+
+impl Group {
+    fn new(name: &str, limit: GroupLimit) -> Arc<Self> {
+        let limit = GroupLimit {
+            running: limit.running.max(1),
+            queued: limit.queued,
+        };
+        Arc::new(Self {
+            name: name.to_owned(),
+            limit,
+            slots: Arc::new(Semaphore::new(limit.running)),
+            waiting: AtomicUsize::new(0),
+        })
+    }
+}
+
+/// Running queries per principal and per role group, and their limits.
 #[derive(Debug)]
 pub struct Admission {
     limit: usize,
     running: Mutex<HashMap<String, usize>>,
+    /// By role name; the default group under [`DEFAULT_GROUP`].
+    groups: HashMap<String, Arc<Group>>,
 }
 
 /// One admitted query; dropping it ends the query's turn.
@@ -24,14 +81,41 @@ pub struct Admission {
 pub struct Ticket {
     admission: Arc<Admission>,
     principal: String,
+    _slot: Option<OwnedSemaphorePermit>,
+}
+
+/// Leaves the queue however the wait ends.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Admission {
-    /// At most `limit` running queries per principal (at least one).
+    /// At most `limit` running queries per principal (at least one), every caller in the
+    /// default group.
     pub fn new(limit: usize) -> Arc<Self> {
+        Self::with_groups(limit, GroupLimit::default(), &[])
+    }
+
+    /// At most `limit` running queries per principal; the role groups `roles`, and `default`
+    /// for every other caller.
+    pub fn with_groups(
+        limit: usize,
+        default: GroupLimit,
+        roles: &[(String, GroupLimit)],
+    ) -> Arc<Self> {
+        let mut groups: HashMap<String, Arc<Group>> = roles
+            .iter()
+            .map(|(role, limit)| (role.clone(), Group::new(role, *limit)))
+            .collect();
+        groups.insert(DEFAULT_GROUP.to_owned(), Group::new(DEFAULT_GROUP, default));
         Arc::new(Self {
             limit: limit.max(1),
             running: Mutex::default(),
+            groups,
         })
     }
 
@@ -39,8 +123,55 @@ impl Admission {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn group_of(&self, caller: &Caller) -> Option<&Arc<Group>> {
+        if caller.is_admin() {
+            return None;
+        }
+        let mut roles: Vec<&str> = caller.roles.iter().map(|r| r.role.as_str()).collect();
+        roles.sort_unstable();
+        roles
+            .into_iter()
+            .find_map(|role| self.groups.get(role))
+            .or_else(|| self.groups.get(DEFAULT_GROUP))
+    }
+
+    /// Admits one more query of `caller`: at once if its principal and its group have room,
+    /// after waiting in the group's queue (until `deadline`) if only the group is full.
+    pub async fn admit(self: &Arc<Self>, caller: &Caller, deadline: Instant) -> Result<Ticket> {
+        let mut ticket = self.admit_principal(caller.name())?;
+        let Some(group) = self.group_of(caller) else {
+            return Ok(ticket);
+        };
+        if let Ok(slot) = group.slots.clone().try_acquire_owned() {
+            ticket._slot = Some(slot);
+            return Ok(ticket);
+        }
+        let full = || {
+            EngineError::Overloaded(
+                format!(
+                    "the {} group already runs {} queries and has {} waiting, the most it may; \
+                     try again shortly",
+                    group.name, group.limit.running, group.limit.queued
+                )
+                .into(),
+            )
+        };
+        if group.waiting.fetch_add(1, Ordering::Relaxed) >= group.limit.queued {
+            group.waiting.fetch_sub(1, Ordering::Relaxed);
+            return Err(full());
+        }
+        let _waiting = Waiting(&group.waiting);
+        match tokio::time::timeout_at(deadline, group.slots.clone().acquire_owned()).await {
+            Ok(Ok(slot)) => {
+                ticket._slot = Some(slot);
+                Ok(ticket)
+            }
+            _ => Err(full()),
+        }
+    }
+
     /// Admits one more query of `principal`, or refuses it when its limit is full.
-    pub fn admit(self: &Arc<Self>, principal: &str) -> Result<Ticket> {
+    fn admit_principal(self: &Arc<Self>, principal: &str) -> Result<Ticket> {
         let mut running = self.running();
         let count = running.entry(principal.to_owned()).or_default();
         if *count >= self.limit {
@@ -57,7 +188,13 @@ impl Admission {
         Ok(Ticket {
             admission: Arc::clone(self),
             principal: principal.to_owned(),
+            _slot: None,
         })
+    }
+
+    /// How many queries `principal` runs now.
+    pub fn running_for(&self, principal: &str) -> usize {
+        self.running().get(principal).copied().unwrap_or(0)
     }
 
     /// How many queries run now, of every principal.
@@ -65,14 +202,15 @@ impl Admission {
         self.running().values().sum()
     }
 
-    /// How many queries wait for a place (none: past its limit a query is refused).
-    pub fn queued_total(&self) -> usize {
-        0
-    }
-
-    /// How many queries `principal` runs now.
-    pub fn running_for(&self, principal: &str) -> usize {
-        self.running().get(principal).copied().unwrap_or(0)
+    /// How many queries wait in a group's queue, by group.
+    pub fn queued(&self) -> Vec<(String, usize)> {
+        let mut queued: Vec<(String, usize)> = self
+            .groups
+            .values()
+            .map(|g| (g.name.clone(), g.waiting.load(Ordering::Relaxed)))
+            .collect();
+        queued.sort();
+        queued
     }
 }
 
@@ -91,23 +229,92 @@ impl Drop for Ticket {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+    use tiaokuai_catalog::{Principal, RoleAssignment};
 
-    #[test]
-    fn a_principal_runs_at_most_its_limit_and_others_are_not_affected() {
+    fn caller(name: &str, role: &str) -> Caller {
+        Caller {
+            principal: Principal {
+                id: format!("prn_{name}"),
+                name: name.to_owned(),
+                created_at: String::new(),
+            },
+            roles: vec![RoleAssignment {
+                id: format!("ra_{name}"),
+                principal: name.to_owned(),
+                role: role.to_owned(),
+                jurisdiction: "330824000000".to_owned(),
+            }],
+            within: None,
+        }
+    }
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(5)
+    }
+
+    #[tokio::test]
+    async fn a_principal_runs_at_most_its_limit_and_others_are_not_affected() {
         let admission = Admission::new(2);
-        let first = admission.admit("alice").unwrap();
-        let second = admission.admit("alice").unwrap();
+        let (alice, bob) = (caller("alice", "reader"), caller("bob", "reader"));
+        let first = admission.admit(&alice, soon()).await.unwrap();
+        let second = admission.admit(&alice, soon()).await.unwrap();
         assert!(matches!(
-            admission.admit("alice"),
+            admission.admit(&alice, soon()).await,
             Err(EngineError::Overloaded(_))
         ));
-        let bob = admission.admit("bob").unwrap();
+        let bob_ticket = admission.admit(&bob, soon()).await.unwrap();
         assert_eq!(admission.running_for("alice"), 2);
         drop(first);
-        let third = admission.admit("alice").unwrap();
-        drop((second, third, bob));
+        let third = admission.admit(&alice, soon()).await.unwrap();
+        drop((second, third, bob_ticket));
         assert_eq!(admission.running_for("alice"), 0);
         assert_eq!(admission.running_for("bob"), 0);
         assert!(admission.running().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_full_group_queues_then_refuses_and_other_groups_go_on() {
+        let dashboards = GroupLimit {
+            running: 1,
+            queued: 1,
+        };
+        let admission = Admission::with_groups(
+            10,
+            GroupLimit::default(),
+            &[("dashboard".into(), dashboards)],
+        );
+        let (a, b, c) = (
+            caller("a", "dashboard"),
+            caller("b", "dashboard"),
+            caller("c", "dashboard"),
+        );
+        let running = admission.admit(&a, soon()).await.unwrap();
+        let queued = {
+            let admission = admission.clone();
+            tokio::spawn(async move { admission.admit(&b, soon()).await })
+        };
+        while admission.queued().iter().all(|(_, n)| *n == 0) {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(
+            admission.admit(&c, soon()).await,
+            Err(EngineError::Overloaded(_))
+        ));
+        // another group is not held by the dashboards' burst
+        let reader = admission
+            .admit(&caller("r", "reader"), soon())
+            .await
+            .unwrap();
+        drop(running);
+        let admitted = queued.await.unwrap().unwrap();
+        assert!(admission.queued().iter().all(|(_, n)| *n == 0));
+        // a wait ends at the deadline
+        let late = admission
+            .admit(&c, Instant::now() + Duration::from_millis(20))
+            .await;
+        assert!(matches!(late, Err(EngineError::Overloaded(_))));
+        drop((admitted, reader));
+        assert_eq!(admission.running_total(), 0);
     }
 }

@@ -29,6 +29,11 @@ pub struct EngineConfig {
     /// Queries one principal may have running at once (from admission until its answer stream
     /// is dropped); past it a query is refused as overloaded.
     pub max_queries_per_principal: usize,
+    /// Queries the callers in no role group of their own may run and queue at once (see
+    /// [`crate::admission`]).
+    pub default_group: crate::admission::GroupLimit,
+    /// Role groups with limits of their own, by role name.
+    pub role_groups: Vec<(String, crate::admission::GroupLimit)>,
     /// How many levels a statement may nest (see [`crate::limits::shape`]): past it, `400`.
     pub max_expression_depth: usize,
     /// Largest value (text, binary or list) a function whose output size the caller chooses
@@ -62,6 +67,8 @@ impl Default for EngineConfig {
             secret_key: Vec::new(),
             private_paths: Vec::new(),
             max_queries_per_principal: 4,
+            default_group: crate::admission::GroupLimit::default(),
+            role_groups: Vec::new(),
             max_expression_depth: DEFAULT_MAX_EXPRESSION_DEPTH,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
         }

@@ -143,7 +143,11 @@ impl Engine {
             policies: Arc::new(policies),
             mask_hash: KeyedHash::udf(&config.mask_key),
             seal_key,
-            admission: Admission::new(config.max_queries_per_principal),
+            admission: Admission::with_groups(
+                config.max_queries_per_principal,
+                config.default_group,
+                &config.role_groups,
+            ),
             telemetry: Arc::default(),
             runner: QueryRuntime::new(config.target_partitions)?,
             audit_writes: tokio_util::task::TaskTracker::new(),
@@ -251,9 +255,9 @@ impl Engine {
         sql: &str,
         bindings: Bindings,
     ) -> Result<QueryOutput> {
-        let ticket = self.admission.admit(caller.name())?;
         let timeout = self.config.query_timeout;
         let deadline = Instant::now() + timeout;
+        let ticket = self.admission.admit(caller, deadline).await?;
         let view = self.view_for(caller);
         let registry = view.registry.clone();
         let mut state = self.session_for(view);

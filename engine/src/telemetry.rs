@@ -218,13 +218,15 @@ impl Engine {
             &mut out,
             "tiaokuai_queries_queued",
             "gauge",
-            "Queries waiting for a place under their limit.",
+            "Queries waiting in their role group's queue.",
         );
-        let _ = writeln!(
-            out,
-            "tiaokuai_queries_queued {}",
-            self.admission.queued_total()
-        );
+        for (group, queued) in self.admission.queued() {
+            let _ = writeln!(
+                out,
+                "tiaokuai_queries_queued{{group=\"{}\"}} {queued}",
+                label(&group)
+            );
+        }
 
         let registry = self.registry();
         header(

@@ -81,6 +81,17 @@ enum Command {
         /// Queries one principal may run at once; more are refused with 429 overloaded.
         #[arg(long, env = "TIAOKUAI_MAX_QUERIES_PER_PRINCIPAL", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
         max_queries_per_principal: u64,
+        /// Queries that callers of one role group may run at once: `ROLE=RUNNING:QUEUED`
+        /// (repeatable). A caller is in the group of the first of its roles, by name, that
+        /// has one; every other non-admin caller is in the default group.
+        #[arg(long = "role-limit", value_parser = role_limit)]
+        role_limits: Vec<(String, tiaokuai_engine::admission::GroupLimit)>,
+        /// Queries the default group may run at once; more wait in its queue.
+        #[arg(long, env = "TIAOKUAI_MAX_RUNNING_QUERIES", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
+        max_running_queries: u64,
+        /// Queries that may wait in the default group's queue; more are refused with 429.
+        #[arg(long, env = "TIAOKUAI_MAX_QUEUED_QUERIES", default_value_t = 64)]
+        max_queued_queries: u64,
         /// How many levels a statement may nest (expressions, subqueries, joins, set
         /// operations, WITH clauses); deeper statements are refused with a 400.
         #[arg(long, env = "TIAOKUAI_MAX_EXPRESSION_DEPTH", default_value_t = DEFAULT_MAX_EXPRESSION_DEPTH,
@@ -339,6 +350,22 @@ enum JurisdictionsCommand {
     },
 }
 
+/// `ROLE=RUNNING:QUEUED`.
+fn role_limit(text: &str) -> Result<(String, tiaokuai_engine::admission::GroupLimit), String> {
+    let usage = || format!("ROLE=RUNNING:QUEUED, e.g. dashboard=4:16; not {text:?}");
+    let (role, limits) = text.split_once('=').ok_or_else(usage)?;
+    let (running, queued) = limits.split_once(':').ok_or_else(usage)?;
+    let running: usize = running.parse().ok().filter(|n| *n > 0).ok_or_else(usage)?;
+    let queued: usize = queued.parse().map_err(|_| usage())?;
+    if role.is_empty() {
+        return Err(usage());
+    }
+    Ok((
+        role.to_owned(),
+        tiaokuai_engine::admission::GroupLimit { running, queued },
+    ))
+}
+
 /// A depth bound the query threads' stacks were measured to hold.
 fn expression_depth(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
@@ -368,6 +395,9 @@ async fn run(command: Command) -> Result<(), String> {
             max_sql_bytes,
             send_idle_timeout_secs,
             max_queries_per_principal,
+            role_limits,
+            max_running_queries,
+            max_queued_queries,
             max_expression_depth,
             max_value_bytes,
             run_retention_days,
@@ -386,6 +416,11 @@ async fn run(command: Command) -> Result<(), String> {
             config.engine.max_queries_per_principal =
                 usize::try_from(max_queries_per_principal).unwrap_or(usize::MAX);
             config.engine.max_expression_depth = max_expression_depth;
+            config.engine.default_group = tiaokuai_engine::admission::GroupLimit {
+                running: usize::try_from(max_running_queries).unwrap_or(usize::MAX),
+                queued: usize::try_from(max_queued_queries).unwrap_or(usize::MAX),
+            };
+            config.engine.role_groups = role_limits;
             config.engine.max_value_bytes = max_value_bytes;
             config.runs.retention = Duration::from_secs(run_retention_days.saturating_mul(86_400));
             config.runs.max_result_bytes = max_run_result_mb.saturating_mul(1 << 20);

@@ -158,6 +158,18 @@ fn event(tx: &Transaction<'_>, event: Event<'_>) -> Result<()> {
             event.escalated_to.map(JurisdictionCode::as_str)
         ],
     )?;
+    // the audit trail keeps the transition, not its note (free text, kept in the history)
+    super::audit::write(
+        tx,
+        event.by,
+        &format!("task.{}", event.action),
+        event.task_id,
+        serde_json::json!({
+            "from": event.change.0.map(TaskStatus::as_str),
+            "to": event.change.1.as_str(),
+            "escalated_to": event.escalated_to.map(JurisdictionCode::as_str),
+        }),
+    )?;
     Ok(())
 }
 

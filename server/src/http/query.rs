@@ -153,7 +153,7 @@ impl<'r> utoipa::ToResponse<'r> for StreamedRows {
         (status = 429, description = "overloaded: the caller already runs its limit of queries", body = ErrorBody, headers(("x-query-id" = String))),
         (status = 500, description = "internal: a bug or a panic, failing this query only", body = ErrorBody),
         (status = 502, description = "source_unavailable: a source did not answer or failed; names the source, never its secret", body = ErrorBody, headers(("x-query-id" = String))),
-        (status = 503, description = "resources_exhausted: the query needs more memory than the server allows", body = ErrorBody, headers(("x-query-id" = String))),
+        (status = 503, description = "resources_exhausted: the query needs more memory than the server allows; audit_unavailable: its audit record could not be written, so it was not run", body = ErrorBody, headers(("x-query-id" = String))),
         (status = 504, description = "timeout: the query ran past its time limit", body = ErrorBody, headers(("x-query-id" = String))),
     ))]
 pub async fn query(

@@ -199,7 +199,7 @@ pub async fn delete_report(
         (status = 429, description = "overloaded: the caller already runs its limit of queries", body = ErrorBody, headers(("x-query-id" = String))),
         (status = 500, description = "internal", body = ErrorBody),
         (status = 502, description = "source_unavailable: a source did not answer or failed", body = ErrorBody, headers(("x-query-id" = String))),
-        (status = 503, description = "resources_exhausted: the run needs more memory than the server allows", body = ErrorBody, headers(("x-query-id" = String))),
+        (status = 503, description = "resources_exhausted: the run needs more memory than the server allows; audit_unavailable: its audit record could not be written, so it was not run", body = ErrorBody, headers(("x-query-id" = String))),
         (status = 504, description = "timeout: the run ran past its time limit", body = ErrorBody, headers(("x-query-id" = String))),
     ))]
 pub async fn run_report(
@@ -248,7 +248,7 @@ pub async fn run_report(
         (status = 429, description = "overloaded: the caller already runs its limit of queries", body = ErrorBody),
         (status = 500, description = "internal", body = ErrorBody),
         (status = 502, description = "source_unavailable: a source did not answer or failed", body = ErrorBody),
-        (status = 503, description = "resources_exhausted: the run needs more memory than the server allows, or its result is over the most a run stores", body = ErrorBody),
+        (status = 503, description = "resources_exhausted: the run needs more memory than the server allows, or its result is over the most a run stores; audit_unavailable: its audit record could not be written", body = ErrorBody),
         (status = 504, description = "timeout: the run ran past its time limit", body = ErrorBody),
     ))]
 pub async fn store_run(

@@ -103,7 +103,7 @@ pub async fn create_task(
         (status = 429, description = "overloaded: the caller already runs its limit of queries", body = ErrorBody),
         (status = 500, description = "internal", body = ErrorBody),
         (status = 502, description = "source_unavailable: a source did not answer or failed", body = ErrorBody),
-        (status = 503, description = "resources_exhausted: the query needs more memory than the server allows", body = ErrorBody),
+        (status = 503, description = "resources_exhausted: the query needs more memory than the server allows; audit_unavailable: its audit record could not be written, so it was not run", body = ErrorBody),
         (status = 504, description = "timeout: the query ran past its time limit", body = ErrorBody),
     ))]
 pub async fn create_tasks_from_query(

@@ -236,3 +236,91 @@ async fn sources_and_tasks_are_in_the_metrics() {
     assert_eq!(sample(&samples, "tiaokuai_tasks_open", &[]), 1.0);
     assert_eq!(sample(&samples, "tiaokuai_tasks_overdue", &[]), 0.0);
 }
+
+/// A burst of one role group's queries above its limit: one runs, one waits, the rest are
+/// refused with 429 and `Retry-After` (never a 5xx), and another group's query is answered
+/// while the burst holds its own group.
+#[tokio::test]
+async fn a_burst_above_a_role_limit_gets_429s_and_other_roles_go_on() {
+    let dashboards = tiaokuai_engine::admission::GroupLimit {
+        running: 1,
+        queued: 1,
+    };
+    let server = TestServer::start_with(|config| {
+        config.engine.role_groups = vec![("dashboard".to_owned(), dashboards)];
+    })
+    .await;
+    let mut tokens = Vec::new();
+    for n in 0..4 {
+        tokens.push(
+            server
+                .role_holder(&format!("board_{n}"), "dashboard", COUNTY, &[])
+                .await,
+        );
+    }
+    let reader = server
+        .role_holder("village_reader", "reader", XIASHAN, &[])
+        .await;
+    let slow = "SELECT count(*) FROM generate_series(1, 50000000)";
+    let burst: Vec<_> = tokens
+        .iter()
+        .chain(tokens.iter())
+        .map(|token| {
+            let (client, url, token) = (
+                server.client.clone(),
+                format!("{}/v1/query", server.url),
+                token.clone(),
+            );
+            tokio::spawn(async move {
+                let response = client
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&json!({ "sql": slow }))
+                    .send()
+                    .await
+                    .unwrap();
+                let retry = response
+                    .headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                (response.status(), retry)
+            })
+        })
+        .collect();
+    // once the dashboards' queue holds one, a reader's query is answered all the same
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let text = server
+            .get(ADMIN_TOKEN, "/metrics")
+            .await
+            .text()
+            .await
+            .unwrap();
+        if text.contains("tiaokuai_queries_queued{group=\"dashboard\"} 1") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing queued:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let (status, body) = server.query(&reader, "SELECT 1 AS one").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut answered = 0;
+    let mut refused = 0;
+    for query in burst {
+        let (status, retry) = query.await.unwrap();
+        match status {
+            StatusCode::OK => answered += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                refused += 1;
+                assert_eq!(retry.as_deref(), Some("1"));
+            }
+            other => panic!("a burst query got {other}"),
+        }
+    }
+    assert!(answered >= 2, "{answered} answered");
+    assert!(refused >= 1, "{refused} refused");
+    assert_eq!(answered + refused, 8);
+}
