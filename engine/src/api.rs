@@ -49,6 +49,10 @@ pub trait Api: std::fmt::Debug + Send + Sync {
     async fn create_principal(&self, caller: &Caller, name: &str) -> Result<Principal>;
     async fn issue_token(&self, caller: &Caller, principal: &str) -> Result<(TokenInfo, String)>;
     async fn tokens(&self, caller: &Caller) -> Result<Vec<TokenInfo>>;
+    /// The running queries the caller may see.
+    fn running_queries(&self, caller: &Caller) -> Vec<crate::running::RunningQuery>;
+    /// Cancels a running query the caller may see.
+    async fn cancel_query(&self, caller: &Caller, id: &str) -> Result<()>;
     /// The Prometheus metrics text, for those who may read it.
     async fn metrics(&self, caller: &Caller) -> Result<String>;
     /// The audit records the caller may see.
@@ -160,6 +164,14 @@ impl Api for Engine {
 
     async fn metrics(&self, caller: &Caller) -> Result<String> {
         Engine::metrics(self, caller).await
+    }
+
+    fn running_queries(&self, caller: &Caller) -> Vec<crate::running::RunningQuery> {
+        Engine::running_queries(self, caller)
+    }
+
+    async fn cancel_query(&self, caller: &Caller, id: &str) -> Result<()> {
+        Engine::cancel_query(self, caller, id)
     }
 
     async fn revoke_token(&self, caller: &Caller, id: &str) -> Result<()> {

@@ -51,6 +51,7 @@ pub struct Engine {
     pub(crate) seal_key: Option<SealKey>,
     pub(crate) admission: Arc<Admission>,
     pub(crate) telemetry: Arc<crate::telemetry::Telemetry>,
+    pub(crate) running: Arc<crate::running::Running>,
     pub(crate) config: EngineConfig,
     runner: QueryRuntime,
     /// The audit records of answers that ended, being written.
@@ -149,6 +150,7 @@ impl Engine {
                 &config.role_groups,
             ),
             telemetry: Arc::default(),
+            running: Arc::default(),
             runner: QueryRuntime::new(config.target_partitions)?,
             audit_writes: tokio_util::task::TaskTracker::new(),
             config,

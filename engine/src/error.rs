@@ -113,6 +113,8 @@ pub enum EngineError {
     Overloaded(Message),
     /// The query's audit record could not be written, so it was not run.
     AuditUnavailable(Message),
+    /// The query was cancelled (`DELETE /v1/queries/{id}`).
+    Cancelled(Message),
     /// A bug. The message goes to the log, not to the client.
     Internal(Message),
 }
@@ -134,6 +136,7 @@ impl fmt::Display for EngineError {
             | EngineError::ResourcesExhausted(m)
             | EngineError::Overloaded(m)
             | EngineError::AuditUnavailable(m)
+            | EngineError::Cancelled(m)
             | EngineError::Internal(m) => write!(f, "{m}"),
         }
     }
@@ -161,6 +164,7 @@ impl EngineError {
             EngineError::ResourcesExhausted(_) => "resources_exhausted",
             EngineError::Overloaded(_) => "overloaded",
             EngineError::AuditUnavailable(_) => "audit_unavailable",
+            EngineError::Cancelled(_) => "cancelled",
             EngineError::Internal(_) => "internal",
         }
     }
@@ -177,6 +181,7 @@ impl EngineError {
             | EngineError::ResourcesExhausted(m)
             | EngineError::Overloaded(m)
             | EngineError::AuditUnavailable(m)
+            | EngineError::Cancelled(m)
             | EngineError::Internal(m) => Some(m),
         }
     }

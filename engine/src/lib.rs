@@ -44,6 +44,7 @@ pub mod policy;
 mod policy_view;
 pub mod reach;
 pub mod registry;
+pub mod running;
 pub mod schema;
 pub mod semantics;
 pub mod session;

@@ -91,7 +91,17 @@ impl Engine {
     ) -> Result<QueryOutput> {
         let started = Instant::now();
         let policy_version = self.policy_version();
-        let outcome = self.query_bound(caller, sql, bindings).await;
+        let listed = self
+            .running
+            .list(trace.query_id, caller.name(), trace.protocol, sql);
+        let cancelled = listed.cancel.clone();
+        // cancelling drops the query's start, which stops its work on the query threads
+        let outcome = tokio::select! {
+            outcome = self.query_bound(caller, sql, bindings) => outcome,
+            () = cancelled.cancelled() => Err(EngineError::Cancelled(
+                "the query was cancelled before its answer began".into(),
+            )),
+        };
         let recorded = redact::redact(cut(sql));
         let mut detail = json!({
             "sql": recorded,
@@ -150,6 +160,8 @@ impl Engine {
         Ok(QueryOutput {
             schema: output.schema.clone(),
             stream: Box::pin(Traced {
+                cancelled: Box::pin(listed.cancel.clone().cancelled_owned()),
+                _listed: listed,
                 inner: output.stream,
                 rows: 0,
                 bytes: 0,
@@ -300,6 +312,9 @@ impl End {
 /// A query's stream that records how it ended: at its last batch, at its first error, or when
 /// it is dropped before either.
 struct Traced {
+    /// Resolves when the query is cancelled (`DELETE /v1/queries/{id}`).
+    cancelled: Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
+    _listed: crate::running::Listed,
     inner: SendableRecordBatchStream,
     rows: u64,
     /// The Arrow size of the batches returned.
@@ -311,6 +326,15 @@ impl Stream for Traced {
     type Item = Result<RecordBatch, DataFusionError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.cancelled.as_mut().poll(cx).is_ready() {
+            let Some(end) = self.end.take() else {
+                return Poll::Ready(None);
+            };
+            end.record(self.rows, self.bytes, None, true);
+            // an error, so that the answer reads as cut, never as complete
+            let error = EngineError::Cancelled("the query was cancelled".into());
+            return Poll::Ready(Some(Err(DataFusionError::External(Box::new(error)))));
+        }
         let polled = self.inner.as_mut().poll_next(cx);
         match &polled {
             Poll::Ready(Some(Ok(batch))) => {

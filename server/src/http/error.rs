@@ -55,6 +55,7 @@ fn status_of(error: &EngineError) -> StatusCode {
         EngineError::ResourcesExhausted(_) => StatusCode::SERVICE_UNAVAILABLE,
         EngineError::Overloaded(_) => StatusCode::TOO_MANY_REQUESTS,
         EngineError::AuditUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        EngineError::Cancelled(_) => StatusCode::CONFLICT,
         EngineError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

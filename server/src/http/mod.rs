@@ -11,6 +11,7 @@ mod grants;
 mod health;
 mod openapi;
 mod policies;
+mod queries;
 mod query;
 mod relay;
 mod reports;
@@ -84,6 +85,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/query", post(query::query))
         .route("/v1/whoami", get(catalog::whoami))
         .route("/v1/audit", get(audit::list_audit))
+        .route("/v1/queries", get(queries::list_queries))
+        .route("/v1/queries/{id}", delete(queries::cancel_query))
         .route(
             "/v1/jurisdictions",
             get(catalog::list_jurisdictions).post(catalog::upsert_jurisdictions),

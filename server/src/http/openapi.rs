@@ -7,8 +7,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
 use super::error::ErrorBody;
 use super::{
-    admin, alerts, audit, catalog, grants, health, policies, query, reports, schedules, sources,
-    tasks, webhooks,
+    admin, alerts, audit, catalog, grants, health, policies, queries, query, reports, schedules,
+    sources, tasks, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -22,7 +22,7 @@ use super::{
         catalog::whoami, catalog::list_jurisdictions, catalog::upsert_jurisdictions, catalog::tables,
         sources::register_source, sources::list_sources, sources::get_source, sources::delete_source, sources::check_source,
         sources::create_dataset, sources::list_datasets, sources::get_dataset, sources::delete_dataset,
-        audit::list_audit,
+        audit::list_audit, queries::list_queries, queries::cancel_query,
         admin::create_principal, admin::list_principals, admin::issue_token, admin::list_tokens, admin::revoke_token,
         policies::add_policy, policies::list_policies, policies::delete_policy,
         policies::assign_role, policies::list_role_assignments, policies::unassign_role,

@@ -268,6 +268,10 @@ macro_rules! failing_api {
                 Vec::new()
             }
 
+            fn running_queries(&self, _: &Caller) -> Vec<tiaokuai_engine::running::RunningQuery> {
+                Vec::new()
+            }
+
             async fn upsert_jurisdictions(
                 &self,
                 _: &Caller,
@@ -293,6 +297,7 @@ failing_api! {
     tokens(caller: &Caller) -> Vec<TokenInfo>;
     revoke_token(caller: &Caller, id: &str) -> ();
     metrics(caller: &Caller) -> String;
+    cancel_query(caller: &Caller, id: &str) -> ();
     audit(caller: &Caller, filter: tiaokuai_engine::audit::receipts::AuditFilter) -> tiaokuai_engine::audit::receipts::AuditPage;
     register_source(caller: &Caller, request: SourceRequest) -> SourceRecord;
     sources(caller: &Caller) -> Vec<SourceRecord>;
@@ -373,6 +378,11 @@ async fn every_handler_maps_every_engine_error_in_one_place() {
             "overloaded",
         ),
         (
+            EngineError::Cancelled("x".into()),
+            StatusCode::CONFLICT,
+            "cancelled",
+        ),
+        (
             EngineError::AuditUnavailable("x".into()),
             StatusCode::SERVICE_UNAVAILABLE,
             "audit_unavailable",
@@ -419,6 +429,7 @@ async fn every_handler_maps_every_engine_error_in_one_place() {
         ),
         (Method::GET, "/v1/tokens", None),
         (Method::GET, "/v1/audit", None),
+        (Method::DELETE, "/v1/queries/q_1", None),
         (
             Method::POST,
             "/v1/tokens",

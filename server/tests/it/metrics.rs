@@ -324,3 +324,85 @@ async fn a_burst_above_a_role_limit_gets_429s_and_other_roles_go_on() {
     assert!(refused >= 1, "{refused} refused");
     assert_eq!(answered + refused, 8);
 }
+
+/// A principal lists its running queries and cancels one; another principal sees none of
+/// them and cannot cancel them; admin sees all. The cancelled query's client gets `409
+/// cancelled` and the audit trail says it was cancelled.
+#[tokio::test]
+async fn running_queries_are_listed_and_cancelled_by_their_owner_or_admin() {
+    let server = TestServer::start().await;
+    let alice = server.role_holder("alice", "reader", XIASHAN, &[]).await;
+    let bob = server.role_holder("bob", "reader", XIASHAN, &[]).await;
+    let slow = "SELECT count(*) FROM generate_series(1, 100000000000)";
+    let (client, url, token) = (
+        server.client.clone(),
+        format!("{}/v1/query", server.url),
+        alice.clone(),
+    );
+    let running = tokio::spawn(async move {
+        let response = client
+            .post(url)
+            .bearer_auth(token)
+            .json(&json!({ "sql": slow }))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json::<serde_json::Value>().await.unwrap())
+    });
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let listed = loop {
+        let listed: Vec<serde_json::Value> = server
+            .get(&alice, "/v1/queries")
+            .await
+            .json()
+            .await
+            .unwrap();
+        if !listed.is_empty() {
+            break listed;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the query was never listed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["principal"], "alice");
+    assert_eq!(listed[0]["sql"], slow);
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    let others: Vec<serde_json::Value> =
+        server.get(&bob, "/v1/queries").await.json().await.unwrap();
+    assert!(others.is_empty());
+    let all: Vec<serde_json::Value> = server
+        .get(ADMIN_TOKEN, "/v1/queries")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1);
+    let response = server.delete(&bob, &format!("/v1/queries/{id}")).await;
+    assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
+    let response = server.delete(&alice, &format!("/v1/queries/{id}")).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let (status, body) = running.await.unwrap();
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "cancelled");
+    let listed: Vec<serde_json::Value> = server
+        .get(&alice, "/v1/queries")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(listed.is_empty());
+    let response = server.delete(&alice, &format!("/v1/queries/{id}")).await;
+    assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
+    let trail: Vec<serde_json::Value> = server
+        .get(&alice, "/v1/audit?action=query")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let record = trail.iter().find(|e| e["target"] == id.as_str()).unwrap();
+    assert_eq!(record["detail"]["outcome"], "cancelled");
+}
