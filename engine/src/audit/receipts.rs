@@ -212,7 +212,11 @@ impl Receipts<'_> {
             return None;
         }
         let own = event.principal == caller.name();
-        let mut detail = event.detail;
+        // a change recorded without detail lists an empty one
+        let mut detail = match event.detail {
+            Value::Null => Value::Object(serde_json::Map::new()),
+            detail => detail,
+        };
         match viewer {
             Viewer::Everything => {}
             Viewer::Auditor(scope) => {

@@ -29,26 +29,32 @@ pub struct AuditQuery {
     /// `query`, or a change such as `source.create`.
     action: Option<String>,
     /// Only records at or after this time (RFC 3339 UTC).
+    #[param(value_type = Option<String>, format = DateTime)]
     since: Option<String>,
     /// Only records numbered before this one: the `X-Next-Before` of the page before.
-    #[param(value_type = Option<i64>)]
+    #[param(value_type = Option<i64>, minimum = 1)]
     before: Option<String>,
     /// How many records, 1 to 1000 (default 100).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
 
 impl AuditQuery {
     fn filter(self) -> Result<AuditFilter, ApiError> {
-        let before = self
-            .before
+        // an empty name is a filter left out
+        let given = |value: Option<String>| value.filter(|v| !v.is_empty());
+        let (principal, table, action) =
+            (given(self.principal), given(self.table), given(self.action));
+        // an empty time or number is malformed, as its schema says
+        let (since, before, limit) = (self.since, self.before, self.limit);
+        let before = before
             .map(|b| {
                 b.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
                     ApiError::bad_request(format!("before: a record number, not {b:?}"))
                 })
             })
             .transpose()?;
-        let limit = match self.limit {
+        let limit = match limit {
             None => DEFAULT_LIMIT,
             Some(text) => text
                 .parse::<usize>()
@@ -60,7 +66,7 @@ impl AuditQuery {
                     ))
                 })?,
         };
-        if let Some(since) = &self.since
+        if let Some(since) = &since
             && chrono::DateTime::parse_from_rfc3339(since).is_err()
         {
             return Err(ApiError::bad_request(format!(
@@ -68,10 +74,10 @@ impl AuditQuery {
             )));
         }
         Ok(AuditFilter {
-            principal: self.principal,
-            table: self.table,
-            action: self.action,
-            since: self.since,
+            principal,
+            table,
+            action,
+            since,
             before,
             limit,
         })

@@ -67,7 +67,11 @@ async fn policy_changes_apply_to_the_next_query() {
             .iter()
             .map(|t| t["name"].clone())
             .collect::<Vec<_>>(),
-        vec![json!("county.people"), json!("system.jurisdictions")]
+        vec![
+            json!("county.people"),
+            json!("system.access_log"),
+            json!("system.jurisdictions")
+        ]
     );
 
     // unmasked names in her township
