@@ -9,9 +9,14 @@ use serde_json::json;
 use crate::fixtures::{COUNTY, XIASHAN};
 use crate::harness::{ADMIN_TOKEN, TestServer, assert_error};
 
+/// A sample's name and sorted labels.
+type Key = (String, Vec<(String, String)>);
+/// Samples by name and labels.
+type Samples = HashMap<Key, f64>;
+
 /// The samples of a metrics text as Prometheus' parser reads them: (name, labels) → value.
 /// `None` when the parser is not installed and this is not CI.
-async fn parse(text: &str) -> Option<HashMap<(String, Vec<(String, String)>), f64>> {
+async fn parse(text: &str) -> Option<Samples> {
     let script = r#"
 import json, sys
 from prometheus_client.parser import text_string_to_metric_families
@@ -48,21 +53,16 @@ print(json.dumps(out))
         }
         panic!("the Prometheus parser refused the text: {stderr}\n{text}");
     }
-    let samples: Vec<(String, Vec<(String, String)>, f64)> =
-        serde_json::from_slice(&output.stdout).unwrap();
-    Some(
-        samples
+    let samples: Vec<(Key, f64)> =
+        serde_json::from_slice::<Vec<(String, Vec<(String, String)>, f64)>>(&output.stdout)
+            .unwrap()
             .into_iter()
             .map(|(name, labels, value)| ((name, labels), value))
-            .collect(),
-    )
+            .collect();
+    Some(samples.into_iter().collect())
 }
 
-fn sample(
-    samples: &HashMap<(String, Vec<(String, String)>), f64>,
-    name: &str,
-    labels: &[(&str, &str)],
-) -> f64 {
+fn sample(samples: &Samples, name: &str, labels: &[(&str, &str)]) -> f64 {
     let mut labels: Vec<(String, String)> = labels
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
