@@ -3,8 +3,8 @@
 //! Every request plans against a catalog built for its caller. A table reference resolves
 //! through [`CallerSchema::table`]: for `admin` to the registered table itself, for everyone else
 //! to a [`PolicyTable`] built from the caller's decision, and to nothing at all where the
-//! decision grants no rows. `system.access_log` resolves, for everyone else, to the caller's
-//! own access receipts (see `audit::access_log`). Listings (`information_schema`, `SHOW
+//! decision grants no rows. `system.access_log` resolves, for every caller, to its own
+//! access receipts (see `audit::access_log`). Listings (`information_schema`, `SHOW
 //! TABLES`, `/v1/tables`) show exactly the tables that resolve. There is no other path from
 //! SQL to a table.
 
@@ -17,7 +17,6 @@ use datafusion::catalog::{
 };
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::ScalarUDF;
-use tiaokuai_catalog::model::Sensitivity;
 use tiaokuai_policies::{Caller, JURISDICTIONS_TABLE, PolicySnapshot, TableDecision};
 
 use crate::audit::access_log::{ACCESS_LOG_TABLE, AccessLog};
@@ -51,13 +50,7 @@ impl CallerView {
         {
             return Ok(None);
         }
-        let sensitive: Vec<&str> = entry
-            .info
-            .columns
-            .iter()
-            .filter(|c| c.classification.sensitivity == Sensitivity::Sensitive)
-            .map(|c| c.name.as_str())
-            .collect();
+        let sensitive = crate::permission::sensitive_columns(entry);
         let decision = self
             .policy
             .decide(&self.caller, &entry.info.name, &sensitive)
@@ -79,8 +72,8 @@ impl CallerView {
 
     /// The provider the caller's SQL reads for `entry`, if it may read it.
     pub fn provider(&self, entry: &TableEntry) -> Result<Option<Arc<dyn TableProvider>>> {
-        if entry.info.name == ACCESS_LOG_TABLE && !self.caller.is_admin() {
-            // every caller reads its own receipts, chosen when the table is scanned
+        if entry.info.name == ACCESS_LOG_TABLE {
+            // every caller reads its own receipts (admin: all), chosen when the table is scanned
             let view = AccessLog::for_caller(
                 entry,
                 self.caller.clone(),

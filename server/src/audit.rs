@@ -106,7 +106,8 @@ pub async fn verify(
         let path = data_dir.join(PUBLIC_KEY_FILE);
         let text = std::fs::read_to_string(&path).map_err(|e| {
             format!(
-                "{}: {e}; name the audit public key with --public-key",
+                "{}: {e} (the server makes the audit key on its first start); \
+                 or name the audit public key with --public-key",
                 path.display()
             )
         })?;

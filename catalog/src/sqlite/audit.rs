@@ -217,29 +217,5 @@ pub(crate) fn events_of(
 
 /// The audit trail, newest first.
 pub(crate) fn audit_events(conn: &mut Connection, limit: usize) -> Result<Vec<AuditEvent>> {
-    let mut stmt = conn.prepare(
-        "SELECT id, at, principal, action, target, detail FROM audit_events ORDER BY id DESC LIMIT ?1",
-    )?;
-    let rows = stmt.query_map([limit as i64], |row| {
-        Ok((
-            row.get(0)?,
-            row.get(1)?,
-            row.get(2)?,
-            row.get(3)?,
-            row.get(4)?,
-            row.get::<_, String>(5)?,
-        ))
-    })?;
-    rows.map(|row| {
-        let (id, at, principal, action, target, detail) = row?;
-        Ok(AuditEvent {
-            id,
-            at,
-            principal,
-            action,
-            target,
-            detail: from_json(&detail)?,
-        })
-    })
-    .collect()
+    page(conn, None, limit, &[])
 }

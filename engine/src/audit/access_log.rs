@@ -55,7 +55,7 @@ fn schema() -> SchemaRef {
     ]))
 }
 
-/// The table as the registry lists it; its provider here serves `admin`.
+/// The table as the registry lists it.
 pub fn entry(catalog: &Arc<dyn Catalog>) -> TableEntry {
     let schema = schema();
     let columns = schema
@@ -87,7 +87,9 @@ pub fn entry(catalog: &Arc<dyn Catalog>) -> TableEntry {
     }
 }
 
-/// The receipts of one caller (or, with no reader, every record: admin's).
+/// The receipts of one caller. The registry's own provider has no reader: every caller's
+/// SQL, admin's too, reads through [`AccessLog::for_caller`], and a scan without a reader
+/// reads nothing.
 #[derive(Debug)]
 pub struct AccessLog {
     schema: SchemaRef,
@@ -124,9 +126,10 @@ impl AccessLog {
     }
 
     async fn receipts(&self) -> crate::error::Result<Vec<AuditEntry>> {
-        // only admin's SQL reads the base provider, which has no reader
         let Some(reader) = &self.reader else {
-            return self.all().await;
+            return Err(crate::error::EngineError::Internal(
+                "system.access_log was scanned without a caller".into(),
+            ));
         };
         let caller = &*reader.caller;
         let receipts = Receipts {
@@ -149,42 +152,6 @@ impl AccessLog {
                 Some(next) => before = Some(next),
                 None => break,
             }
-        }
-        Ok(entries)
-    }
-
-    /// Every query record, for admin.
-    async fn all(&self) -> crate::error::Result<Vec<AuditEntry>> {
-        let mut entries = Vec::new();
-        let mut before = None;
-        while entries.len() < MAX_RECEIPTS {
-            let page = self
-                .catalog
-                .audit_page(before, MAX_LIMIT, &["query.end"])
-                .await?;
-            let Some(last) = page.last() else { break };
-            before = Some(last.id);
-            entries.extend(
-                page.into_iter()
-                    .filter(|e| e.action == "query")
-                    .map(|e| AuditEntry {
-                        seq: e.id,
-                        at: e.at,
-                        principal: e.principal,
-                        action: e.action,
-                        target: e.target,
-                        detail: e.detail,
-                        end: None,
-                    }),
-            );
-        }
-        let targets: Vec<String> = entries.iter().map(|e| e.target.clone()).collect();
-        let ends = self.catalog.audit_events_of("query.end", &targets).await?;
-        for entry in &mut entries {
-            entry.end = ends
-                .iter()
-                .find(|end| end.target == entry.target)
-                .map(|end| end.detail.clone());
         }
         Ok(entries)
     }

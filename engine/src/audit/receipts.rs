@@ -14,6 +14,8 @@
 //!
 //! A query's end (`query.end`: rows, bytes, duration, final outcome) is folded into its record.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use serde_json::Value;
 use tiaokuai_catalog::{AuditEvent, Catalog, JurisdictionCode};
@@ -289,12 +291,16 @@ impl Receipts<'_> {
             .map(|e| e.target.clone())
             .collect();
         if !queries.is_empty() {
-            let ends = self.catalog.audit_events_of("query.end", &queries).await?;
+            let ends: HashMap<(String, String), Value> = self
+                .catalog
+                .audit_events_of("query.end", &queries)
+                .await?
+                .into_iter()
+                .map(|end| ((end.target, end.principal), end.detail))
+                .collect();
             for entry in entries.iter_mut().filter(|e| e.action == "query") {
-                entry.end = ends
-                    .iter()
-                    .find(|end| end.target == entry.target && end.principal == entry.principal)
-                    .map(|end| end.detail.clone());
+                let key = (entry.target.clone(), entry.principal.clone());
+                entry.end = ends.get(&key).cloned();
             }
         }
         Ok(AuditPage {

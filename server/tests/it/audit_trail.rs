@@ -521,6 +521,14 @@ async fn a_village_official_lists_who_read_its_data() {
         "{rows:?}"
     );
     assert!(rows.iter().all(|r| r[0] != "chihuai_official"), "{rows:?}");
+    // admin reads every receipt in SQL
+    let every = server
+        .rows(
+            ADMIN_TOKEN,
+            "SELECT principal FROM system.access_log WHERE principal = 'chihuai_official'",
+        )
+        .await;
+    assert_eq!(every.len(), 1, "{every:?}");
 
     // the township's auditor sees the dispatcher's and Xiashan's queries, not Chihuai's
     let (audited, _) = list(auditor.clone(), "?action=query").await;
