@@ -24,8 +24,10 @@ use crate::registry::{ColumnInfo, TableEntry, TableInfo, TableKind, TableRegistr
 
 pub const ACCESS_LOG_TABLE: &str = "system.access_log";
 
-/// The newest receipts one scan reads, at most.
-const MAX_RECEIPTS: usize = 10 * MAX_LIMIT;
+/// Pages of [`Receipts::page`] one scan reads at most: the newest 5,000 receipts the caller
+/// may see, among at most the newest 100,000 records (each page reads at most 20,000), so
+/// that no caller's `SELECT` on the table costs more catalog reads than that.
+const MAX_PAGES: usize = 5;
 
 fn schema() -> SchemaRef {
     let text = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
@@ -139,7 +141,7 @@ impl AccessLog {
         };
         let mut entries = Vec::new();
         let mut before = None;
-        while entries.len() < MAX_RECEIPTS {
+        for _ in 0..MAX_PAGES {
             let filter = AuditFilter {
                 action: Some("query".to_owned()),
                 before,
