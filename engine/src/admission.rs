@@ -14,10 +14,14 @@
 //!   and no longer than the query's time limit; past that they are refused (429, with
 //!   `Retry-After`). One group's burst therefore waits in its own queue, never in front of
 //!   another group's queries.
+//! - **Per query, per role group**: a group may also bound each of its queries' time (below
+//!   the server's own limit) and memory (a share of the server's pool: past it, sorts and
+//!   aggregations spill and the rest fail their query with `resources_exhausted`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tiaokuai_policies::Caller;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -28,20 +32,81 @@ use crate::error::{EngineError, Result};
 /// The group of callers none of whose roles has a limit of its own.
 pub const DEFAULT_GROUP: &str = "default";
 
-/// How many queries of one role group may run and wait at once.
+/// How many queries of one role group may run and wait at once, and how long and how much
+/// memory each of them may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GroupLimit {
     pub running: usize,
     pub queued: usize,
+    /// Time limit of each query, where it is below the server's.
+    pub timeout: Option<Duration>,
+    /// Memory each query may hold, in bytes, within the server's shared pool.
+    pub memory: Option<usize>,
+}
+
+impl GroupLimit {
+    /// `running` at once and `queued` waiting, each query under the server's own limits.
+    pub fn new(running: usize, queued: usize) -> Self {
+        Self {
+            running,
+            queued,
+            timeout: None,
+            memory: None,
+        }
+    }
+
+    /// A role group from `ROLE=RUNNING:QUEUED[,timeout=SECS][,memory=MB]`, as the command
+    /// line gives it.
+    pub fn parse_role(text: &str) -> Result<(String, GroupLimit), String> {
+        let usage = || {
+            format!(
+                "ROLE=RUNNING:QUEUED[,timeout=SECS][,memory=MB], e.g. dashboard=4:16,timeout=30,\
+                 memory=512; not {text:?}"
+            )
+        };
+        let (role, limits) = text.split_once('=').ok_or_else(usage)?;
+        let mut parts = limits.split(',');
+        let (running, queued) = parts
+            .next()
+            .and_then(|p| p.split_once(':'))
+            .ok_or_else(usage)?;
+        let running: usize = running.parse().ok().filter(|n| *n > 0).ok_or_else(usage)?;
+        let queued: usize = queued.parse().map_err(|_| usage())?;
+        if role.is_empty() {
+            return Err(usage());
+        }
+        let mut limit = GroupLimit::new(running, queued);
+        for part in parts {
+            let (name, value) = part.split_once('=').ok_or_else(usage)?;
+            let value: u64 = value.parse().ok().filter(|n| *n > 0).ok_or_else(usage)?;
+            match name {
+                "timeout" if limit.timeout.is_none() => {
+                    limit.timeout = Some(Duration::from_secs(value));
+                }
+                "memory" if limit.memory.is_none() => {
+                    let bytes = value.checked_mul(1 << 20).ok_or_else(usage)?;
+                    limit.memory = Some(usize::try_from(bytes).map_err(|_| usage())?);
+                }
+                _ => return Err(usage()),
+            }
+        }
+        Ok((role.to_owned(), limit))
+    }
 }
 
 impl Default for GroupLimit {
     fn default() -> Self {
-        Self {
-            running: 16,
-            queued: 64,
-        }
+        Self::new(16, 64)
     }
+}
+
+/// What one query of a caller may take, from its role group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryLimits {
+    /// The caller's group.
+    pub group: String,
+    pub timeout: Option<Duration>,
+    pub memory: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -56,7 +121,7 @@ impl Group {
     fn new(name: &str, limit: GroupLimit) -> Arc<Self> {
         let limit = GroupLimit {
             running: limit.running.max(1),
-            queued: limit.queued,
+            ..limit
         };
         Arc::new(Self {
             name: name.to_owned(),
@@ -133,6 +198,16 @@ impl Admission {
             .into_iter()
             .find_map(|role| self.groups.get(role))
             .or_else(|| self.groups.get(DEFAULT_GROUP))
+    }
+
+    /// What each query of `caller` may take: its group's time and memory limits. Admin is in
+    /// no group and has none.
+    pub fn limits_of(&self, caller: &Caller) -> Option<QueryLimits> {
+        self.group_of(caller).map(|group| QueryLimits {
+            group: group.name.clone(),
+            timeout: group.limit.timeout,
+            memory: group.limit.memory,
+        })
     }
 
     /// Admits one more query of `caller`: at once if its principal and its group have room,
@@ -273,12 +348,78 @@ mod tests {
         assert!(admission.running().is_empty());
     }
 
+    #[test]
+    fn a_role_group_is_read_from_the_command_line() {
+        assert_eq!(
+            GroupLimit::parse_role("dashboard=4:16"),
+            Ok(("dashboard".to_owned(), GroupLimit::new(4, 16)))
+        );
+        let (role, limit) = GroupLimit::parse_role("dashboard=4:0,memory=512,timeout=30").unwrap();
+        assert_eq!(role, "dashboard");
+        assert_eq!(
+            limit,
+            GroupLimit {
+                running: 4,
+                queued: 0,
+                timeout: Some(Duration::from_secs(30)),
+                memory: Some(512 << 20),
+            }
+        );
+        for bad in [
+            "dashboard",
+            "=4:16",
+            "dashboard=0:16",
+            "dashboard=4",
+            "dashboard=4:16,",
+            "dashboard=4:16,timeout=0",
+            "dashboard=4:16,timeout=-1",
+            "dashboard=4:16,memory=lots",
+            "dashboard=4:16,memory=18446744073709551615",
+            "dashboard=4:16,timeout=3,timeout=4",
+            "dashboard=4:16,threads=2",
+        ] {
+            let error = GroupLimit::parse_role(bad).unwrap_err();
+            assert!(
+                error.starts_with("ROLE=RUNNING:QUEUED[,timeout=SECS][,memory=MB]"),
+                "{bad}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_caller_gets_the_time_and_memory_limits_of_its_group() {
+        let mut dashboards = GroupLimit::new(1, 1);
+        dashboards.timeout = Some(Duration::from_secs(7));
+        dashboards.memory = Some(1 << 20);
+        let admission = Admission::with_groups(
+            10,
+            GroupLimit::default(),
+            &[("dashboard".into(), dashboards)],
+        );
+        assert_eq!(
+            admission.limits_of(&caller("a", "dashboard")),
+            Some(QueryLimits {
+                group: "dashboard".into(),
+                timeout: Some(Duration::from_secs(7)),
+                memory: Some(1 << 20),
+            })
+        );
+        assert_eq!(
+            admission.limits_of(&caller("b", "reader")),
+            Some(QueryLimits {
+                group: DEFAULT_GROUP.into(),
+                timeout: None,
+                memory: None,
+            })
+        );
+        let mut admin = caller("admin", "admin");
+        admin.roles[0].jurisdiction = "*".into();
+        assert_eq!(admission.limits_of(&admin), None);
+    }
+
     #[tokio::test]
     async fn a_full_group_queues_then_refuses_and_other_groups_go_on() {
-        let dashboards = GroupLimit {
-            running: 1,
-            queued: 1,
-        };
+        let dashboards = GroupLimit::new(1, 1);
         let admission = Admission::with_groups(
             10,
             GroupLimit::default(),

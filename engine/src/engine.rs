@@ -12,8 +12,8 @@ use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::{LogicalPlan, ScalarUDF};
-use datafusion::physical_plan::execute_stream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::SessionConfig;
 use datafusion::sql::parser::Statement;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -23,16 +23,20 @@ use tiaokuai_connectors::database::Requester;
 use tiaokuai_connectors::secret::SealKey;
 use tiaokuai_policies::{Caller, PolicyPoint};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::admission::Admission;
+use crate::admission::QueryLimits;
 use crate::config::EngineConfig;
 use crate::error::{EngineError, Result};
+use crate::limits::memory::QueryPool;
 use crate::limits::runner::QueryRuntime;
 use crate::limits::values::QueryValues;
 use crate::masks::KeyedHash;
 use crate::params::Bindings;
 use crate::registry::{CatalogSnapshot, TableInfo, TableRegistry};
 use crate::session::{CATALOG_NAME, CallerCatalogs, CallerView, DEFAULT_SCHEMA};
+use crate::traces::QuerySpans;
 use crate::{explain, limits, metadata, params, policy, statement, verify};
 
 /// The query engine. One per server; cheap to share behind an `Arc`.
@@ -224,7 +228,9 @@ impl Engine {
 
     /// A session whose catalog holds only what this caller may read, and which names the
     /// caller to the database sources it reads (they share their slots among principals).
-    fn session_for(&self, view: CallerView) -> SessionState {
+    /// Under a memory limit of the caller's group, the query reserves its memory through a
+    /// pool of its own within the shared one.
+    fn session_for(&self, view: CallerView, limits: Option<&QueryLimits>) -> Result<SessionState> {
         let requester = Requester(view.caller.name().to_owned());
         let catalogs = CallerCatalogs::new(view);
         let config = self
@@ -232,10 +238,18 @@ impl Engine {
             .config()
             .clone()
             .with_extension(Arc::new(requester));
-        SessionStateBuilder::new_from_existing(self.base.clone())
+        let mut builder = SessionStateBuilder::new_from_existing(self.base.clone())
             .with_config(config)
-            .with_catalog_list(Arc::new(catalogs))
-            .build()
+            .with_catalog_list(Arc::new(catalogs));
+        if let Some((memory, limits)) = limits.and_then(|l| l.memory.map(|m| (m, l))) {
+            let shared = self.base.runtime_env();
+            let pool = QueryPool::new(shared.memory_pool.clone(), memory, &limits.group);
+            let runtime = RuntimeEnvBuilder::from_runtime_env(shared)
+                .with_memory_pool(Arc::new(pool))
+                .build_arc()?;
+            builder = builder.with_runtime_env(runtime);
+        }
+        Ok(builder.build())
     }
 
     /// Runs one SQL statement for a caller, with `params` bound to `$1…`. The query counts
@@ -257,23 +271,58 @@ impl Engine {
         sql: &str,
         bindings: Bindings,
     ) -> Result<QueryOutput> {
-        let timeout = self.config.query_timeout;
+        self.run_query(caller, sql, bindings, None).await
+    }
+
+    /// Runs a statement as [`Engine::query_bound`] does. An audited query is traced: its
+    /// `plan` and `execute` spans (and its sources' statements under `execute`) carry its id,
+    /// under the span the call runs in; and the tables it names are told once it is parsed.
+    pub(crate) async fn run_query(
+        &self,
+        caller: &Caller,
+        sql: &str,
+        bindings: Bindings,
+        audited: Option<Audited<'_>>,
+    ) -> Result<QueryOutput> {
+        // a role group may give its queries less time than the server's limit
+        let limits = self.admission.limits_of(caller);
+        let timeout = limits
+            .as_ref()
+            .and_then(|l| l.timeout)
+            .map_or(self.config.query_timeout, |t| {
+                t.min(self.config.query_timeout)
+            });
         let deadline = Instant::now() + timeout;
         let ticket = self.admission.admit(caller, deadline).await?;
         let view = self.view_for(caller);
         let registry = view.registry.clone();
-        let mut state = self.session_for(view);
+        let mut state = self.session_for(view, limits.as_ref())?;
+        // before the start is marked, which keeps the configuration the query's expressions see
+        QueryValues::install(&mut state);
         // now() and current_date are read from the query's start
         state.mark_start_execution();
-        QueryValues::install(&mut state);
         let restricted = (!caller.is_admin()).then_some(registry);
         let (sql, params, caller) = (sql.to_owned(), bindings, caller.clone());
         let max_depth = self.config.max_expression_depth;
+        let spans = QuerySpans::new(audited.map(|a| a.query_id));
+        let named = audited.map(|a| a.named.clone());
         // parsing, planning and execution all run on the query threads (see limits::runner)
         let work = async move {
-            let statement = statement::parse_one(&sql, &GenericDialect {})?;
-            statement::check(&statement, &caller, max_depth)?;
-            Self::start(state, statement, &params, restricted).await
+            let planned = async {
+                let parsed = statement::parse_one(&sql, &GenericDialect {});
+                if let Some(named) = named {
+                    let _ = named.set(parsed.as_ref().ok().and_then(statement::tables_of));
+                }
+                let statement = parsed?;
+                statement::check(&statement, &caller, max_depth)?;
+                Self::plan(state, statement, &params, restricted).await
+            }
+            .instrument(spans.plan())
+            .await?;
+            Ok(match planned {
+                Planned::Answered(schema, stream) => (schema, stream),
+                Planned::Physical(state, physical) => Self::execute(*state, physical, spans)?,
+            })
         };
         let (schema, stream) = self.runner.run(deadline, timeout, work).await?;
         // the stream holds the caller's ticket: dropping it ends the query's turn
@@ -287,13 +336,13 @@ impl Engine {
         })
     }
 
-    /// Plans and starts a statement.
-    async fn start(
+    /// Plans a statement; a restricted caller's EXPLAIN is answered here.
+    async fn plan(
         state: SessionState,
         statement: Statement,
         params: &Bindings,
         restricted: Option<Arc<TableRegistry>>,
-    ) -> Result<(SchemaRef, SendableRecordBatchStream)> {
+    ) -> Result<Planned> {
         if let (Some(registry), Statement::Explain(explain)) = (&restricted, &statement) {
             // a restricted caller's EXPLAIN prints nothing from below the policy barriers
             let answer = explain::sealed(&state, explain, params, |plan| {
@@ -303,7 +352,7 @@ impl Engine {
             let schema = answer.schema();
             let stream =
                 RecordBatchStreamAdapter::new(schema.clone(), futures::stream::iter([Ok(answer)]));
-            return Ok((schema, Box::pin(stream)));
+            return Ok(Planned::Answered(schema, Box::pin(stream)));
         }
         let plan = state.statement_to_plan(statement).await?;
         if let Some(registry) = restricted {
@@ -311,11 +360,45 @@ impl Engine {
         }
         let plan = params::bind(plan, params)?;
         let physical = state.create_physical_plan(&plan).await?;
+        Ok(Planned::Physical(Box::new(state), physical))
+    }
+
+    /// Starts a planned query.
+    fn execute(
+        mut state: SessionState,
+        physical: Arc<dyn ExecutionPlan>,
+        spans: QuerySpans,
+    ) -> Result<(SchemaRef, SendableRecordBatchStream)> {
         let schema = physical.schema();
         QueryValues::executing(&state);
+        // the sources' statements are spans of the query's `execute`, which ends with its answer
+        let executing = spans.execute(&mut state);
         let stream = execute_stream(physical, state.task_ctx())?;
-        Ok((schema, stream))
+        let mut executing = Some(executing);
+        let stream = stream.chain(futures::stream::poll_fn(move |_| {
+            // the span ends with the last batch (or with the stream, dropped before it)
+            executing.take();
+            std::task::Poll::Ready(None)
+        }));
+        Ok((
+            schema.clone(),
+            Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
+        ))
     }
+}
+
+/// What an audited query is named by, and where it tells the tables it names (as
+/// [`statement::tables_of`] gives them) once it is parsed on its own threads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Audited<'a> {
+    pub query_id: &'a str,
+    pub named: &'a Arc<std::sync::OnceLock<Option<BTreeSet<String>>>>,
+}
+
+/// A planned statement: its physical plan, or (a restricted caller's EXPLAIN) its answer.
+enum Planned {
+    Physical(Box<SessionState>, Arc<dyn ExecutionPlan>),
+    Answered(SchemaRef, SendableRecordBatchStream),
 }
 
 /// What a restricted caller's plan may not do: read a base table past its view, change

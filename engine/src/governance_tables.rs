@@ -274,11 +274,21 @@ impl TableProvider for GovernanceTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        let batch = self.batch().await?;
-        MemTable::try_new(self.schema.clone(), vec![vec![batch]])?
-            .scan(state, projection, filters, limit)
-            .await
+        scan_batch(self.batch().await?, state, projection, filters, limit).await
     }
+}
+
+/// Scans one batch read for this scan, as a table of the batch's schema would be scanned.
+pub(crate) async fn scan_batch(
+    batch: RecordBatch,
+    state: &dyn Session,
+    projection: Option<&Vec<usize>>,
+    filters: &[Expr],
+    limit: Option<usize>,
+) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+    MemTable::try_new(batch.schema(), vec![vec![batch]])?
+        .scan(state, projection, filters, limit)
+        .await
 }
 
 /// The governance tables over `catalog`, to be served beside the registered ones.

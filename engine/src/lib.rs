@@ -51,6 +51,7 @@ pub mod session;
 pub mod sources;
 pub mod statement;
 pub mod telemetry;
+pub mod traces;
 pub mod verify;
 
 pub use api::Api;

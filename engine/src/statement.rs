@@ -23,8 +23,12 @@ const SAFE_TABLE_FUNCTIONS: &[&str] = &["generate_series", "range"];
 /// table without its schema (which no catalog of this server holds).
 pub fn tables_named(sql: &str) -> Option<std::collections::BTreeSet<String>> {
     let dialect = datafusion::sql::sqlparser::dialect::GenericDialect {};
-    let statement = parse_one(sql, &dialect).ok()?;
-    let (tables, _) = datafusion::sql::resolve::resolve_table_references(&statement, true).ok()?;
+    tables_of(&parse_one(sql, &dialect).ok()?)
+}
+
+/// The tables a parsed statement names, as [`tables_named`] gives them.
+pub fn tables_of(statement: &Statement) -> Option<std::collections::BTreeSet<String>> {
+    let (tables, _) = datafusion::sql::resolve::resolve_table_references(statement, true).ok()?;
     tables
         .iter()
         .map(|t| t.schema().map(|schema| format!("{schema}.{}", t.table())))

@@ -6,6 +6,7 @@
 //! - [`demo`]: the demo county, its villages' data and its principals.
 //! - [`audit`]: signing the audit chain, and verifying it offline.
 //! - [`client`]: the `tiaokuai query` client.
+//! - [`traces`]: the log, and a request's spans sent to an OpenTelemetry collector.
 
 pub mod audit;
 pub mod client;
@@ -13,5 +14,6 @@ pub mod demo;
 pub mod format;
 pub mod http;
 pub mod start;
+pub mod traces;
 
 pub use start::{ServerConfig, StartError, open, open_engine, serve};

@@ -81,11 +81,16 @@ enum Command {
         /// Queries one principal may run at once; more are refused with 429 overloaded.
         #[arg(long, env = "TIAOKUAI_MAX_QUERIES_PER_PRINCIPAL", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
         max_queries_per_principal: u64,
-        /// Queries that callers of one role group may run at once: `ROLE=RUNNING:QUEUED`
-        /// (repeatable). A caller is in the group of the first of its roles, by name, that
-        /// has one; every other non-admin caller is in the default group.
+        /// Queries that callers of one role group may run at once, and what each may take:
+        /// `ROLE=RUNNING:QUEUED[,timeout=SECS][,memory=MB]` (repeatable). A caller is in the
+        /// group of the first of its roles, by name, that has one; every other non-admin
+        /// caller is in the default group. A group's time limit only shortens the server's.
         #[arg(long = "role-limit", value_parser = role_limit)]
         role_limits: Vec<(String, tiaokuai_engine::admission::GroupLimit)>,
+        /// OpenTelemetry collector to send traces to over OTLP/gRPC, e.g.
+        /// `http://127.0.0.1:4317`; without it no traces are made.
+        #[arg(long, env = "TIAOKUAI_OTLP_ENDPOINT", value_parser = tiaokuai::traces::endpoint)]
+        otlp_endpoint: Option<String>,
         /// Queries the default group may run at once; more wait in its queue.
         #[arg(long, env = "TIAOKUAI_MAX_RUNNING_QUERIES", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
         max_running_queries: u64,
@@ -350,20 +355,9 @@ enum JurisdictionsCommand {
     },
 }
 
-/// `ROLE=RUNNING:QUEUED`.
+/// `ROLE=RUNNING:QUEUED[,timeout=SECS][,memory=MB]`.
 fn role_limit(text: &str) -> Result<(String, tiaokuai_engine::admission::GroupLimit), String> {
-    let usage = || format!("ROLE=RUNNING:QUEUED, e.g. dashboard=4:16; not {text:?}");
-    let (role, limits) = text.split_once('=').ok_or_else(usage)?;
-    let (running, queued) = limits.split_once(':').ok_or_else(usage)?;
-    let running: usize = running.parse().ok().filter(|n| *n > 0).ok_or_else(usage)?;
-    let queued: usize = queued.parse().map_err(|_| usage())?;
-    if role.is_empty() {
-        return Err(usage());
-    }
-    Ok((
-        role.to_owned(),
-        tiaokuai_engine::admission::GroupLimit { running, queued },
-    ))
+    tiaokuai_engine::admission::GroupLimit::parse_role(text)
 }
 
 /// A depth bound the query threads' stacks were measured to hold.
@@ -396,6 +390,7 @@ async fn run(command: Command) -> Result<(), String> {
             send_idle_timeout_secs,
             max_queries_per_principal,
             role_limits,
+            otlp_endpoint: _,
             max_running_queries,
             max_queued_queries,
             max_expression_depth,
@@ -416,10 +411,10 @@ async fn run(command: Command) -> Result<(), String> {
             config.engine.max_queries_per_principal =
                 usize::try_from(max_queries_per_principal).unwrap_or(usize::MAX);
             config.engine.max_expression_depth = max_expression_depth;
-            config.engine.default_group = tiaokuai_engine::admission::GroupLimit {
-                running: usize::try_from(max_running_queries).unwrap_or(usize::MAX),
-                queued: usize::try_from(max_queued_queries).unwrap_or(usize::MAX),
-            };
+            config.engine.default_group = tiaokuai_engine::admission::GroupLimit::new(
+                usize::try_from(max_running_queries).unwrap_or(usize::MAX),
+                usize::try_from(max_queued_queries).unwrap_or(usize::MAX),
+            );
             config.engine.role_groups = role_limits;
             config.engine.max_value_bytes = max_value_bytes;
             config.runs.retention = Duration::from_secs(run_retention_days.saturating_mul(86_400));
@@ -687,14 +682,22 @@ fn main() -> ExitCode {
 
 async fn cli_main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    match run(cli.command).await {
+    let otlp = match &cli.command {
+        Command::Serve { otlp_endpoint, .. } => otlp_endpoint.clone(),
+        _ => None,
+    };
+    let traces = match tiaokuai::traces::init(&cli.log, otlp.as_deref()) {
+        Ok(traces) => traces,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = run(cli.command).await;
+    if let Some(traces) = traces {
+        traces.shutdown().await;
+    }
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");

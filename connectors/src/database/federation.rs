@@ -45,7 +45,7 @@ use datafusion_federation::{
 use futures::StreamExt;
 
 use super::name::RemoteName;
-use super::source::{DatabaseSource, Requester};
+use super::source::{DatabaseSource, QuerySpan, Requester};
 use super::writer::{Leaves, Writer, limit_clause, scan_statement};
 
 /// One table of a database source, with its pinned schema.
@@ -436,11 +436,13 @@ impl ExecutionPlan for RemoteExec {
         // the principal the query runs for, whose share of the source's slots it takes
         let requester = context.session_config().get_extension::<Requester>();
         let requester = requester.as_deref();
+        let parent = context.session_config().get_extension::<QuerySpan>();
+        let parent = parent.as_deref();
         let baseline = BaselineMetrics::new(&self.metrics, partition);
         if !self.schema.fields().is_empty() {
             let rows = self
                 .source
-                .query(self.sql.clone(), self.schema.clone(), requester);
+                .query(self.sql.clone(), self.schema.clone(), requester, parent);
             let counted = rows.map(move |batch| {
                 if let Ok(batch) = &batch {
                     baseline.record_output(batch.num_rows());
@@ -458,7 +460,9 @@ impl ExecutionPlan for RemoteExec {
             DataType::Int64,
             true,
         )]));
-        let rows = self.source.query(self.sql.clone(), counted, requester);
+        let rows = self
+            .source
+            .query(self.sql.clone(), counted, requester, parent);
         let schema = self.schema.clone();
         let stream = rows.map(move |batch| {
             let batch = batch?;

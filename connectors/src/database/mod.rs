@@ -45,7 +45,7 @@ mod tests;
 pub use federation::{RemoteExec, RemotePlanner, RemoteTable};
 pub use fence::{PolicyFence, fence_input};
 pub use name::RemoteName;
-pub use source::{DatabaseSource, Requester, SourceState};
+pub use source::{DatabaseSource, QuerySpan, Requester, SourceState};
 pub use spec::{DatabaseKind, DatabaseSpec};
 pub use table_schema::RemoteSchema;
 pub use types::Skipped;

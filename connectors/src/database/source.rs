@@ -50,6 +50,15 @@ pub struct SourceStats {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Requester(pub String);
 
+/// The query a statement runs for, as the engine puts it in a session's config once the
+/// query is planned: each statement becomes a span under `span` (its `execute`), with the
+/// query's id, so a trace follows one query into every source it reads.
+#[derive(Debug, Clone)]
+pub struct QuerySpan {
+    pub query_id: String,
+    pub span: tracing::Span,
+}
+
 /// How the source's last statement went, for `GET /v1/sources/{id}`.
 #[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct SourceState {
@@ -130,13 +139,18 @@ impl DatabaseSource {
             }
             Err(error) => {
                 state.status = "unavailable";
-                let message = match error {
-                    DataFusionError::External(inner) => inner.to_string(),
-                    other => other.to_string(),
-                };
-                state.message = Some(self.spec.redact(&message));
+                state.message = Some(self.message_of(error));
             }
         }
+    }
+
+    /// What a failed statement's error says, without the source's secrets.
+    fn message_of(&self, error: &DataFusionError) -> String {
+        let message = match error {
+            DataFusionError::External(inner) => inner.to_string(),
+            other => other.to_string(),
+        };
+        self.spec.redact(&message)
     }
 
     pub fn name(&self) -> &str {
@@ -212,13 +226,31 @@ impl DatabaseSource {
     /// Runs a statement and streams its rows cast to `schema`. The query waits for one of the
     /// source's permits and holds it until its last row (or until its stream is dropped); a
     /// statement run for a principal first waits for a place in that principal's share. The
-    /// whole of it, waiting included, is bounded by the source's query time limit.
+    /// whole of it, waiting included, is bounded by the source's query time limit. Run for a
+    /// traced query (`parent`), the statement is a `source query` span of it, from its start
+    /// to its last row, with the rows it returned and, if it failed, why; the span carries
+    /// neither the statement nor its values.
     pub fn query(
         self: &Arc<Self>,
         statement: String,
         schema: SchemaRef,
         requester: Option<&Requester>,
+        parent: Option<&QuerySpan>,
     ) -> SendableRecordBatchStream {
+        let span = parent.map_or_else(tracing::Span::none, |parent| {
+            tracing::info_span!(
+                parent: &parent.span,
+                "source query",
+                otel.name = %format!("{} {}", self.spec.kind.name(), self.spec.name),
+                otel.kind = "client",
+                query_id = %parent.query_id,
+                source = %self.spec.name,
+                db.system.name = self.spec.kind.name(),
+                db.response.returned_rows = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+                otel.status_message = tracing::field::Empty,
+            )
+        });
         let source = Arc::clone(self);
         let expected = schema.clone();
         let limit = self.spec.limits.query_timeout;
@@ -265,21 +297,43 @@ impl DatabaseSource {
             drop(permit);
             drop(held_share);
         };
-        // the source's state follows the outcome of each statement
+        // the source's state (and the statement's span) follows the outcome of each statement
         let started = Instant::now();
         let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let seen = Arc::clone(&failed);
+        let rows = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (seen, counted, traced) = (Arc::clone(&failed), Arc::clone(&rows), span.clone());
         let stream = stream.map(move |item: Result<RecordBatch, DataFusionError>| {
-            if let Err(error) = &item {
-                seen.store(true, std::sync::atomic::Ordering::Relaxed);
-                recorder.record(Err(error), started);
+            match &item {
+                Ok(batch) => {
+                    counted.fetch_add(
+                        batch.num_rows() as u64,
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
+                }
+                Err(error) => {
+                    seen.store(true, std::sync::atomic::Ordering::Relaxed);
+                    recorder.record(Err(error), started);
+                    traced.record("otel.status_code", "ERROR");
+                    traced.record("otel.status_message", recorder.message_of(error).as_str());
+                }
             }
             item
         });
         let recorder = Arc::clone(self);
+        // the span ends with the last row, not when the plan that read it is dropped
+        let mut span = Some(span);
         let stream = stream.chain(futures::stream::poll_fn(move |_| {
             if !failed.load(std::sync::atomic::Ordering::Relaxed) {
                 recorder.record(Ok(()), started);
+            }
+            if let Some(span) = span.take() {
+                if !failed.load(std::sync::atomic::Ordering::Relaxed) {
+                    span.record("otel.status_code", "OK");
+                }
+                span.record(
+                    "db.response.returned_rows",
+                    rows.load(std::sync::atomic::Ordering::Relaxed),
+                );
             }
             std::task::Poll::Ready(None)
         }));
@@ -290,7 +344,7 @@ impl DatabaseSource {
     pub async fn ping(self: &Arc<Self>) -> Result<Duration, ConnectorError> {
         let started = Instant::now();
         let schema = Arc::new(Schema::new(vec![Field::new("one", DataType::Int64, true)]));
-        let mut rows = self.query("SELECT 1".to_owned(), schema, None);
+        let mut rows = self.query("SELECT 1".to_owned(), schema, None, None);
         while let Some(batch) = rows.next().await {
             batch.map_err(|e| self.unavailable(e))?;
         }

@@ -15,6 +15,7 @@ pub mod access_log;
 pub mod receipts;
 pub mod redact;
 
+use std::collections::BTreeSet;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -29,6 +30,7 @@ use sha2::{Digest, Sha256};
 use tiaokuai_catalog::Catalog;
 use tiaokuai_policies::{Caller, Scope};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::engine::{Engine, QueryOutput};
 use crate::error::{EngineError, Result};
@@ -95,9 +97,18 @@ impl Engine {
             .running
             .list(trace.query_id, caller.name(), trace.protocol, sql);
         let cancelled = listed.cancel.clone();
+        let span = crate::traces::query_span(trace.query_id, caller.name(), trace.protocol);
+        let named = Arc::default();
+        let audited = crate::engine::Audited {
+            query_id: trace.query_id,
+            named: &named,
+        };
+        let started_query = self
+            .run_query(caller, sql, bindings, Some(audited))
+            .instrument(span.clone());
         // cancelling drops the query's start, which stops its work on the query threads
         let outcome = tokio::select! {
-            outcome = self.query_bound(caller, sql, bindings) => outcome,
+            outcome = started_query => outcome,
             () = cancelled.cancelled() => Err(EngineError::Cancelled(
                 "the query was cancelled before its answer began".into(),
             )),
@@ -116,7 +127,7 @@ impl Engine {
                 .map(|r| format!("{}@{}", r.role, r.jurisdiction))
                 .collect::<Vec<_>>(),
             "within": caller.within.as_ref().map(|code| code.as_str()),
-            "tables": self.reads_of(caller, sql),
+            "tables": self.reads_of(caller, sql, named.get()),
             "policy_version": policy_version,
             "outcome": outcome.as_ref().map_or_else(EngineError::code, |_| "started"),
         });
@@ -131,6 +142,11 @@ impl Engine {
         }
         if let Err(error) = self.record_query(caller, trace.query_id, detail).await {
             tracing::error!(query_id = %trace.query_id, %error, "the query is refused: its audit record could not be written");
+            crate::traces::ended(
+                &span,
+                "audit_unavailable",
+                Some("the audit trail cannot be written"),
+            );
             // dropping the answer unread cancels the query
             drop(outcome);
             self.telemetry
@@ -144,10 +160,13 @@ impl Engine {
             Ok(output) => output,
             Err(error) => {
                 self.telemetry.refused(trace.protocol, error.code(), report);
+                let message = redact::redact(&error.public_message());
+                crate::traces::ended(&span, error.code(), Some(&message));
                 return Err(error);
             }
         };
         let end = End {
+            span,
             telemetry: self.telemetry.clone(),
             protocol: trace.protocol.to_owned(),
             report,
@@ -173,8 +192,20 @@ impl Engine {
     /// What a query read, for its audit record: each table it names that the caller may
     /// see, where its rows were read (`*` for everywhere, `-code` for a jurisdiction taken
     /// out) and which of its columns were masked somewhere in that.
-    fn reads_of(&self, caller: &Caller, sql: &str) -> Vec<serde_json::Value> {
-        let Some(tables) = crate::statement::tables_named(sql) else {
+    ///
+    /// The tables are those the query's run found in it (`named`); a query refused before it
+    /// was parsed there (overloaded, say) is parsed here for them.
+    fn reads_of(
+        &self,
+        caller: &Caller,
+        sql: &str,
+        named: Option<&Option<BTreeSet<String>>>,
+    ) -> Vec<serde_json::Value> {
+        let named = match named {
+            Some(named) => named.clone(),
+            None => crate::statement::tables_named(sql),
+        };
+        let Some(tables) = named else {
             return Vec::new();
         };
         let registry = self.registry();
@@ -252,6 +283,8 @@ fn cut(sql: &str) -> &str {
 
 /// Writes the `query.end` record.
 struct End {
+    /// The query's span, which ends here too.
+    span: tracing::Span,
     telemetry: Arc<crate::telemetry::Telemetry>,
     protocol: String,
     report: bool,
@@ -263,7 +296,7 @@ struct End {
 }
 
 impl End {
-    fn record(self, rows: u64, bytes: u64, failure: Option<&DataFusionError>, cancelled: bool) {
+    fn record(mut self, rows: u64, bytes: u64, failure: Option<&DataFusionError>, cancelled: bool) {
         let outcome = match (failure, cancelled) {
             (Some(_), _) => "failed",
             (None, true) => "cancelled",
@@ -281,16 +314,22 @@ impl End {
         let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
         let mut detail =
             json!({"outcome": outcome, "rows": rows, "bytes": bytes, "duration_ms": duration_ms});
+        let mut failed = None;
         if let Some(error) = failure {
             let error = crate::error::classify(error);
             tracing::warn!(query_id = %self.query_id, code = error.code(), %error, rows, "the query failed after its answer began");
-            detail["error"] = json!({
-                "code": error.code(),
-                "message": redact::redact(&error.public_message()),
-            });
+            let message = redact::redact(&error.public_message());
+            detail["error"] = json!({ "code": error.code(), "message": message });
+            failed = Some(message);
         } else if cancelled {
             tracing::info!(query_id = %self.query_id, rows, "the query was cancelled before its answer ended");
         }
+        // the query's span ends with its answer, not with the write of its record
+        let span = std::mem::replace(&mut self.span, tracing::Span::none());
+        span.record("rows", rows);
+        span.record("bytes", bytes);
+        crate::traces::ended(&span, outcome, failed.as_deref());
+        drop(span);
         // a stream may end where no runtime runs (dropped at shutdown): then only the log says
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             tracing::warn!(query_id = %self.query_id, outcome, "the query's end could not be recorded: no runtime");

@@ -150,13 +150,14 @@ impl ScalarUDFImpl for Capped {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let name = self.name().to_owned();
+        let limits = self.limits.for_query(&args.config_options);
         let constant = args
             .args
             .iter()
             .all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let rows = args.number_rows;
         let demand = self.demand(&args.args, if constant { 1 } else { rows })?;
-        self.limits.check_value(&name, demand.largest)?;
+        limits.check_value(&name, demand.largest)?;
         if constant {
             if QueryValues::planning(&args.config_options) {
                 if !QueryValues::may_fold(&args.config_options, demand.largest) {
@@ -170,7 +171,7 @@ impl ScalarUDFImpl for Capped {
             }
             // one value, whatever the batch's rows: some of DataFusion's functions copy
             // constant arguments into every row before computing
-            let reservation = self.limits.reserve_large(&name, demand.largest)?;
+            let reservation = limits.reserve_large(&name, demand.largest)?;
             let value = match self.inner.invoke_with_args(ScalarFunctionArgs {
                 number_rows: 1,
                 ..args
@@ -179,24 +180,20 @@ impl ScalarUDFImpl for Capped {
                 ColumnarValue::Array(array) => ScalarValue::try_from_array(&array, 0)?,
             };
             let (largest, _) = result_bytes(&ColumnarValue::Scalar(value.clone()))?;
-            self.limits.check_value(&name, largest)?;
+            limits.check_value(&name, largest)?;
             drop(reservation);
             if largest.saturating_mul(rows as u64) <= EXPAND_BYTES {
                 return Ok(ColumnarValue::Scalar(value));
             }
             return Ok(ColumnarValue::Array(expand(
-                &self.limits,
-                &name,
-                &value,
-                largest,
-                rows,
+                &limits, &name, &value, largest, rows,
             )?));
         }
-        let reservation = self.limits.reserve_large(&name, demand.total)?;
+        let reservation = limits.reserve_large(&name, demand.total)?;
         let result = self.inner.invoke_with_args(args)?;
         // the estimates are upper bounds; this only guards against one that is not
         let (largest, _) = result_bytes(&result)?;
-        self.limits.check_value(&name, largest)?;
+        limits.check_value(&name, largest)?;
         Ok(match (result, reservation) {
             (ColumnarValue::Array(array), Some(reservation)) => {
                 ColumnarValue::Array(owned_by(array, reservation)?)

@@ -8,12 +8,14 @@
 //!   the caller chooses check it before they allocate, against a per-value cap and the memory
 //!   pool; [`values`] holds the cap, the accounting and what a query may fold while planned;
 //!   [`rule`] makes calls that bypass the registry capped too; [`measure`] sizes values.
+//! - [`memory`]: a role group's queries each hold at most their share of the memory pool.
 
 pub mod aggregates;
 pub mod capped;
 pub mod concatenation;
 pub mod estimates;
 pub mod measure;
+pub mod memory;
 pub mod rule;
 pub mod runner;
 pub mod shape;

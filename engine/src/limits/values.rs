@@ -47,6 +47,22 @@ pub struct ValueLimits {
 }
 
 impl ValueLimits {
+    /// The limits inside one query: its values count in the query's own pool (see
+    /// [`QueryValues::install`]), or the engine's outside a query.
+    pub fn for_query(&self, options: &ConfigOptions) -> ValueLimits {
+        let pool = options
+            .extensions
+            .get::<QueryValues>()
+            .and_then(|values| values.0.pool.clone());
+        match pool {
+            Some(pool) => ValueLimits {
+                max_value_bytes: self.max_value_bytes,
+                pool,
+            },
+            None => self.clone(),
+        }
+    }
+
     /// Refuses a value larger than the cap: the caller asked for it, so this is a 400.
     pub fn check_value(&self, function: &str, bytes: u64) -> Result<(), DataFusionError> {
         if bytes <= self.max_value_bytes {
@@ -145,16 +161,20 @@ pub struct QueryValues(Arc<QueryValuesState>);
 struct QueryValuesState {
     executing: AtomicBool,
     folded: AtomicUsize,
+    /// The pool the query reserves its memory in: its own (see [`super::memory`]) where its
+    /// role group bounds it.
+    pool: Option<Arc<dyn MemoryPool>>,
 }
 
 impl QueryValues {
-    /// Gives a query's session its own state; it starts out planning.
+    /// Gives a query's session its own state; it starts out planning. Its functions' values
+    /// count in the session's pool, as its operators' memory does.
     pub fn install(state: &mut SessionState) {
-        state
-            .config_mut()
-            .options_mut()
-            .extensions
-            .insert(QueryValues::default());
+        let values = QueryValues(Arc::new(QueryValuesState {
+            pool: Some(state.runtime_env().memory_pool.clone()),
+            ..QueryValuesState::default()
+        }));
+        state.config_mut().options_mut().extensions.insert(values);
     }
 
     /// Marks the query as running: from now on constant calls are computed, not folded.

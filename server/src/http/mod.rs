@@ -208,6 +208,16 @@ pub fn router(state: AppState) -> Router {
             )
             .into_response()
         }))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &axum::http::Request<_>| {
+                    crate::traces::request_span(request)
+                })
+                .on_response(
+                    |response: &Response, latency: std::time::Duration, span: &tracing::Span| {
+                        crate::traces::response_status(response, latency, span);
+                    },
+                ),
+        )
         .with_state(state)
 }

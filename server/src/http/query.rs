@@ -165,6 +165,7 @@ pub async fn query(
     body: Result<ApiJson<QueryRequest>, ApiError>,
 ) -> Response {
     let query_id = tiaokuai_catalog::token::new_id("q");
+    crate::traces::name_query(&query_id);
     let client = client.text();
     let request = (&headers, client.as_deref());
     let answer = run(&app, &caller, format, request, body, &query_id).await;

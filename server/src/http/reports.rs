@@ -212,6 +212,7 @@ pub async fn run_report(
     body: Result<ApiJson<RunRequest>, ApiError>,
 ) -> Response {
     let query_id = tiaokuai_catalog::token::new_id("q");
+    crate::traces::name_query(&query_id);
     let client = client.text();
     let answer = async {
         let format = query::negotiate(format, &headers)?;
@@ -316,6 +317,7 @@ pub async fn run_result(
     headers: HeaderMap,
 ) -> Response {
     let query_id = tiaokuai_catalog::token::new_id("q");
+    crate::traces::name_query(&query_id);
     let answer = async {
         let format = query::negotiate(format, &headers)?;
         let output = app.governance.run_result(&caller, &id).await?;

@@ -120,6 +120,7 @@ pub async fn create_tasks_from_query(
         )));
     }
     let query_id = tiaokuai_catalog::token::new_id("q");
+    crate::traces::name_query(&query_id);
     let client = client.text();
     let trace = QueryTrace {
         query_id: &query_id,

@@ -31,4 +31,5 @@ mod slow_clients;
 mod sources;
 mod tasks;
 mod tls_modes;
+mod traces;
 mod webhooks;

@@ -242,10 +242,7 @@ async fn sources_and_tasks_are_in_the_metrics() {
 /// while the burst holds its own group.
 #[tokio::test]
 async fn a_burst_above_a_role_limit_gets_429s_and_other_roles_go_on() {
-    let dashboards = tiaokuai_engine::admission::GroupLimit {
-        running: 1,
-        queued: 1,
-    };
+    let dashboards = tiaokuai_engine::admission::GroupLimit::new(1, 1);
     let server = TestServer::start_with(|config| {
         config.engine.role_groups = vec![("dashboard".to_owned(), dashboards)];
     })
@@ -323,6 +320,65 @@ async fn a_burst_above_a_role_limit_gets_429s_and_other_roles_go_on() {
     assert!(answered >= 2, "{answered} answered");
     assert!(refused >= 1, "{refused} refused");
     assert_eq!(answered + refused, 8);
+}
+
+/// A role group's own time and memory limits bound each of its queries: a dashboard's
+/// long query stops at the group's 1 s with a 504 naming it, its memory-hungry ones (an
+/// aggregate, a function's value) fail alone with `resources_exhausted` naming the group; a reader (default group) runs the
+/// memory-hungry one, and the dashboard's small queries are answered after both.
+#[tokio::test]
+async fn a_role_group_bounds_the_time_and_memory_of_each_query() {
+    let mut dashboards = tiaokuai_engine::admission::GroupLimit::new(4, 4);
+    dashboards.timeout = Some(std::time::Duration::from_secs(1));
+    dashboards.memory = Some(1 << 20);
+    let server = TestServer::start_with(|config| {
+        config.engine.role_groups = vec![("dashboard".to_owned(), dashboards)];
+    })
+    .await;
+    let board = server.role_holder("board", "dashboard", COUNTY, &[]).await;
+    let reader = server
+        .role_holder("village_reader", "reader", XIASHAN, &[])
+        .await;
+    let started = std::time::Instant::now();
+    let (status, body) = server
+        .query(
+            &board,
+            "SELECT count(*) FROM generate_series(1, 100000000000)",
+        )
+        .await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+    assert_eq!(body["error"]["code"], "timeout");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("1s"),
+        "{body}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    // 2 million values held by one aggregate: 16 MB, past the dashboards' 1 MiB a query
+    let hungry = "SELECT cardinality(array_agg(value)) AS n FROM generate_series(1, 2000000)";
+    let (status, body) = server.query(&board, hungry).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "resources_exhausted", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("the 1 MiB each query of the dashboard group may hold"),
+        "{message}"
+    );
+    // a value a function makes counts against the same limit, before it is made
+    let (status, body) = server
+        .query(&board, "SELECT length(repeat('x', 3000000)) AS n")
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("repeat values wanted"), "{message}");
+    assert!(message.contains("dashboard group"), "{message}");
+    let (status, body) = server.query(&reader, hungry).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["rows"], json!([[2000000]]));
+    let (status, body) = server
+        .query(&board, "SELECT count(*) AS n FROM generate_series(1, 1000)")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["rows"], json!([[1000]]));
 }
 
 /// A principal lists its running queries and cancels one; another principal sees none of

@@ -1,0 +1,189 @@
+//! The server's log and, when an OTLP endpoint is configured, its traces.
+//!
+//! Every request is a `request` span; a query's spans hang under it (see
+//! `tiaokuai_engine::traces`): `query` → `plan`, `execute` → `source query`, each with the
+//! query's id. With `--otlp-endpoint` the spans of tiaokuai's own crates go to an OpenTelemetry
+//! collector over OTLP/gRPC; without it nothing is exported and no exporter runs.
+//!
+//! The exporter speaks gRPC through tonic, which needs a Tokio reactor. OpenTelemetry's
+//! default batch processor drives its exporter from a thread of its own, where such an
+//! exporter fails and every span after it is dropped without a word, so the spans are batched
+//! by the processor that runs on the server's runtime instead.
+//!
+//! A caller's `traceparent` header (W3C Trace Context) makes its request part of the caller's
+//! trace. Whether the caller samples its trace does not matter: tiaokuai records every
+//! request, so no caller can keep its queries out of the traces.
+
+use std::time::Duration;
+
+use axum::http::{HeaderMap, Request, Response};
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::runtime;
+use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
+use opentelemetry_sdk::trace::{BatchConfigBuilder, Sampler, SdkTracerProvider};
+use tracing::Span;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::filter::{FilterExt, LevelFilter, Targets, filter_fn};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+/// The crates whose spans are exported.
+const TRACED: [&str; 4] = [
+    "tiaokuai",
+    "tiaokuai_engine",
+    "tiaokuai_connectors",
+    "tiaokuai_governance",
+];
+
+/// How long the last spans may take to leave at shutdown.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The exporter of a server with traces on; [`Traces::shutdown`] sends what is left.
+#[derive(Debug)]
+pub struct Traces {
+    provider: SdkTracerProvider,
+}
+
+impl Traces {
+    /// Sends the spans still waiting and stops the exporter. The processor answers from the
+    /// runtime, so the wait happens off it.
+    pub async fn shutdown(self) {
+        let provider = self.provider;
+        let stopped =
+            tokio::task::spawn_blocking(move || provider.shutdown_with_timeout(SHUTDOWN_TIMEOUT))
+                .await;
+        match stopped {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "the last spans could not be sent"),
+            Err(error) => tracing::warn!(%error, "the trace exporter did not stop"),
+        }
+    }
+}
+
+/// The OTLP/gRPC endpoint, checked: `http://host:port` (a collector beside the server).
+pub fn endpoint(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("not a URL ({e}): {text:?}"))?;
+    match url.scheme() {
+        "http" if url.host().is_some() => {}
+        "https" => {
+            return Err(
+                "the OTLP exporter speaks plain gRPC to a collector beside the server; \
+                 let that collector forward over TLS"
+                    .to_owned(),
+            );
+        }
+        _ => return Err(format!("an http://host:port URL, not {text:?}")),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("the OTLP endpoint takes no credentials in its URL".to_owned());
+    }
+    Ok(text.to_owned())
+}
+
+/// Installs the log (stderr, filtered by `log`) and, with an `otlp` endpoint, the trace
+/// exporter. Must run on the server's runtime.
+pub fn init(log: &str, otlp: Option<&str>) -> Result<Option<Traces>, String> {
+    let filter = EnvFilter::try_new(log).unwrap_or_else(|_| "info".into());
+    // the log has events only: a query's id is in each of its lines already
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_filter(filter_fn(|metadata| metadata.is_event()).and(filter));
+    let Some(endpoint) = otlp else {
+        tracing_subscriber::registry()
+            .with(fmt)
+            .try_init()
+            .map_err(|e| e.to_string())?;
+        return Ok(None);
+    };
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(endpoint)
+        .with_timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| format!("the OTLP exporter cannot be built: {e}"))?;
+    let processor = BatchSpanProcessor::builder(exporter, runtime::Tokio)
+        .with_batch_config(
+            BatchConfigBuilder::default()
+                .with_scheduled_delay(Duration::from_millis(500))
+                .build(),
+        )
+        .build();
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name("tiaokuai")
+        .with_attribute(opentelemetry::KeyValue::new(
+            "service.version",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .build();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(processor)
+        .with_sampler(Sampler::AlwaysOn)
+        .with_resource(resource)
+        .build();
+    let traced = TRACED.iter().fold(Targets::new(), |targets, crate_name| {
+        targets.with_target(*crate_name, LevelFilter::INFO)
+    });
+    let spans = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("tiaokuai"))
+        .with_filter(traced);
+    tracing_subscriber::registry()
+        .with(fmt)
+        .with(spans)
+        .try_init()
+        .map_err(|e| e.to_string())?;
+    Ok(Some(Traces { provider }))
+}
+
+/// The span of one request, named by its method and route, in the caller's trace when it
+/// sent a `traceparent`.
+pub fn request_span<B>(request: &Request<B>) -> Span {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| request.uri().path(), |path| path.as_str());
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %format!("{} {route}", request.method()),
+        otel.kind = "server",
+        http.request.method = %request.method(),
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+        query_id = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    let remote = TraceContextPropagator::new().extract(&Headers(request.headers()));
+    // a malformed or absent traceparent leaves the request a trace of its own
+    let _ = span.set_parent(remote);
+    span
+}
+
+/// Records the status on the request's span: a 5xx is an error of the server's.
+pub fn response_status<B>(response: &Response<B>, _latency: Duration, span: &Span) {
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
+}
+
+/// Names a query's id on the span of the request that runs it.
+pub fn name_query(query_id: &str) {
+    Span::current().record("query_id", query_id);
+}
+
+struct Headers<'a>(&'a HeaderMap);
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|name| name.as_str()).collect()
+    }
+}
