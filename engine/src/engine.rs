@@ -304,7 +304,7 @@ impl Engine {
         let restricted = (!caller.is_admin()).then_some(registry);
         let (sql, params, caller) = (sql.to_owned(), bindings, caller.clone());
         let max_depth = self.config.max_expression_depth;
-        let spans = QuerySpans::new(audited.map(|a| a.query_id));
+        let spans = QuerySpans::new(audited.map(|a| (a.query_id, a.span)));
         let named = audited.map(|a| a.named.clone());
         // parsing, planning and execution all run on the query threads (see limits::runner)
         let work = async move {
@@ -392,6 +392,8 @@ impl Engine {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Audited<'a> {
     pub query_id: &'a str,
+    /// The query's span, the parent of its `plan` and `execute`.
+    pub span: &'a tracing::Span,
     pub named: &'a Arc<std::sync::OnceLock<Option<BTreeSet<String>>>>,
 }
 

@@ -8,6 +8,8 @@
 //!         └── source query  each statement a database source runs for the query
 //! ```
 //!
+//! A span ends when its last handle and its last child are gone: `query` and `execute` are
+//! never entered (OpenTelemetry would end them when last left), so they end with the answer.
 //! Each carries the query's id (`query_id`, the `X-Query-Id` its caller is told). None carries
 //! SQL text, a parameter or a value read: the audit trail is where a query's SQL is kept, with
 //! its personal data taken out.
@@ -18,7 +20,7 @@ use datafusion::execution::session_state::SessionState;
 use tiaokuai_connectors::database::QuerySpan;
 use tracing::Span;
 
-/// The spans of one query under the span it was called in.
+/// The spans of one query, under its `query` span.
 #[derive(Debug)]
 pub(crate) struct QuerySpans {
     query_id: Option<String>,
@@ -26,11 +28,17 @@ pub(crate) struct QuerySpans {
 }
 
 impl QuerySpans {
-    /// The spans of query `query_id`, if it has one; a query without one is not traced.
-    pub(crate) fn new(query_id: Option<&str>) -> Self {
-        Self {
-            query_id: query_id.map(str::to_owned),
-            parent: Span::current(),
+    /// The spans of a query with an id, under its span; a query without one is not traced.
+    pub(crate) fn new(query: Option<(&str, &Span)>) -> Self {
+        match query {
+            Some((query_id, parent)) => Self {
+                query_id: Some(query_id.to_owned()),
+                parent: parent.clone(),
+            },
+            None => Self {
+                query_id: None,
+                parent: Span::none(),
+            },
         }
     }
 

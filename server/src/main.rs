@@ -88,9 +88,14 @@ enum Command {
         #[arg(long = "role-limit", value_parser = role_limit)]
         role_limits: Vec<(String, tiaokuai_engine::admission::GroupLimit)>,
         /// OpenTelemetry collector to send traces to over OTLP/gRPC, e.g.
-        /// `http://127.0.0.1:4317`; without it no traces are made.
+        /// `http://127.0.0.1:4317` or `https://collector.example:4317`; without it no traces
+        /// are made.
         #[arg(long, env = "TIAOKUAI_OTLP_ENDPOINT", value_parser = tiaokuai::traces::endpoint)]
         otlp_endpoint: Option<String>,
+        /// PEM file of the CA that signed an https collector's certificate (by default the
+        /// system's roots).
+        #[arg(long, env = "TIAOKUAI_OTLP_CA_FILE")]
+        otlp_ca_file: Option<PathBuf>,
         /// Queries the default group may run at once; more wait in its queue.
         #[arg(long, env = "TIAOKUAI_MAX_RUNNING_QUERIES", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
         max_running_queries: u64,
@@ -391,6 +396,7 @@ async fn run(command: Command) -> Result<(), String> {
             max_queries_per_principal,
             role_limits,
             otlp_endpoint: _,
+            otlp_ca_file: _,
             max_running_queries,
             max_queued_queries,
             max_expression_depth,
@@ -683,10 +689,17 @@ fn main() -> ExitCode {
 async fn cli_main() -> ExitCode {
     let cli = Cli::parse();
     let otlp = match &cli.command {
-        Command::Serve { otlp_endpoint, .. } => otlp_endpoint.clone(),
+        Command::Serve {
+            otlp_endpoint: Some(endpoint),
+            otlp_ca_file,
+            ..
+        } => Some(tiaokuai::traces::Collector {
+            endpoint: endpoint.clone(),
+            ca_file: otlp_ca_file.clone(),
+        }),
         _ => None,
     };
-    let traces = match tiaokuai::traces::init(&cli.log, otlp.as_deref()) {
+    let traces = match tiaokuai::traces::init(&cli.log, otlp.as_ref()) {
         Ok(traces) => traces,
         Err(message) => {
             eprintln!("error: {message}");

@@ -5,25 +5,36 @@
 //! query's id. With `--otlp-endpoint` the spans of tiaokuai's own crates go to an OpenTelemetry
 //! collector over OTLP/gRPC; without it nothing is exported and no exporter runs.
 //!
+//! An https collector's certificate is checked against `--otlp-ca-file` or the system's
+//! roots.
+//!
 //! The exporter speaks gRPC through tonic, which needs a Tokio reactor. OpenTelemetry's
 //! default batch processor drives its exporter from a thread of its own, where such an
 //! exporter fails and every span after it is dropped without a word, so the spans are batched
 //! by the processor that runs on the server's runtime instead.
 //!
+//! A collector that does not answer costs the spans sent meanwhile, never a query; the log
+//! says once when spans stop reaching it, and once when they reach it again.
+//!
 //! A caller's `traceparent` header (W3C Trace Context) makes its request part of the caller's
 //! trace. Whether the caller samples its trace does not matter: tiaokuai records every
 //! request, so no caller can keep its queries out of the traces.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, Request, Response};
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_otlp::{WithExportConfig, WithTonicConfig};
+use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::runtime;
 use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
-use opentelemetry_sdk::trace::{BatchConfigBuilder, Sampler, SdkTracerProvider};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, Sampler, SdkTracerProvider, SpanData, SpanExporter,
+};
+use tonic::transport::{Certificate, ClientTlsConfig};
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::filter::{FilterExt, LevelFilter, Targets, filter_fn};
@@ -64,19 +75,20 @@ impl Traces {
     }
 }
 
-/// The OTLP/gRPC endpoint, checked: `http://host:port` (a collector beside the server).
+/// Where traces go: an OTLP/gRPC endpoint, and for an https one the CA to trust.
+#[derive(Debug, Clone)]
+pub struct Collector {
+    pub endpoint: String,
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+/// The OTLP/gRPC endpoint, checked: `http://host:port` (a collector beside the server) or
+/// `https://host:port`.
 pub fn endpoint(text: &str) -> Result<String, String> {
     let url = url::Url::parse(text).map_err(|e| format!("not a URL ({e}): {text:?}"))?;
     match url.scheme() {
-        "http" if url.host().is_some() => {}
-        "https" => {
-            return Err(
-                "the OTLP exporter speaks plain gRPC to a collector beside the server; \
-                 let that collector forward over TLS"
-                    .to_owned(),
-            );
-        }
-        _ => return Err(format!("an http://host:port URL, not {text:?}")),
+        "http" | "https" if url.host().is_some() => {}
+        _ => return Err(format!("an http:// or https://host:port URL, not {text:?}")),
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err("the OTLP endpoint takes no credentials in its URL".to_owned());
@@ -84,28 +96,62 @@ pub fn endpoint(text: &str) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
-/// Installs the log (stderr, filtered by `log`) and, with an `otlp` endpoint, the trace
-/// exporter. Must run on the server's runtime.
-pub fn init(log: &str, otlp: Option<&str>) -> Result<Option<Traces>, String> {
+/// The TLS an https collector is reached with: its certificate checked against `ca_file`,
+/// or the system's roots. A CA file that cannot be read or holds no certificate stops the
+/// start, as does one given for a plain endpoint.
+fn tls(collector: &Collector) -> Result<Option<ClientTlsConfig>, String> {
+    let https = collector.endpoint.starts_with("https:");
+    match (&collector.ca_file, https) {
+        (None, false) => Ok(None),
+        (Some(_), false) => Err("--otlp-ca-file is for an https:// OTLP endpoint".to_owned()),
+        (None, true) => Ok(Some(ClientTlsConfig::new().with_native_roots())),
+        (Some(path), true) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("the OTLP CA file {} cannot be read: {e}", path.display()))?;
+            if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                return Err(format!(
+                    "the OTLP CA file {} holds no PEM certificate",
+                    path.display()
+                ));
+            }
+            Ok(Some(
+                ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)),
+            ))
+        }
+    }
+}
+
+/// Installs the log (stderr, filtered by `log`) and, with a collector, the trace exporter.
+/// Must run on the server's runtime.
+pub fn init(log: &str, otlp: Option<&Collector>) -> Result<Option<Traces>, String> {
     let filter = EnvFilter::try_new(log).unwrap_or_else(|_| "info".into());
     // the log has events only: a query's id is in each of its lines already
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_filter(filter_fn(|metadata| metadata.is_event()).and(filter));
-    let Some(endpoint) = otlp else {
+    let Some(collector) = otlp else {
         tracing_subscriber::registry()
             .with(fmt)
             .try_init()
             .map_err(|e| e.to_string())?;
         return Ok(None);
     };
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
+    let mut builder = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
-        .with_endpoint(endpoint)
-        .with_timeout(Duration::from_secs(10))
+        .with_endpoint(&collector.endpoint)
+        .with_timeout(Duration::from_secs(10));
+    if let Some(tls) = tls(collector)? {
+        builder = builder.with_tls_config(tls);
+    }
+    let exporter = builder
         .build()
         .map_err(|e| format!("the OTLP exporter cannot be built: {e}"))?;
+    let exporter = Watched {
+        inner: exporter,
+        endpoint: collector.endpoint.clone(),
+        failing: AtomicBool::new(false),
+    };
     let processor = BatchSpanProcessor::builder(exporter, runtime::Tokio)
         .with_batch_config(
             BatchConfigBuilder::default()
@@ -139,13 +185,14 @@ pub fn init(log: &str, otlp: Option<&str>) -> Result<Option<Traces>, String> {
     Ok(Some(Traces { provider }))
 }
 
-/// The span of one request, named by its method and route, in the caller's trace when it
-/// sent a `traceparent`.
+/// The span of one request, named by its method and the route the router matched
+/// (`POST /v1/reports/{id}/run`) so that no path, with the ids in it, names a span; in the
+/// caller's trace when it sent a `traceparent`.
 pub fn request_span<B>(request: &Request<B>) -> Span {
     let route = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
-        .map_or_else(|| request.uri().path(), |path| path.as_str());
+        .map_or("", |path| path.as_str());
     let span = tracing::info_span!(
         "request",
         otel.name = %format!("{} {route}", request.method()),
@@ -174,6 +221,50 @@ pub fn response_status<B>(response: &Response<B>, _latency: Duration, span: &Spa
 /// Names a query's id on the span of the request that runs it.
 pub fn name_query(query_id: &str) {
     Span::current().record("query_id", query_id);
+}
+
+/// An exporter whose failures reach the log: once when spans stop reaching the collector,
+/// once when they reach it again.
+#[derive(Debug)]
+struct Watched<E> {
+    inner: E,
+    endpoint: String,
+    failing: AtomicBool,
+}
+
+impl<E: SpanExporter> SpanExporter for Watched<E> {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let spans = batch.len();
+        let exported = self.inner.export(batch).await;
+        match &exported {
+            Ok(()) => {
+                if self.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!(endpoint = %self.endpoint, "traces reach the collector again");
+                }
+            }
+            Err(error) => {
+                if !self.failing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        endpoint = %self.endpoint, %error, spans,
+                        "traces cannot be sent to the collector; spans are dropped until it answers"
+                    );
+                }
+            }
+        }
+        exported
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        self.inner.set_resource(resource);
+    }
 }
 
 struct Headers<'a>(&'a HeaderMap);

@@ -30,7 +30,6 @@ use sha2::{Digest, Sha256};
 use tiaokuai_catalog::Catalog;
 use tiaokuai_policies::{Caller, Scope};
 use tokio::time::Instant;
-use tracing::Instrument;
 
 use crate::engine::{Engine, QueryOutput};
 use crate::error::{EngineError, Result};
@@ -99,13 +98,14 @@ impl Engine {
         let cancelled = listed.cancel.clone();
         let span = crate::traces::query_span(trace.query_id, caller.name(), trace.protocol);
         let named = Arc::default();
+        // the query's span is never entered, so that it ends when its answer does (and after
+        // its children), not when its start was last polled
         let audited = crate::engine::Audited {
             query_id: trace.query_id,
+            span: &span,
             named: &named,
         };
-        let started_query = self
-            .run_query(caller, sql, bindings, Some(audited))
-            .instrument(span.clone());
+        let started_query = self.run_query(caller, sql, bindings, Some(audited));
         // cancelling drops the query's start, which stops its work on the query threads
         let outcome = tokio::select! {
             outcome = started_query => outcome,

@@ -198,17 +198,9 @@ pub fn router(state: AppState) -> Router {
                 "the endpoint does not take this method; Allow lists those it takes",
             )
         })
-        .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
-        .layer(CatchPanicLayer::custom(|_| -> Response {
-            tracing::error!("a request handler panicked");
-            ApiError::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "internal error; the details are in the server log",
-            )
-            .into_response()
-        }))
-        .layer(
+        // inside the router, so that a request's span is named by the route it matched; what
+        // matches no route is answered without one
+        .route_layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &axum::http::Request<_>| {
                     crate::traces::request_span(request)
@@ -219,5 +211,15 @@ pub fn router(state: AppState) -> Router {
                     },
                 ),
         )
+        .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
+        .layer(CatchPanicLayer::custom(|_| -> Response {
+            tracing::error!("a request handler panicked");
+            ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error; the details are in the server log",
+            )
+            .into_response()
+        }))
         .with_state(state)
 }

@@ -125,6 +125,11 @@ impl ServerProcess {
         (status, response.text().await.unwrap())
     }
 
+    /// Everything the server wrote so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
     /// The process id, to send the server a signal.
     pub fn pid(&self) -> u32 {
         self.child.id()

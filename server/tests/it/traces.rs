@@ -54,15 +54,30 @@ impl TraceService for Collector {
 impl Collector {
     /// Listens on a loopback port: the endpoint URL.
     fn start(&self) -> String {
-        let incoming =
-            tonic::transport::server::TcpIncoming::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let url = format!("http://{}", incoming.local_addr().unwrap());
+        self.start_on("127.0.0.1:0".parse().unwrap())
+    }
+
+    fn start_on(&self, address: std::net::SocketAddr) -> String {
+        self.serve(address, None)
+    }
+
+    /// Listens on `address`, over TLS with `identity` (certificate and key, PEM) when given.
+    fn serve(&self, address: std::net::SocketAddr, identity: Option<(&[u8], &[u8])>) -> String {
+        let incoming = tonic::transport::server::TcpIncoming::bind(address).unwrap();
+        let port = incoming.local_addr().unwrap().port();
+        let mut server = tonic::transport::Server::builder();
+        let url = match identity {
+            Some((cert, key)) => {
+                let identity = tonic::transport::Identity::from_pem(cert, key);
+                server = server
+                    .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+                    .unwrap();
+                format!("https://localhost:{port}")
+            }
+            None => format!("http://127.0.0.1:{port}"),
+        };
         let service = TraceServiceServer::new(self.clone());
-        tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming(incoming),
-        );
+        tokio::spawn(server.add_service(service).serve_with_incoming(incoming));
         url
     }
 
@@ -96,6 +111,21 @@ impl Collector {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// `tiaokuai serve` with a fresh data directory in `dir` and `flags`; what it logged if it
+/// does not start.
+async fn launch(dir: &std::path::Path, flags: &[&str]) -> Result<ServerProcess, String> {
+    let data_dir = dir.to_str().unwrap();
+    let mut args = vec!["--data-dir", data_dir];
+    args.extend(flags);
+    ServerProcess::launch(
+        dir,
+        &args,
+        &[("TIAOKUAI_ADMIN_TOKEN", ADMIN_TOKEN)],
+        Duration::from_secs(60),
+    )
+    .await
 }
 
 fn text(attributes: &[KeyValue], key: &str) -> Option<String> {
@@ -152,15 +182,9 @@ async fn a_query_is_traced_across_its_database_source() {
     let collector = Collector::default();
     let endpoint = collector.start();
     let dir = tempfile::tempdir().unwrap();
-    let data_dir = dir.path().to_str().unwrap().to_owned();
-    let server = ServerProcess::launch(
-        dir.path(),
-        &["--data-dir", &data_dir, "--otlp-endpoint", &endpoint],
-        &[("TIAOKUAI_ADMIN_TOKEN", ADMIN_TOKEN)],
-        Duration::from_secs(60),
-    )
-    .await
-    .unwrap_or_else(|log| panic!("the server did not start:\n{log}"));
+    let server = launch(dir.path(), &["--otlp-endpoint", &endpoint])
+        .await
+        .unwrap_or_else(|log| panic!("the server did not start:\n{log}"));
     let (status, body) = server
         .send(
             Method::POST,
@@ -245,6 +269,32 @@ async fn a_query_is_traced_across_its_database_source() {
     assert!(whole.end_time_unix_nano >= statement.end_time_unix_nano);
     assert!(plan.end_time_unix_nano <= execute.start_time_unix_nano);
 
+    // a path with an id is named by its route
+    let (status, _) = server
+        .send(Method::GET, ADMIN_TOKEN, "/v1/tasks/tsk_none", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !collector
+        .spans
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(_, span)| span.name == "GET /v1/tasks/{id}")
+    {
+        assert!(Instant::now() < deadline, "no span named by the route");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !collector
+            .spans
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, span)| span.name.contains("tsk_none")),
+        "a span is named by the path"
+    );
+
     // a refused query is traced with its error
     let (status, refused_id, body) = query(&server, "SELECT * FROM health.nothing", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
@@ -271,6 +321,193 @@ async fn a_query_is_traced_across_its_database_source() {
     assert_eq!(hex(&request.trace_id), caller_trace);
     assert_eq!(hex(&request.parent_span_id), "00f067aa0ba902b7");
     drop(server);
+}
+
+/// A collector that is not there costs spans, not queries, and the log says so once; when
+/// it comes up, the next spans reach it and the log says that too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_that_does_not_answer_is_logged_once_and_costs_no_query() {
+    let address = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = format!("http://{address}");
+    let server = launch(dir.path(), &["--otlp-endpoint", &endpoint])
+        .await
+        .unwrap_or_else(|log| panic!("the server did not start:\n{log}"));
+    let lost = "traces cannot be sent to the collector";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !server.log().contains(lost) {
+        let (status, _, body) = query(&server, "SELECT 1 AS one", None).await;
+        assert_eq!((status, &body["rows"]), (StatusCode::OK, &json!([[1]])));
+        assert!(Instant::now() < deadline, "{}", server.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let collector = Collector::default();
+    collector.start_on(address);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, query_id, _) = query(&server, "SELECT 1 AS one", None).await;
+        assert_eq!(status, StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        if !collector.of_query(&query_id).is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", server.log());
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.log().contains("traces reach the collector again") {
+        assert!(Instant::now() < deadline, "{}", server.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(server.log().matches(lost).count(), 1, "{}", server.log());
+}
+
+/// A CA and a certificate it signed for `localhost`, made by `openssl` in `dir`: the paths of
+/// the CA's certificate, the server's certificate and its key.
+fn certificates(dir: &std::path::Path) -> [std::path::PathBuf; 3] {
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let key = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &key,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=tiaokuai test CA",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &key,
+        &[
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    ]
+    .concat());
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    ["ca.pem", "leaf.pem", "leaf.key"].map(|name| dir.join(name))
+}
+
+/// An https collector is reached over TLS, its certificate checked against the CA file (the
+/// system's roots do not trust it, so without the file nothing reaches it); a CA file that
+/// cannot be read, holds no certificate or is given for a plain endpoint stops the start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_collector_is_reached_over_tls_and_a_bad_ca_file_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let [ca, cert, key] = certificates(dir.path());
+    let collector = Collector::default();
+    let endpoint = collector.serve(
+        "127.0.0.1:0".parse().unwrap(),
+        Some((
+            &std::fs::read(&cert).unwrap(),
+            &std::fs::read(&key).unwrap(),
+        )),
+    );
+    let data = tempfile::tempdir().unwrap();
+    let start = |endpoint: &str, ca: Option<&std::path::Path>| {
+        let mut flags = vec!["--otlp-endpoint".to_owned(), endpoint.to_owned()];
+        if let Some(ca) = ca {
+            flags.extend(["--otlp-ca-file".to_owned(), ca.to_str().unwrap().to_owned()]);
+        }
+        let dir = data.path().to_owned();
+        async move {
+            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+            launch(&dir, &flags).await
+        }
+    };
+    let missing = dir.path().join("absent.pem");
+    let refused = start(&endpoint, Some(&missing)).await.err().unwrap();
+    assert!(
+        refused.contains("the OTLP CA file") && refused.contains("cannot be read"),
+        "{refused}"
+    );
+    let refused = start(&endpoint, Some(&key)).await.err().unwrap();
+    assert!(refused.contains("holds no PEM certificate"), "{refused}");
+    let plain = endpoint.replace("https:", "http:");
+    let refused = start(&plain, Some(&ca)).await.err().unwrap();
+    assert!(
+        refused.contains("is for an https:// OTLP endpoint"),
+        "{refused}"
+    );
+
+    // without the CA the collector's certificate is not trusted: nothing reaches it
+    let untrusting = start(&endpoint, None)
+        .await
+        .unwrap_or_else(|log| panic!("the server did not start:\n{log}"));
+    let (status, untrusted_id, body) = query(&untrusting, "SELECT 1 AS one", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !untrusting
+        .log()
+        .contains("traces cannot be sent to the collector")
+    {
+        assert!(Instant::now() < deadline, "{}", untrusting.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(untrusting);
+
+    let server = start(&endpoint, Some(&ca))
+        .await
+        .unwrap_or_else(|log| panic!("the server did not start:\n{log}"));
+    let (status, query_id, body) = query(&server, "SELECT 1 AS one", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    collector
+        .wait_for(&query_id, &["POST", "query", "plan", "execute"])
+        .await;
+    let log = server.log();
+    assert!(!log.contains("traces cannot be sent"), "{log}");
+    assert!(collector.of_query(&untrusted_id).is_empty());
 }
 
 fn hex(bytes: &[u8]) -> String {
