@@ -85,13 +85,21 @@ pub struct Collector {
 /// The OTLP/gRPC endpoint, checked: `http://host:port` (a collector beside the server) or
 /// `https://host:port`.
 pub fn endpoint(text: &str) -> Result<String, String> {
-    let url = url::Url::parse(text).map_err(|e| format!("not a URL ({e}): {text:?}"))?;
-    match url.scheme() {
-        "http" | "https" if url.host().is_some() => {}
-        _ => return Err(format!("an http:// or https://host:port URL, not {text:?}")),
-    }
+    // the errors never repeat the URL: it may hold a secret
+    let url = url::Url::parse(text).map_err(|e| format!("the OTLP endpoint is not a URL: {e}"))?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err("the OTLP endpoint takes no credentials in its URL".to_owned());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("the OTLP endpoint takes no query or fragment".to_owned());
+    }
+    match url.scheme() {
+        "http" | "https" if url.host().is_some() => {}
+        scheme => {
+            return Err(format!(
+                "the OTLP endpoint is an http:// or https://host:port URL, not {scheme}:"
+            ));
+        }
     }
     Ok(text.to_owned())
 }
@@ -276,5 +284,39 @@ impl Extractor for Headers<'_> {
 
     fn keys(&self) -> Vec<&str> {
         self.0.keys().map(|name| name.as_str()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_otlp_endpoint_is_an_http_or_https_url_without_credentials() {
+        for good in ["http://127.0.0.1:4317", "https://collector.example:4317"] {
+            assert_eq!(endpoint(good).as_deref(), Ok(good));
+        }
+        for bad in [
+            "127.0.0.1:4317",
+            "grpc://collector:4317",
+            "file:///tmp/spans",
+            "http://",
+        ] {
+            assert!(endpoint(bad).is_err(), "{bad}");
+        }
+        for secret in [
+            "https://user:secret@collector:4317",
+            "ftp://user:secret@collector",
+        ] {
+            let refused = endpoint(secret).unwrap_err();
+            assert_eq!(refused, "the OTLP endpoint takes no credentials in its URL");
+        }
+        for secret in [
+            "grpc://collector:4317/x?token=secret",
+            "http://collector:4317/#secret",
+        ] {
+            let refused = endpoint(secret).unwrap_err();
+            assert!(!refused.contains("secret"), "{refused}");
+        }
     }
 }
