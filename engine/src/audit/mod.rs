@@ -92,9 +92,14 @@ impl Engine {
     ) -> Result<QueryOutput> {
         let started = Instant::now();
         let policy_version = self.policy_version();
-        let listed = self
-            .running
-            .list(trace.query_id, caller.name(), trace.protocol, sql);
+        // redacted whole, then cut: a number cut in two would no longer be recognised
+        let redacted = redact::redact(sql);
+        let listed = self.running.list(
+            trace.query_id,
+            caller.name(),
+            trace.protocol,
+            redact::cut(&redacted, crate::running::SQL_SHOWN),
+        );
         let cancelled = listed.cancel.clone();
         let span = crate::traces::query_span(trace.query_id, caller.name(), trace.protocol);
         let named = Arc::default();
@@ -113,7 +118,7 @@ impl Engine {
                 "the query was cancelled before its answer began".into(),
             )),
         };
-        let recorded = redact::redact(cut(sql));
+        let recorded = redact::cut(&redacted, SQL_RECORDED);
         let mut detail = json!({
             "sql": recorded,
             "sql_hash": hex::encode(Sha256::digest(recorded.as_bytes())),
@@ -271,14 +276,6 @@ fn statement_kind(sql: &str) -> String {
     } else {
         word.to_ascii_uppercase()
     }
-}
-
-fn cut(sql: &str) -> &str {
-    let mut end = sql.len().min(SQL_RECORDED);
-    while !sql.is_char_boundary(end) {
-        end -= 1;
-    }
-    &sql[..end]
 }
 
 /// Writes the `query.end` record.

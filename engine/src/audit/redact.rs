@@ -44,6 +44,16 @@ pub fn redact(text: &str) -> String {
     out
 }
 
+/// At most the first `max` bytes of `text`, cut at a character boundary. Cut a text only
+/// after redacting it: a number cut in two would no longer be recognised.
+pub fn cut(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 fn is_word(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || byte == b'_'
 }
@@ -63,6 +73,16 @@ fn mark_for(run: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_text_is_cut_at_a_character_boundary_after_it_is_redacted() {
+        assert_eq!(cut("abc", 10), "abc");
+        assert_eq!(cut("县乡一体", 4), "县");
+        let sql = format!("{}'330824198812250017'", "x".repeat(10));
+        assert_eq!(cut(&redact(&sql), 20), "xxxxxxxxxx'[ID redac");
+        // cutting first would have kept the number's first 9 digits
+        assert_eq!(redact(cut(&sql, 20)), "xxxxxxxxxx'330824198");
+    }
 
     #[test]
     fn ids_and_phones_are_replaced_wherever_they_stand_as_values() {

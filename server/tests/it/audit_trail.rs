@@ -279,6 +279,20 @@ async fn no_id_or_phone_number_reaches_the_audit_store() {
         &format!("SELECT CAST('{id_number}' AS INT)"),
     )
     .await;
+    // an ID number across the byte where a long SQL text is cut (4096): its first 16 digits
+    // stand before the cut
+    let (straddling, prefix) = ("330824198812250017", "3308241988122500");
+    let pad = "x".repeat(4080 - "SELECT '".len() - "' AS pad, '".len());
+    let long = format!("SELECT '{pad}' AS pad, '{straddling}' AS id");
+    assert_eq!(long.find(straddling), Some(4080));
+    let (status, third) = query_id_of(&server, ADMIN_TOKEN, &long).await;
+    assert_eq!(status, StatusCode::OK);
+    let (started, _) = records_of(&server, &third).await;
+    let kept = started[0]["sql"].as_str().unwrap();
+    assert!(
+        kept.len() <= 4096 && kept.ends_with("' AS pad, '[ID redacted]' A"),
+        "{kept}"
+    );
     for id in [&first, &second] {
         let (started, _) = records_of(&server, id).await;
         assert_eq!(started.len(), 1);
@@ -319,7 +333,7 @@ async fn no_id_or_phone_number_reaches_the_audit_store() {
             continue;
         }
         let bytes = std::fs::read(&path).unwrap();
-        for secret in [id_number, phone, "330824199003071234"] {
+        for secret in [id_number, phone, "330824199003071234", prefix] {
             assert!(
                 !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
                 "{secret} is in {}",
