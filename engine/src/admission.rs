@@ -100,18 +100,30 @@ impl Default for GroupLimit {
     }
 }
 
-/// What one query of a caller may take, from its role group.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueryLimits {
-    /// The caller's group.
-    pub group: String,
-    pub timeout: Option<Duration>,
-    pub memory: Option<usize>,
+/// A caller's role group, as admission found it: where its queries take their turn, and
+/// what each of them may take.
+#[derive(Debug, Clone)]
+pub struct RoleGroup(Arc<Group>);
+
+impl RoleGroup {
+    pub fn name(&self) -> &Arc<str> {
+        &self.0.name
+    }
+
+    /// Time limit of each of the group's queries, where it is below the server's.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.0.limit.timeout
+    }
+
+    /// Memory each of the group's queries may hold, in bytes.
+    pub fn memory(&self) -> Option<usize> {
+        self.0.limit.memory
+    }
 }
 
 #[derive(Debug)]
 struct Group {
-    name: String,
+    name: Arc<str>,
     limit: GroupLimit,
     slots: Arc<Semaphore>,
     waiting: AtomicUsize,
@@ -124,7 +136,7 @@ impl Group {
             ..limit
         };
         Arc::new(Self {
-            name: name.to_owned(),
+            name: name.into(),
             limit,
             slots: Arc::new(Semaphore::new(limit.running)),
             waiting: AtomicUsize::new(0),
@@ -188,7 +200,9 @@ impl Admission {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn group_of(&self, caller: &Caller) -> Option<&Arc<Group>> {
+    /// The role group `caller`'s queries are held in: that of the first of its roles, by
+    /// name, that has one, else the default group. Admin is in none.
+    pub fn group_of(&self, caller: &Caller) -> Option<RoleGroup> {
         if caller.is_admin() {
             return None;
         }
@@ -198,23 +212,20 @@ impl Admission {
             .into_iter()
             .find_map(|role| self.groups.get(role))
             .or_else(|| self.groups.get(DEFAULT_GROUP))
+            .map(|group| RoleGroup(Arc::clone(group)))
     }
 
-    /// What each query of `caller` may take: its group's time and memory limits. Admin is in
-    /// no group and has none.
-    pub fn limits_of(&self, caller: &Caller) -> Option<QueryLimits> {
-        self.group_of(caller).map(|group| QueryLimits {
-            group: group.name.clone(),
-            timeout: group.limit.timeout,
-            memory: group.limit.memory,
-        })
-    }
-
-    /// Admits one more query of `caller`: at once if its principal and its group have room,
-    /// after waiting in the group's queue (until `deadline`) if only the group is full.
-    pub async fn admit(self: &Arc<Self>, caller: &Caller, deadline: Instant) -> Result<Ticket> {
-        let mut ticket = self.admit_principal(caller.name())?;
-        let Some(group) = self.group_of(caller) else {
+    /// Admits one more query of `principal`, in `group` (see [`Admission::group_of`]): at once
+    /// if the principal and the group have room, after waiting in the group's queue (until
+    /// `deadline`) if only the group is full.
+    pub async fn admit(
+        self: &Arc<Self>,
+        principal: &str,
+        group: Option<&RoleGroup>,
+        deadline: Instant,
+    ) -> Result<Ticket> {
+        let mut ticket = self.admit_principal(principal)?;
+        let Some(RoleGroup(group)) = group else {
             return Ok(ticket);
         };
         if let Ok(slot) = group.slots.clone().try_acquire_owned() {
@@ -282,7 +293,7 @@ impl Admission {
         let mut queued: Vec<(String, usize)> = self
             .groups
             .values()
-            .map(|g| (g.name.clone(), g.waiting.load(Ordering::Relaxed)))
+            .map(|g| (g.name.to_string(), g.waiting.load(Ordering::Relaxed)))
             .collect();
         queued.sort();
         queued
@@ -328,20 +339,32 @@ mod tests {
         Instant::now() + Duration::from_secs(5)
     }
 
+    /// Admits `caller` in its group, waiting until `deadline`.
+    async fn admit_by(
+        admission: &Arc<Admission>,
+        caller: &Caller,
+        deadline: Instant,
+    ) -> Result<Ticket> {
+        let group = admission.group_of(caller);
+        admission
+            .admit(caller.name(), group.as_ref(), deadline)
+            .await
+    }
+
     #[tokio::test]
     async fn a_principal_runs_at_most_its_limit_and_others_are_not_affected() {
         let admission = Admission::new(2);
         let (alice, bob) = (caller("alice", "reader"), caller("bob", "reader"));
-        let first = admission.admit(&alice, soon()).await.unwrap();
-        let second = admission.admit(&alice, soon()).await.unwrap();
+        let first = admit_by(&admission, &alice, soon()).await.unwrap();
+        let second = admit_by(&admission, &alice, soon()).await.unwrap();
         assert!(matches!(
-            admission.admit(&alice, soon()).await,
+            admit_by(&admission, &alice, soon()).await,
             Err(EngineError::Overloaded(_))
         ));
-        let bob_ticket = admission.admit(&bob, soon()).await.unwrap();
+        let bob_ticket = admit_by(&admission, &bob, soon()).await.unwrap();
         assert_eq!(admission.running_for("alice"), 2);
         drop(first);
-        let third = admission.admit(&alice, soon()).await.unwrap();
+        let third = admit_by(&admission, &alice, soon()).await.unwrap();
         drop((second, third, bob_ticket));
         assert_eq!(admission.running_for("alice"), 0);
         assert_eq!(admission.running_for("bob"), 0);
@@ -396,25 +419,19 @@ mod tests {
             GroupLimit::default(),
             &[("dashboard".into(), dashboards)],
         );
+        let group = admission.group_of(&caller("a", "dashboard")).unwrap();
         assert_eq!(
-            admission.limits_of(&caller("a", "dashboard")),
-            Some(QueryLimits {
-                group: "dashboard".into(),
-                timeout: Some(Duration::from_secs(7)),
-                memory: Some(1 << 20),
-            })
+            (&**group.name(), group.timeout(), group.memory()),
+            ("dashboard", Some(Duration::from_secs(7)), Some(1 << 20))
         );
+        let group = admission.group_of(&caller("b", "reader")).unwrap();
         assert_eq!(
-            admission.limits_of(&caller("b", "reader")),
-            Some(QueryLimits {
-                group: DEFAULT_GROUP.into(),
-                timeout: None,
-                memory: None,
-            })
+            (&**group.name(), group.timeout(), group.memory()),
+            (DEFAULT_GROUP, None, None)
         );
         let mut admin = caller("admin", "admin");
         admin.roles[0].jurisdiction = "*".into();
-        assert_eq!(admission.limits_of(&admin), None);
+        assert!(admission.group_of(&admin).is_none());
     }
 
     #[tokio::test]
@@ -430,30 +447,27 @@ mod tests {
             caller("b", "dashboard"),
             caller("c", "dashboard"),
         );
-        let running = admission.admit(&a, soon()).await.unwrap();
+        let running = admit_by(&admission, &a, soon()).await.unwrap();
         let queued = {
             let admission = admission.clone();
-            tokio::spawn(async move { admission.admit(&b, soon()).await })
+            tokio::spawn(async move { admit_by(&admission, &b, soon()).await })
         };
         while admission.queued().iter().all(|(_, n)| *n == 0) {
             tokio::task::yield_now().await;
         }
         assert!(matches!(
-            admission.admit(&c, soon()).await,
+            admit_by(&admission, &c, soon()).await,
             Err(EngineError::Overloaded(_))
         ));
         // another group is not held by the dashboards' burst
-        let reader = admission
-            .admit(&caller("r", "reader"), soon())
+        let reader = admit_by(&admission, &caller("r", "reader"), soon())
             .await
             .unwrap();
         drop(running);
         let admitted = queued.await.unwrap().unwrap();
         assert!(admission.queued().iter().all(|(_, n)| *n == 0));
         // a wait ends at the deadline
-        let late = admission
-            .admit(&c, Instant::now() + Duration::from_millis(20))
-            .await;
+        let late = admit_by(&admission, &c, Instant::now() + Duration::from_millis(20)).await;
         assert!(matches!(late, Err(EngineError::Overloaded(_))));
         drop((admitted, reader));
         assert_eq!(admission.running_total(), 0);

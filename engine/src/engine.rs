@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::admission::Admission;
-use crate::admission::QueryLimits;
+use crate::admission::RoleGroup;
 use crate::config::EngineConfig;
 use crate::error::{EngineError, Result};
 use crate::limits::memory::QueryPool;
@@ -230,7 +230,7 @@ impl Engine {
     /// caller to the database sources it reads (they share their slots among principals).
     /// Under a memory limit of the caller's group, the query reserves its memory through a
     /// pool of its own within the shared one.
-    fn session_for(&self, view: CallerView, limits: Option<&QueryLimits>) -> Result<SessionState> {
+    fn session_for(&self, view: CallerView, group: Option<&RoleGroup>) -> Result<SessionState> {
         let requester = Requester(view.caller.name().to_owned());
         let catalogs = CallerCatalogs::new(view);
         let config = self
@@ -241,9 +241,9 @@ impl Engine {
         let mut builder = SessionStateBuilder::new_from_existing(self.base.clone())
             .with_config(config)
             .with_catalog_list(Arc::new(catalogs));
-        if let Some((memory, limits)) = limits.and_then(|l| l.memory.map(|m| (m, l))) {
+        if let Some((memory, group)) = group.and_then(|g| g.memory().map(|m| (m, g))) {
             let shared = self.base.runtime_env();
-            let pool = QueryPool::new(shared.memory_pool.clone(), memory, &limits.group);
+            let pool = QueryPool::new(shared.memory_pool.clone(), memory, group.name().clone());
             let runtime = RuntimeEnvBuilder::from_runtime_env(shared)
                 .with_memory_pool(Arc::new(pool))
                 .build_arc()?;
@@ -285,18 +285,21 @@ impl Engine {
         audited: Option<Audited<'_>>,
     ) -> Result<QueryOutput> {
         // a role group may give its queries less time than the server's limit
-        let limits = self.admission.limits_of(caller);
-        let timeout = limits
+        let group = self.admission.group_of(caller);
+        let timeout = group
             .as_ref()
-            .and_then(|l| l.timeout)
+            .and_then(RoleGroup::timeout)
             .map_or(self.config.query_timeout, |t| {
                 t.min(self.config.query_timeout)
             });
         let deadline = Instant::now() + timeout;
-        let ticket = self.admission.admit(caller, deadline).await?;
+        let ticket = self
+            .admission
+            .admit(caller.name(), group.as_ref(), deadline)
+            .await?;
         let view = self.view_for(caller);
         let registry = view.registry.clone();
-        let mut state = self.session_for(view, limits.as_ref())?;
+        let mut state = self.session_for(view, group.as_ref())?;
         // before the start is marked, which keeps the configuration the query's expressions see
         QueryValues::install(&mut state);
         // now() and current_date are read from the query's start

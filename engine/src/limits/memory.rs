@@ -23,16 +23,16 @@ pub struct QueryPool {
     limit: usize,
     reserved: AtomicUsize,
     /// Whose limit it is, for the error: the caller's role group.
-    group: String,
+    group: Arc<str>,
 }
 
 impl QueryPool {
-    pub fn new(shared: Arc<dyn MemoryPool>, limit: usize, group: &str) -> Self {
+    pub fn new(shared: Arc<dyn MemoryPool>, limit: usize, group: Arc<str>) -> Self {
         Self {
             shared,
             limit,
             reserved: AtomicUsize::new(0),
-            group: group.to_owned(),
+            group,
         }
     }
 
@@ -120,8 +120,11 @@ mod tests {
         query_bytes: usize,
     ) -> (Arc<dyn MemoryPool>, Arc<dyn MemoryPool>) {
         let shared: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(shared_bytes));
-        let query: Arc<dyn MemoryPool> =
-            Arc::new(QueryPool::new(shared.clone(), query_bytes, "dashboard"));
+        let query: Arc<dyn MemoryPool> = Arc::new(QueryPool::new(
+            shared.clone(),
+            query_bytes,
+            "dashboard".into(),
+        ));
         (shared, query)
     }
 
