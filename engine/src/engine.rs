@@ -377,12 +377,12 @@ impl Engine {
         // the sources' statements are spans of the query's `execute`, which ends with its answer
         let executing = spans.execute(&mut state);
         let stream = execute_stream(physical, state.task_ctx())?;
-        let mut executing = Some(executing);
-        let stream = stream.chain(futures::stream::poll_fn(move |_| {
-            // the span ends with the last batch (or with the stream, dropped before it)
-            executing.take();
-            std::task::Poll::Ready(None)
-        }));
+        // the span lasts as long as the query's stream (its sources hold it too, as their
+        // statements' parent), so it ends when the answer's last batch has been taken
+        let stream = stream.map(move |batch| {
+            let _span = &executing;
+            batch
+        });
         Ok((
             schema.clone(),
             Box::pin(RecordBatchStreamAdapter::new(schema, stream)),

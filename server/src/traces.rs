@@ -82,33 +82,36 @@ pub struct Collector {
     pub ca_file: Option<std::path::PathBuf>,
 }
 
-/// The OTLP/gRPC endpoint, checked: `http://host:port` (a collector beside the server) or
-/// `https://host:port`.
+/// The OTLP/gRPC endpoint, checked and written as `scheme://host[:port]`: `http://` (a
+/// collector beside the server) or `https://`, with nothing else (gRPC has no path).
 pub fn endpoint(text: &str) -> Result<String, String> {
     // the errors never repeat the URL: it may hold a secret
     let url = url::Url::parse(text).map_err(|e| format!("the OTLP endpoint is not a URL: {e}"))?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err("the OTLP endpoint takes no credentials in its URL".to_owned());
     }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err("the OTLP endpoint takes no query or fragment".to_owned());
+    if url.query().is_some() || url.fragment().is_some() || !matches!(url.path(), "" | "/") {
+        return Err("the OTLP endpoint takes no path, query or fragment".to_owned());
     }
-    match url.scheme() {
-        "http" | "https" if url.host().is_some() => {}
-        scheme => {
-            return Err(format!(
-                "the OTLP endpoint is an http:// or https://host:port URL, not {scheme}:"
-            ));
-        }
+    let (scheme, Some(host)) = (url.scheme(), url.host_str()) else {
+        return Err("the OTLP endpoint names no host".to_owned());
+    };
+    if !matches!(scheme, "http" | "https") {
+        return Err(format!(
+            "the OTLP endpoint is an http:// or https://host:port URL, not {scheme}:"
+        ));
     }
-    Ok(text.to_owned())
+    Ok(match url.port() {
+        Some(port) => format!("{scheme}://{host}:{port}"),
+        None => format!("{scheme}://{host}"),
+    })
 }
 
 /// The TLS an https collector is reached with: its certificate checked against `ca_file`,
 /// or the system's roots. A CA file that cannot be read or holds no certificate stops the
 /// start, as does one given for a plain endpoint.
 fn tls(collector: &Collector) -> Result<Option<ClientTlsConfig>, String> {
-    let https = collector.endpoint.starts_with("https:");
+    let https = collector.endpoint.starts_with("https://");
     match (&collector.ca_file, https) {
         (None, false) => Ok(None),
         (Some(_), false) => Err("--otlp-ca-file is for an https:// OTLP endpoint".to_owned()),
@@ -293,14 +296,26 @@ mod tests {
 
     #[test]
     fn an_otlp_endpoint_is_an_http_or_https_url_without_credentials() {
-        for good in ["http://127.0.0.1:4317", "https://collector.example:4317"] {
-            assert_eq!(endpoint(good).as_deref(), Ok(good));
+        for (given, kept) in [
+            ("http://127.0.0.1:4317", "http://127.0.0.1:4317"),
+            (
+                "https://collector.example:4317/",
+                "https://collector.example:4317",
+            ),
+            (
+                "HTTPS://Collector.Example:4317",
+                "https://collector.example:4317",
+            ),
+            ("http://[::1]:4317", "http://[::1]:4317"),
+        ] {
+            assert_eq!(endpoint(given).as_deref(), Ok(kept));
         }
         for bad in [
             "127.0.0.1:4317",
             "grpc://collector:4317",
             "file:///tmp/spans",
             "http://",
+            "http://collector:4317/v1/traces",
         ] {
             assert!(endpoint(bad).is_err(), "{bad}");
         }

@@ -297,11 +297,16 @@ impl DatabaseSource {
             drop(permit);
             drop(held_share);
         };
-        // the source's state (and the statement's span) follows the outcome of each statement
+        // the source's state (and the statement's span) follows the outcome of each statement;
+        // the span has one owner, so it ends at the statement's error or last row
         let started = Instant::now();
         let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let rows = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (seen, counted, traced) = (Arc::clone(&failed), Arc::clone(&rows), span.clone());
+        let span = Arc::new(std::sync::Mutex::new(Some(span)));
+        let take = |span: &std::sync::Mutex<Option<tracing::Span>>| {
+            span.lock().unwrap_or_else(|p| p.into_inner()).take()
+        };
+        let (seen, counted, traced) = (Arc::clone(&failed), Arc::clone(&rows), Arc::clone(&span));
         let stream = stream.map(move |item: Result<RecordBatch, DataFusionError>| {
             match &item {
                 Ok(batch) => {
@@ -313,23 +318,21 @@ impl DatabaseSource {
                 Err(error) => {
                     seen.store(true, std::sync::atomic::Ordering::Relaxed);
                     recorder.record(Err(error), started);
-                    traced.record("otel.status_code", "ERROR");
-                    traced.record("otel.status_message", recorder.message_of(error).as_str());
+                    if let Some(span) = take(&traced) {
+                        span.record("otel.status_code", "ERROR");
+                        span.record("otel.status_message", recorder.message_of(error).as_str());
+                    }
                 }
             }
             item
         });
         let recorder = Arc::clone(self);
-        // the span ends with the last row, not when the plan that read it is dropped
-        let mut span = Some(span);
         let stream = stream.chain(futures::stream::poll_fn(move |_| {
             if !failed.load(std::sync::atomic::Ordering::Relaxed) {
                 recorder.record(Ok(()), started);
             }
-            if let Some(span) = span.take() {
-                if !failed.load(std::sync::atomic::Ordering::Relaxed) {
-                    span.record("otel.status_code", "OK");
-                }
+            if let Some(span) = take(&span) {
+                span.record("otel.status_code", "OK");
                 span.record(
                     "db.response.returned_rows",
                     rows.load(std::sync::atomic::Ordering::Relaxed),
