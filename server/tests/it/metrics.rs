@@ -237,6 +237,27 @@ async fn sources_and_tasks_are_in_the_metrics() {
     assert_eq!(sample(&samples, "tiaokuai_tasks_overdue", &[]), 0.0);
 }
 
+/// Sends `sql` as `token` from a task of its own: the status, `Retry-After` and body.
+fn send_query(
+    server: &TestServer,
+    token: &str,
+    sql: &str,
+) -> tokio::task::JoinHandle<(StatusCode, Option<String>, serde_json::Value)> {
+    let request = server
+        .client
+        .post(format!("{}/v1/query", server.url))
+        .bearer_auth(token)
+        .json(&json!({ "sql": sql }));
+    tokio::spawn(async move {
+        let response = request.send().await.unwrap();
+        let retry = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (response.status(), retry, response.json().await.unwrap())
+    })
+}
+
 /// A burst of one role group's queries above its limit: one runs, one waits, the rest are
 /// refused with 429 and `Retry-After` (never a 5xx), and another group's query is answered
 /// while the burst holds its own group.
@@ -262,27 +283,7 @@ async fn a_burst_above_a_role_limit_gets_429s_and_other_roles_go_on() {
     let burst: Vec<_> = tokens
         .iter()
         .chain(tokens.iter())
-        .map(|token| {
-            let (client, url, token) = (
-                server.client.clone(),
-                format!("{}/v1/query", server.url),
-                token.clone(),
-            );
-            tokio::spawn(async move {
-                let response = client
-                    .post(url)
-                    .bearer_auth(token)
-                    .json(&json!({ "sql": slow }))
-                    .send()
-                    .await
-                    .unwrap();
-                let retry = response
-                    .headers()
-                    .get("retry-after")
-                    .map(|v| v.to_str().unwrap().to_owned());
-                (response.status(), retry)
-            })
-        })
+        .map(|token| send_query(&server, token, slow))
         .collect();
     // once the dashboards' queue holds one, a reader's query is answered all the same
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -304,10 +305,23 @@ async fn a_burst_above_a_role_limit_gets_429s_and_other_roles_go_on() {
     }
     let (status, body) = server.query(&reader, "SELECT 1 AS one").await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    // answered while the burst still holds its group, not after it
+    let running: Vec<serde_json::Value> = server
+        .get(ADMIN_TOKEN, "/v1/queries")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        running
+            .iter()
+            .any(|q| q["principal"].as_str().unwrap().starts_with("board_")),
+        "{running:?}"
+    );
     let mut answered = 0;
     let mut refused = 0;
     for query in burst {
-        let (status, retry) = query.await.unwrap();
+        let (status, retry, _) = query.await.unwrap();
         match status {
             StatusCode::OK => answered += 1,
             StatusCode::TOO_MANY_REQUESTS => {
@@ -324,8 +338,9 @@ async fn a_burst_above_a_role_limit_gets_429s_and_other_roles_go_on() {
 
 /// A role group's own time and memory limits bound each of its queries: a dashboard's
 /// long query stops at the group's 1 s with a 504 naming it, its memory-hungry ones (an
-/// aggregate, a function's value) fail alone with `resources_exhausted` naming the group; a reader (default group) runs the
-/// memory-hungry one, and the dashboard's small queries are answered after both.
+/// aggregate, a function's value) fail alone with `resources_exhausted` naming the group; a
+/// reader (default group) runs the memory-hungry one, and the dashboard's small queries are
+/// answered after both.
 #[tokio::test]
 async fn a_role_group_bounds_the_time_and_memory_of_each_query() {
     let mut dashboards = tiaokuai_engine::admission::GroupLimit::new(4, 4);
@@ -390,22 +405,7 @@ async fn running_queries_are_listed_and_cancelled_by_their_owner_or_admin() {
     let alice = server.role_holder("alice", "reader", XIASHAN, &[]).await;
     let bob = server.role_holder("bob", "reader", XIASHAN, &[]).await;
     let slow = "SELECT count(*) FROM generate_series(1, 100000000000)";
-    let (client, url, token) = (
-        server.client.clone(),
-        format!("{}/v1/query", server.url),
-        alice.clone(),
-    );
-    let running = tokio::spawn(async move {
-        let response = client
-            .post(url)
-            .bearer_auth(token)
-            .json(&json!({ "sql": slow }))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        (status, response.json::<serde_json::Value>().await.unwrap())
-    });
+    let running = send_query(&server, &alice, slow);
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     let listed = loop {
         let listed: Vec<serde_json::Value> = server
@@ -441,7 +441,7 @@ async fn running_queries_are_listed_and_cancelled_by_their_owner_or_admin() {
     assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
     let response = server.delete(&alice, &format!("/v1/queries/{id}")).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    let (status, body) = running.await.unwrap();
+    let (status, _, body) = running.await.unwrap();
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"]["code"], "cancelled");
     let listed: Vec<serde_json::Value> = server
