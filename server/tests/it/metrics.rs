@@ -205,12 +205,7 @@ async fn sources_and_tasks_are_in_the_metrics() {
         .post(ADMIN_TOKEN, "/v1/tasks", json!({"title": "核实", "detail": "", "category": "visit", "jurisdiction": XIASHAN, "urgency": "urgent"}))
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
-    let text = server
-        .get(ADMIN_TOKEN, "/metrics")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(&server).await;
     let Some(samples) = parse(&text).await else {
         return;
     };
@@ -235,6 +230,16 @@ async fn sources_and_tasks_are_in_the_metrics() {
     assert_eq!(sample(&samples, "tiaokuai_source_up", &source), 1.0);
     assert_eq!(sample(&samples, "tiaokuai_tasks_open", &[]), 1.0);
     assert_eq!(sample(&samples, "tiaokuai_tasks_overdue", &[]), 0.0);
+}
+
+/// The metrics text, as admin reads it.
+async fn metrics_text(server: &TestServer) -> String {
+    server
+        .get(ADMIN_TOKEN, "/metrics")
+        .await
+        .text()
+        .await
+        .unwrap()
 }
 
 /// Sends `sql` as `token` from a task of its own: the status, `Retry-After` and body.
@@ -288,12 +293,7 @@ async fn a_burst_above_a_role_limit_gets_429s_and_other_roles_go_on() {
     // once the dashboards' queue holds one, a reader's query is answered all the same
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        let text = server
-            .get(ADMIN_TOKEN, "/metrics")
-            .await
-            .text()
-            .await
-            .unwrap();
+        let text = metrics_text(&server).await;
         if text.contains("tiaokuai_queries_queued{group=\"dashboard\"} 1") {
             break;
         }
